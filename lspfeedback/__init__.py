@@ -1,0 +1,47 @@
+"""lspfeedback: type-check and lint feedback for coding agents, from warm language servers.
+
+    from lspfeedback import Verifier
+
+    with Verifier("path/to/repo") as v:
+        report = v.verify({"pkg/mod.py": new_text})
+        if not report.ok:
+            print(report)
+"""
+
+from lspfeedback._exceptions import (
+    EditError,
+    LspFeedbackError,
+    PathOutsideWorkspace,
+    RequestTimeout,
+    ServerCrashed,
+    ServerError,
+    ServerNotFound,
+    ServerStartError,
+    WorkspaceError,
+)
+from lspfeedback.engine import AsyncVerifier
+from lspfeedback.report import Diagnostic, Report, Unknown
+from lspfeedback.servers.base import ServerSpec
+from lspfeedback.verifier import Verifier, verify
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AsyncVerifier",
+    "Diagnostic",
+    "EditError",
+    "LspFeedbackError",
+    "PathOutsideWorkspace",
+    "Report",
+    "RequestTimeout",
+    "ServerCrashed",
+    "ServerError",
+    "ServerNotFound",
+    "ServerSpec",
+    "ServerStartError",
+    "Unknown",
+    "Verifier",
+    "WorkspaceError",
+    "__version__",
+    "verify",
+]

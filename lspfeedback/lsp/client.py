@@ -1,0 +1,425 @@
+"""A language-server client on pygls, with what pygls lacks wrapped around it.
+
+pygls gives us framing, typed messages (lsprotocol) and request futures. It has no request
+deadline, no ``$/cancelRequest``, never drains the server's stderr and never kills the server.
+`LspClient` adds those, answers every server→client request the way LSP 3.17 asks, and keeps
+versioned ``publishDiagnostics`` so callers can wait for the diagnostics of one exact version.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import os
+import signal
+import uuid
+from pathlib import Path
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from lsprotocol import types
+from pygls.exceptions import JsonRpcException
+from pygls.lsp.client import LanguageClient
+from pygls.protocol import JsonRPCResponseMessage, LanguageServerProtocol
+
+from lspfeedback._exceptions import RequestTimeout, ServerCrashed, ServerStartError
+
+log = logging.getLogger(__name__)
+
+STDERR_LIMIT = 64 * 1024
+"""Bytes of a server's stderr kept for error messages."""
+
+SHUTDOWN_GRACE = 2.0
+"""Seconds a server gets to answer ``shutdown`` and to exit before its process group is killed."""
+
+ConfigurationProvider = Callable[[str | None, str | None], Any]
+"""Answers one ``workspace/configuration`` item: ``(section, scope_uri) -> value or None``."""
+
+
+def client_capabilities() -> types.ClientCapabilities:
+    """What we honestly support: pull and versioned push diagnostics, configuration,
+    dynamic registration, work-done progress, watched files, and all three encodings."""
+    return types.ClientCapabilities(
+        general=types.GeneralClientCapabilities(
+            position_encodings=[
+                types.PositionEncodingKind.Utf16,
+                types.PositionEncodingKind.Utf32,
+                types.PositionEncodingKind.Utf8,
+            ]
+        ),
+        window=types.WindowClientCapabilities(work_done_progress=True),
+        workspace=types.WorkspaceClientCapabilities(
+            configuration=True,
+            workspace_folders=True,
+            did_change_configuration=types.DidChangeConfigurationClientCapabilities(
+                dynamic_registration=True
+            ),
+            did_change_watched_files=types.DidChangeWatchedFilesClientCapabilities(
+                dynamic_registration=True, relative_pattern_support=True
+            ),
+            diagnostics=types.DiagnosticWorkspaceClientCapabilities(refresh_support=True),
+        ),
+        text_document=types.TextDocumentClientCapabilities(
+            synchronization=types.TextDocumentSyncClientCapabilities(
+                dynamic_registration=True, did_save=True
+            ),
+            publish_diagnostics=types.PublishDiagnosticsClientCapabilities(
+                related_information=True,
+                version_support=True,
+                code_description_support=True,
+                data_support=True,
+                tag_support=types.ClientDiagnosticsTagOptions(
+                    value_set=[types.DiagnosticTag.Unnecessary, types.DiagnosticTag.Deprecated]
+                ),
+            ),
+            diagnostic=types.DiagnosticClientCapabilities(
+                dynamic_registration=True, related_document_support=False
+            ),
+        ),
+    )
+
+
+class _LenientProtocol(LanguageServerProtocol):
+    """pygls's protocol, except that a response lsprotocol cannot structure (a server using a
+    shape the converter does not know) arrives as a raw dict instead of being dropped, which
+    would leave its request waiting forever."""
+
+    def structure_message(self, data: dict[str, Any]) -> Any:
+        try:
+            return super().structure_message(data)
+        except JsonRpcException:
+            if "id" in data and "method" not in data and "error" not in data:
+                log.debug("raw result for %s: lsprotocol could not structure it", data.get("id"))
+                return JsonRPCResponseMessage(id=data["id"], jsonrpc=data["jsonrpc"], result=data.get("result"))
+            raise
+
+
+def structure_leniently(converter: Any, raw: Any, cls: type[Any], drop: tuple[str, ...] = ()) -> Any:
+    """Structure ``raw`` as ``cls``, leaving out the ``drop`` keys if it fails with them."""
+    try:
+        return converter.structure(raw, cls)
+    except Exception:
+        if not isinstance(raw, dict) or not drop:
+            raise
+        return converter.structure({k: v for k, v in raw.items() if k not in drop}, cls)
+
+
+class PublishedDiagnostics:
+    """The latest ``publishDiagnostics`` per URI, and waiters for an exact version."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, types.PublishDiagnosticsParams] = {}
+        self._waiters: dict[tuple[str, int], list[asyncio.Future[types.PublishDiagnosticsParams]]]
+        self._waiters = collections.defaultdict(list)
+
+    def publish(self, params: types.PublishDiagnosticsParams) -> None:
+        self.latest[params.uri] = params
+        if params.version is None:
+            return  # without a version a push proves nothing about freshness
+        for fut in self._waiters.pop((params.uri, params.version), []):
+            if not fut.done():
+                fut.set_result(params)
+
+    async def wait_for_version(self, uri: str, version: int) -> types.PublishDiagnosticsParams:
+        """Wait (no deadline here: the caller sets one) for a push of exactly ``version``."""
+        latest = self.latest.get(uri)
+        if latest is not None and latest.version == version:
+            return latest
+        fut: asyncio.Future[types.PublishDiagnosticsParams]
+        fut = asyncio.get_running_loop().create_future()
+        self._waiters[(uri, version)].append(fut)
+        return await fut
+
+    def fail_all(self, exc: BaseException) -> None:
+        for futures in self._waiters.values():
+            for fut in futures:
+                if not fut.done():
+                    fut.set_exception(exc)
+        self._waiters.clear()
+
+
+class LspClient:
+    """One language-server process and the LSP conversation with it.
+
+    ``name`` labels errors. ``configuration`` answers ``workspace/configuration``. All waits
+    take a deadline; on expiry the request is cancelled with ``$/cancelRequest`` and
+    `RequestTimeout` is raised. If the process exits, every wait ends with `ServerCrashed`.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        command: Sequence[str],
+        *,
+        cwd: str,
+        env: Mapping[str, str] | None = None,
+        configuration: ConfigurationProvider | None = None,
+    ) -> None:
+        self.name = name
+        self.command = list(command)
+        self.cwd = cwd
+        self.env = dict(env) if env is not None else None
+        self._configuration = configuration or (lambda section, scope: None)
+        self._client = LanguageClient("lspfeedback", "0.1.0", protocol_cls=_LenientProtocol)
+        self._process: asyncio.subprocess.Process | None = None
+        self._stderr: collections.deque[bytes] = collections.deque()
+        self._stderr_size = 0
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._exited: asyncio.Future[int] | None = None
+        self.published = PublishedDiagnostics()
+        self.registrations: dict[str, types.Registration] = {}
+        self.registered = asyncio.Event()  # set on every registerCapability
+        self.refresh_count = 0  # workspace/diagnostic/refresh requests seen
+        self.server_capabilities: types.ServerCapabilities | None = None
+        self._install_handlers()
+
+    def __repr__(self) -> str:
+        state = "not started" if self._process is None else (
+            f"pid {self._process.pid}" if self.alive else f"exited {self._process.returncode}"
+        )
+        return f"<LspClient {self.name} {state}>"
+
+    # ---- process ---------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def alive(self) -> bool:
+        return self._process is not None and self._process.returncode is None
+
+    @property
+    def returncode(self) -> int | None:
+        return self._process.returncode if self._process is not None else None
+
+    @property
+    def converter(self) -> Any:
+        """lsprotocol's converter, as pygls configured it."""
+        return self._client.protocol._converter
+
+    def stderr_tail(self) -> str:
+        """The last bytes the server wrote to stderr (bounded), decoded leniently."""
+        return b"".join(self._stderr).decode("utf-8", "replace")
+
+    async def start(self) -> None:
+        """Spawn the server in its own process group (so that stop can kill the whole tree)."""
+        try:
+            await self._client.start_io(
+                self.command[0],
+                *self.command[1:],
+                cwd=self.cwd,
+                env=self.env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise ServerStartError(self.name, f"cannot run {self.command[0]!r}: {exc}") from exc
+        self._process = self._client._server
+        if self._process is None or self._process.stderr is None:
+            raise ServerStartError(self.name, "pygls did not start a process")
+        loop = asyncio.get_running_loop()
+        self._exited = loop.create_future()
+        self._tasks.append(loop.create_task(self._drain_stderr(self._process.stderr)))
+        self._tasks.append(loop.create_task(self._watch_exit(self._process)))
+
+    async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
+        # An undrained stderr pipe fills up and blocks the server: always read it.
+        while chunk := await stream.read(4096):
+            self._stderr.append(chunk)
+            self._stderr_size += len(chunk)
+            while self._stderr_size > STDERR_LIMIT and len(self._stderr) > 1:
+                self._stderr_size -= len(self._stderr.popleft())
+
+    async def _watch_exit(self, process: asyncio.subprocess.Process) -> None:
+        code = await process.wait()
+        # Let the stderr reader catch the last words before anyone builds an error from them.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._tasks[0]), 0.5)
+        if self._exited is not None and not self._exited.done():
+            self._exited.set_result(code)
+        self.published.fail_all(self.crashed_error())
+
+    def crashed_error(self) -> ServerCrashed:
+        code = self.returncode
+        return ServerCrashed(self.name, f"server process exited with code {code}", self.stderr_tail())
+
+    # ---- requests --------------------------------------------------------------------------
+
+    async def request(self, method: str, params: Any, timeout: float) -> Any:
+        """Send a request and wait at most ``timeout`` seconds for its result.
+
+        On expiry the server is told with ``$/cancelRequest`` and `RequestTimeout` is raised.
+        If the server exits first, `ServerCrashed` is raised. Error responses raise
+        pygls's `JsonRpcException`.
+        """
+        if not self.alive:
+            raise self.crashed_error()
+        msg_id = str(uuid.uuid4())
+        protocol = self._client.protocol
+        future = protocol.send_request_async(method, params, msg_id=msg_id)
+        try:
+            return await self._race(future, timeout)
+        except RequestTimeout:
+            # pygls has no cancellation: forget the future so a late answer is dropped quietly.
+            protocol._request_futures.pop(msg_id, None)
+            protocol._result_types.pop(msg_id, None)
+            if self.alive:
+                protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+            raise RequestTimeout(
+                self.name, f"{method} got no answer within {timeout:.1f} s (cancelled)"
+            ) from None
+
+    def notify(self, method: str, params: Any) -> None:
+        if not self.alive:
+            raise self.crashed_error()
+        self._client.protocol.notify(method, params)
+
+    async def _race(self, awaitable: Any, timeout: float) -> Any:
+        """Await ``awaitable`` unless the deadline passes or the server exits first."""
+        if self._exited is None:
+            raise ServerStartError(self.name, "not started")
+        task = asyncio.ensure_future(awaitable)
+        done, _ = await asyncio.wait(
+            {task, self._exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if task in done:
+            return task.result()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        if self._exited.done():
+            raise self.crashed_error()
+        raise RequestTimeout(self.name, f"no answer within {timeout:.1f} s")
+
+    async def wait_for_push(self, uri: str, version: int, timeout: float) -> list[types.Diagnostic]:
+        """Diagnostics pushed for exactly ``version`` of ``uri``, waited for with a deadline."""
+        try:
+            params = await self._race(self.published.wait_for_version(uri, version), timeout)
+        except RequestTimeout:
+            raise RequestTimeout(
+                self.name, f"no publishDiagnostics for version {version} within {timeout:.1f} s"
+            ) from None
+        return list(params.diagnostics)
+
+    async def wait_registered(self, method: str, timeout: float) -> bool:
+        """Wait until ``method`` is registered dynamically; False if the deadline passed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not any(r.method == method for r in self.registrations.values()):
+            self.registered.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            try:
+                await self._race(self.registered.wait(), remaining)
+            except RequestTimeout:
+                return False
+        return True
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    async def initialize(
+        self, root_uri: str, name: str, options: Any, timeout: float
+    ) -> types.InitializeResult:
+        params = types.InitializeParams(
+            process_id=os.getpid(),
+            root_uri=root_uri,
+            capabilities=client_capabilities(),
+            client_info=types.ClientInfo(name="lspfeedback", version="0.1.0"),
+            workspace_folders=[types.WorkspaceFolder(uri=root_uri, name=name)],
+            initialization_options=options,
+        )
+        try:
+            result: Any = await self.request(types.INITIALIZE, params, timeout)
+            if isinstance(result, dict):
+                # Capabilities we do not use (notebooks) must not stop us from using the rest.
+                result = types.InitializeResult(capabilities=structure_leniently(
+                    self.converter, result.get("capabilities", {}), types.ServerCapabilities,
+                    drop=("notebookDocumentSync",)))
+        except JsonRpcException as exc:
+            raise ServerStartError(
+                self.name, f"initialize failed: {exc}", self.stderr_tail()
+            ) from exc
+        except (TypeError, ValueError) as exc:
+            raise ServerStartError(
+                self.name, f"unreadable initialize result: {exc}", self.stderr_tail()
+            ) from exc
+        self.server_capabilities = result.capabilities
+        self.notify(types.INITIALIZED, types.InitializedParams())
+        return result
+
+    async def stop(self) -> None:
+        """``shutdown`` → ``exit`` → grace period → kill the process group. Idempotent."""
+        process = self._process
+        if process is None:
+            return
+        if process.returncode is None:
+            with contextlib.suppress(Exception):
+                await self.request(types.SHUTDOWN, None, SHUTDOWN_GRACE)
+                self.notify(types.EXIT, None)
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(process.wait(), SHUTDOWN_GRACE)
+        self.kill()
+        with contextlib.suppress(ProcessLookupError, asyncio.TimeoutError):
+            await asyncio.wait_for(process.wait(), SHUTDOWN_GRACE)
+        self._client._stop_event.set()
+        if process.stdin is not None:
+            with contextlib.suppress(Exception):
+                process.stdin.close()
+        for task in self._tasks + self._client._async_tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, *self._client._async_tasks, return_exceptions=True)
+
+    def kill(self) -> None:
+        """Kill the server's whole process group at once (children included)."""
+        if self._process is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self._process.pid, signal.SIGKILL)
+
+    # ---- server → client -------------------------------------------------------------------
+
+    def _install_handlers(self) -> None:
+        client = self._client
+
+        @client.feature(types.WORKSPACE_CONFIGURATION)
+        def configuration(params: types.ConfigurationParams) -> list[Any]:
+            # One answer per item, in order; null for anything we have no opinion about.
+            return [self._configuration(item.section, item.scope_uri) for item in params.items]
+
+        @client.feature(types.CLIENT_REGISTER_CAPABILITY)
+        def register(params: types.RegistrationParams) -> None:
+            for registration in params.registrations:
+                self.registrations[registration.id] = registration
+            self.registered.set()
+
+        @client.feature(types.CLIENT_UNREGISTER_CAPABILITY)
+        def unregister(params: types.UnregistrationParams) -> None:
+            for item in params.unregisterations:
+                self.registrations.pop(item.id, None)
+
+        @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
+        def progress_create(params: types.WorkDoneProgressCreateParams) -> None:
+            return None
+
+        @client.feature(types.WORKSPACE_DIAGNOSTIC_REFRESH)
+        def refresh(params: None) -> None:
+            self.refresh_count += 1
+
+        @client.feature(types.WORKSPACE_WORKSPACE_FOLDERS)
+        def folders(params: None) -> list[types.WorkspaceFolder]:
+            return [types.WorkspaceFolder(uri=Path(self.cwd).as_uri(), name=Path(self.cwd).name)]
+
+        @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
+        def publish(params: types.PublishDiagnosticsParams) -> None:
+            self.published.publish(params)
+
+        for method in (types.PROGRESS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
+                       types.LOG_TRACE, types.TELEMETRY_EVENT):
+            client.feature(method)(lambda params: None)
+
+        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
+        def show_message_request(params: types.ShowMessageRequestParams) -> None:
+            return None

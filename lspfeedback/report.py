@@ -1,0 +1,148 @@
+"""What `verify()` returns: `Report` and `Diagnostic`, plain frozen data with JSON round trips."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal, cast
+
+Severity = Literal["error", "warning", "information", "hint"]
+Status = Literal["clean", "errors", "unknown"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warning", "information", "hint")
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One diagnostic. Lines and columns are 1-based, columns count characters (code points),
+    the way the CLIs print them; ``path`` is posix and relative to the workspace root."""
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    severity: Severity
+    message: str
+    source: str
+    code: str | None = None
+
+    def __str__(self) -> str:
+        tag = f"{self.source} {self.code}" if self.code else self.source
+        message = self.message.replace("\n", " ")
+        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {message} [{tag}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Diagnostic:
+        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Why one server could not give a fresh answer (timeout, crash, failed start)."""
+
+    server: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.server}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Report:
+    """The diagnostics an edit leaves behind, and what it changed.
+
+    ``diagnostics`` are all current diagnostics of ``checked_files`` (the edited files and the
+    files that import them); ``introduced`` and ``resolved`` compare them with the state just
+    before this edit. ``versions`` are the document versions the diagnostics describe.
+    """
+
+    status: Status
+    diagnostics: tuple[Diagnostic, ...] = ()
+    introduced: tuple[Diagnostic, ...] = ()
+    resolved: tuple[Diagnostic, ...] = ()
+    checked_files: tuple[str, ...] = ()
+    changed_files: tuple[str, ...] = ()
+    versions: Mapping[str, int] = field(default_factory=dict)
+    elapsed_ms: float = 0.0
+    timings_ms: Mapping[str, float] = field(default_factory=dict)
+    """Per server: wall time of its part of this call, in ms."""
+    unknown: tuple[Unknown, ...] = ()
+    dependents_omitted: int = 0
+    """Importers of the edited files that were not checked because of ``max_dependents``."""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """The status is known and this edit introduced no error-severity diagnostic."""
+        return self.status != "unknown" and not any(d.severity == "error" for d in self.introduced)
+
+    @property
+    def errors(self) -> tuple[Diagnostic, ...]:
+        return tuple(d for d in self.diagnostics if d.severity == "error")
+
+    def __str__(self) -> str:
+        head = (
+            f"{self.status}: {len(self.introduced)} introduced, {len(self.resolved)} resolved, "
+            f"{len(self.diagnostics)} current in {len(self.checked_files)} files "
+            f"({self.elapsed_ms:.0f} ms)"
+        )
+        lines = [head]
+        lines += [f"  unknown: {u}" for u in self.unknown]
+        lines += [f"+ {d}" for d in self.introduced]
+        lines += [f"- {d}" for d in self.resolved]
+        lines += [f"  note: {n}" for n in self.notes]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Report {self.status} ok={self.ok} introduced={len(self.introduced)} "
+            f"resolved={len(self.resolved)} diagnostics={len(self.diagnostics)} "
+            f"files={len(self.checked_files)} {self.elapsed_ms:.0f}ms>"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; `Report.from_dict` reads it back."""
+        return {
+            "status": self.status,
+            "ok": self.ok,
+            "diagnostics": [d.to_dict() for d in self.diagnostics],
+            "introduced": [d.to_dict() for d in self.introduced],
+            "resolved": [d.to_dict() for d in self.resolved],
+            "checked_files": list(self.checked_files),
+            "changed_files": list(self.changed_files),
+            "versions": dict(self.versions),
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
+            "unknown": [asdict(u) for u in self.unknown],
+            "dependents_omitted": self.dependents_omitted,
+            "notes": list(self.notes),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        def diags(key: str) -> tuple[Diagnostic, ...]:
+            return tuple(Diagnostic.from_dict(d) for d in data.get(key, ()))
+
+        return cls(
+            status=cast(Status, data["status"]),
+            diagnostics=diags("diagnostics"),
+            introduced=diags("introduced"),
+            resolved=diags("resolved"),
+            checked_files=tuple(data.get("checked_files", ())),
+            changed_files=tuple(data.get("changed_files", ())),
+            versions=dict(data.get("versions", {})),
+            elapsed_ms=float(data.get("elapsed_ms", 0.0)),
+            timings_ms=dict(data.get("timings_ms", {})),
+            unknown=tuple(Unknown(**u) for u in data.get("unknown", ())),
+            dependents_omitted=int(data.get("dependents_omitted", 0)),
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+def status_of(diagnostics: Iterable[Diagnostic], unknown: Iterable[Unknown]) -> Status:
+    if any(True for _ in unknown):
+        return "unknown"
+    return "errors" if any(d.severity == "error" for d in diagnostics) else "clean"

@@ -1,0 +1,61 @@
+"""What a language-server module declares: how to start it and how to talk to it."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lspfeedback._exceptions import ServerNotFound
+
+
+@dataclass(frozen=True)
+class ServerContext:
+    """Facts about the workspace a server is started for."""
+
+    root: Path
+    python: str
+    """The interpreter whose environment the project is checked against."""
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """How to run one language server. Subclass it in a module of `lspfeedback.servers`.
+
+    Only facts about the server live here; protocol behaviour (pull or push, sync kind,
+    encoding) is read from the server's capabilities at start-up, not keyed on its name.
+    """
+
+    name: str
+    """Registry name, also the ``source`` of its diagnostics in reports."""
+    summary: str
+    checks: tuple[str, ...]
+    """What its diagnostics cover: some of ``"types"``, ``"lint"``, ``"syntax"``."""
+    install_hint: str
+    dynamic_pull_registration: bool = False
+    """The server registers ``textDocument/diagnostic`` dynamically after start-up: wait for it
+    before choosing pull or push."""
+    env: dict[str, str] = field(default_factory=dict)
+
+    def command(self, ctx: ServerContext) -> list[str]:
+        """The argv that starts the server on stdio. Raises `ServerNotFound`."""
+        raise NotImplementedError
+
+    def configuration(self, ctx: ServerContext, section: str | None) -> Any:
+        """The answer to one ``workspace/configuration`` item; None means "no opinion"."""
+        return None
+
+    def initialization_options(self, ctx: ServerContext) -> Any:
+        return None
+
+    def executable(self, name: str) -> str:
+        """Find ``name`` beside the running interpreter first (the venv), then on PATH."""
+        beside = Path(sys.executable).parent / name
+        if beside.exists():
+            return str(beside)
+        found = shutil.which(name)
+        if found is None:
+            raise ServerNotFound(self.name, f"{name!r} is not installed; {self.install_hint}")
+        return found

