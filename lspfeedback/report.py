@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, cast
@@ -28,7 +29,7 @@ class Diagnostic:
 
     def __str__(self) -> str:
         tag = f"{self.source} {self.code}" if self.code else self.source
-        message = self.message.replace("\n", " ")
+        message = re.sub(r"\s*\n\s*", " ", self.message)
         return f"{self.path}:{self.line}:{self.column}: {self.severity}: {message} [{tag}]"
 
     def to_dict(self) -> dict[str, Any]:

@@ -87,6 +87,11 @@ class _LenientProtocol(LanguageServerProtocol):
     would leave its request waiting forever."""
 
     def structure_message(self, data: dict[str, Any]) -> Any:
+        result = data.get("result")
+        if isinstance(result, dict) and isinstance(result.get("capabilities"), dict):
+            # We open no notebooks, and lsprotocol cannot structure some notebook selectors
+            # (ruff's): leave them out of the initialize result.
+            result["capabilities"].pop("notebookDocumentSync", None)
         try:
             return super().structure_message(data)
         except JsonRpcException:

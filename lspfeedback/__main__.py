@@ -1,0 +1,5 @@
+import sys
+
+from lspfeedback.cli import main
+
+sys.exit(main())

@@ -1,0 +1,127 @@
+"""The ``lspfeedback`` command.
+
+    lspfeedback verify [--root R] [--server S]... [--json] PATH...
+    lspfeedback servers
+
+``verify`` checks the files as they are on disk, plus the files that import them.
+Exit status: 0 clean, 1 errors, 2 unknown or a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from lspfeedback import servers as registry
+from lspfeedback._exceptions import LspFeedbackError, ServerError
+from lspfeedback.engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
+from lspfeedback.report import Report
+from lspfeedback.verifier import Verifier
+
+EXIT_CLEAN, EXIT_ERRORS, EXIT_UNKNOWN = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lspfeedback",
+        description="Type-check and lint feedback from warm language servers.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    verify = sub.add_parser(
+        "verify",
+        help="check files as they are on disk, and the files that import them",
+        description="Check PATHs as they are on disk, plus their importers. "
+        "Exit 0 clean, 1 errors, 2 unknown or usage error.",
+    )
+    verify.add_argument("paths", nargs="+", metavar="PATH")
+    verify.add_argument("--root", default=".", help="workspace root (default: current directory)")
+    verify.add_argument(
+        "--server", action="append", dest="servers", metavar="S",
+        help=f"a server to use; repeat for several (default: {' '.join(DEFAULT_SERVERS)}; "
+        f"known: {' '.join(registry.available())})",
+    )
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help=f"seconds per server to answer (default {DEFAULT_TIMEOUT:g})")
+    verify.add_argument("--max-dependents", type=int, default=DEFAULT_MAX_DEPENDENTS,
+                        help=f"importers to check at most (default {DEFAULT_MAX_DEPENDENTS})")
+    verify.add_argument("--fail-on", choices=("error", "warning"), default="error",
+                        help="lowest severity that makes the exit status 1 (default: error)")
+    sub.add_parser("servers", help="list the known language servers and whether they are installed")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "servers":
+            return _servers()
+        return _verify(args)
+    except LspFeedbackError as exc:
+        print(f"lspfeedback: error: {exc}", file=sys.stderr)
+        return EXIT_UNKNOWN
+
+
+def _verify(args: argparse.Namespace) -> int:
+    # Paths on the command line are relative to where the user is, not to the root.
+    paths = [os.path.abspath(p) for p in args.paths]
+    missing = [p for p in args.paths if not Path(p).is_file()]
+    if missing:
+        print(f"lspfeedback: error: no such file: {', '.join(missing)}", file=sys.stderr)
+        return EXIT_UNKNOWN
+    with Verifier(
+        args.root, servers=tuple(args.servers or DEFAULT_SERVERS), timeout=args.timeout,
+        max_dependents=args.max_dependents,
+    ) as verifier:
+        report = verifier.verify(paths)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        _print_text(report)
+    return exit_status(report, args.fail_on)
+
+
+def exit_status(report: Report, fail_on: str = "error") -> int:
+    if report.status == "unknown":
+        return EXIT_UNKNOWN
+    failing = ("error",) if fail_on == "error" else ("error", "warning")
+    return EXIT_ERRORS if any(d.severity in failing for d in report.diagnostics) else EXIT_CLEAN
+
+
+def _print_text(report: Report) -> None:
+    for diagnostic in report.diagnostics:
+        print(diagnostic)
+    for unknown in report.unknown:
+        print(f"unknown: {unknown}")
+    for note in report.notes:
+        print(f"note: {note}")
+    counts = {s: sum(d.severity == s for d in report.diagnostics) for s in ("error", "warning")}
+    timings = ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items())
+    print(
+        f"{report.status}: {counts['error']} errors, {counts['warning']} warnings in "
+        f"{len(report.checked_files)} files ({report.elapsed_ms:.0f} ms: {timings})",
+        file=sys.stderr,
+    )
+
+
+def _servers() -> int:
+    for name, spec in registry.available().items():
+        try:
+            command = " ".join(spec.command(_dummy_context()))
+            state = f"installed: {command}"
+        except ServerError as exc:
+            state = f"missing: {exc.reason}"
+        print(f"{name:10} {spec.summary} [{', '.join(spec.checks)}]\n{'':10} {state}")
+    return EXIT_CLEAN
+
+
+def _dummy_context() -> registry.ServerContext:
+    return registry.ServerContext(root=Path.cwd(), python=sys.executable)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

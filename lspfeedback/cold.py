@@ -1,0 +1,127 @@
+"""The cold baseline: the CLI tools a CI job would run, on the files as they are on disk.
+
+Used by the demo and the benchmark for timing, and by the tests to check that warm equals
+cold. Diagnostics come back in the library's own shape (1-based, code-point columns).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lspfeedback.lsp.positions import split_lines, to_code_points
+from lspfeedback.report import Diagnostic, Severity
+from lspfeedback.servers import get
+
+
+@dataclass(frozen=True)
+class ColdRun:
+    """One CLI run: what it reported and how long it took, start to exit."""
+
+    tool: str
+    diagnostics: tuple[Diagnostic, ...]
+    elapsed_ms: float
+
+
+def pyright(root: Path, files: Sequence[str] = (), python: str | None = None) -> ColdRun:
+    """``pyright --outputjson`` on ``files`` (relative to ``root``), or on the whole project."""
+    exe = get("pyright").executable("pyright")
+    args = [exe, "--outputjson", "--pythonpath", python or sys.executable, *files]
+    env = {**os.environ, "PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"}
+    out, elapsed = _run(args, root, env)
+    data = json.loads(out)
+    diagnostics = []
+    texts: dict[str, list[str]] = {}
+    for item in data.get("generalDiagnostics", []):
+        rel = Path(item["file"]).resolve().relative_to(root.resolve()).as_posix()
+        lines = texts.setdefault(rel, split_lines((root / rel).read_text(encoding="utf-8")))
+        start, end = item["range"]["start"], item["range"]["end"]
+        diagnostics.append(Diagnostic(
+            path=rel,
+            line=start["line"] + 1,
+            column=_col(lines, start["line"], start["character"]) + 1,
+            end_line=end["line"] + 1,
+            end_column=_col(lines, end["line"], end["character"]) + 1,
+            severity=_severity(item["severity"]),
+            message=item["message"],
+            source="pyright",
+            code=item.get("rule"),
+        ))
+    return ColdRun("pyright", tuple(sorted(diagnostics)), elapsed)
+
+
+def ruff(root: Path, files: Sequence[str] = ()) -> ColdRun:
+    """``ruff check --output-format json`` on ``files`` (relative to ``root``) or the project.
+
+    Severity is not compared with the server's: the CLI calls every violation an error.
+    """
+    exe = get("ruff").executable("ruff")
+    args = [exe, "check", "--output-format", "json", "--no-cache", "--exit-zero", *files]
+    out, elapsed = _run(args, root, dict(os.environ))
+    diagnostics = []
+    for item in json.loads(out):
+        rel = Path(item["filename"]).resolve().relative_to(root.resolve()).as_posix()
+        code = item.get("code")
+        diagnostics.append(Diagnostic(
+            path=rel,
+            line=item["location"]["row"],
+            column=item["location"]["column"],
+            end_line=item["end_location"]["row"],
+            end_column=item["end_location"]["column"],
+            severity="error" if code is None else "warning",
+            message=item["message"],
+            source="ruff",
+            code=code,
+        ))
+    return ColdRun("ruff", tuple(sorted(diagnostics)), elapsed)
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float]:
+    started = time.perf_counter()
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    elapsed = (time.perf_counter() - started) * 1000
+    if not proc.stdout.strip():
+        raise RuntimeError(f"{args[0]} printed nothing (exit {proc.returncode}): {proc.stderr}")
+    return proc.stdout, elapsed
+
+
+def _col(lines: list[str], line: int, character: int) -> int:
+    # The pyright CLI counts UTF-16 code units, like its language server.
+    return to_code_points(lines[line] if line < len(lines) else "", character, "utf-16")
+
+
+def _severity(value: str) -> Severity:
+    return value if value in ("error", "warning", "information", "hint") else "error"  # type: ignore[return-value]
+
+
+def comparable(diagnostics: Sequence[Diagnostic], source: str) -> list[tuple[object, ...]]:
+    """What warm and cold must agree on for ``source``: place, code, and the message's first
+    line (ruff's server appends a ``help:`` line that its CLI keeps in a separate field).
+    Severity too, except for ruff, whose CLI calls every violation an error."""
+    rows = []
+    for d in diagnostics:
+        if d.source != source:
+            continue
+        row: tuple[object, ...] = (d.path, d.line, d.column, d.end_line, d.end_column, d.code,
+                                   d.message.split("\n")[0].strip())
+        if source != "ruff":
+            row += (d.severity,)
+        rows.append(row)
+    return sorted(rows, key=repr)
+
+
+def cold_check(root: Path, files: Sequence[str], servers: Sequence[str],
+               python: str | None = None) -> dict[str, ColdRun]:
+    """Run the CLI of every server in ``servers`` that has one, on ``files``."""
+    runs: dict[str, ColdRun] = {}
+    if "pyright" in servers:
+        runs["pyright"] = pyright(root, files, python)
+    if "ruff" in servers:
+        runs["ruff"] = ruff(root, files)
+    return runs
