@@ -132,7 +132,8 @@ class DocumentStore:
         """Make ``text`` the overlay of ``rel``. Returns whether the visible text changed."""
         doc = self.get(rel)
         changed = doc.text != text or not doc.exists
-        doc.overlay = text
+        # An overlay equal to the disk is no overlay: nothing to commit or discard.
+        doc.overlay = None if text == doc.disk_text else text
         if changed:
             self._bump(doc)
         return changed

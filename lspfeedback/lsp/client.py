@@ -194,7 +194,15 @@ class LspClient:
 
     @property
     def alive(self) -> bool:
-        return self._process is not None and self._process.returncode is None
+        """Whether the process still runs. Asks the OS, not only asyncio, which learns of a
+        death a loop iteration late (a server killed between two calls must be seen dead)."""
+        if self._process is None or self._process.returncode is not None:
+            return False
+        try:
+            exited = os.waitid(os.P_PID, self._process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return False  # already reaped by asyncio's child watcher
+        return exited is None
 
     @property
     def returncode(self) -> int | None:
@@ -290,6 +298,13 @@ class LspClient:
             {task, self._exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
         if task in done:
+            exc = task.exception()
+            if isinstance(exc, RuntimeError) and not isinstance(exc, JsonRpcException):
+                # pygls fails pending requests with a bare RuntimeError when the process exits;
+                # wait for our own exit watcher so the error carries the code and stderr.
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(self._exited), SHUTDOWN_GRACE)
+                raise self.crashed_error() from exc
             return task.result()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):

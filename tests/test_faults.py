@@ -1,0 +1,162 @@
+"""Fault cases: a server that hangs, crashes, sends garbage, will not start or will not stop.
+
+The fake server (tests/servers/fake_server.py) is used only here; the crash and recovery of a
+real server is tested with pyright itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from lspfeedback import ServerNotFound, ServerStartError, Verifier
+from lspfeedback.servers import get
+from lspfeedback.servers.base import ServerContext, ServerSpec
+from lspfeedback.session import ServerSession
+
+from .conftest import TIMEOUT, fake, kill_and_wait, pid_alive
+
+BAD = {"shop/pricing.py": "X = 'BAD'\n"}
+
+
+def test_hang_is_unknown_with_a_reason_never_clean(shop: Path) -> None:
+    with Verifier(shop, servers=[fake("hang")], timeout=1.0) as v:
+        first = v.verify(BAD)
+        second = v.verify({"shop/pricing.py": "X = 'fine'\n"})
+    for report in (first, second):
+        assert report.status == "unknown" and not report.ok
+        assert report.diagnostics == ()
+        (unknown,) = {u.server for u in report.unknown}
+        assert unknown == "fake"
+        assert any("no answer within 1.0 s" in u.reason for u in report.unknown)
+
+
+def test_crash_mid_call_is_unknown_with_stderr(shop: Path) -> None:
+    with Verifier(shop, servers=[fake("crash")], timeout=TIMEOUT) as v:
+        report = v.verify(BAD)
+    assert report.status == "unknown"
+    reasons = " ".join(u.reason for u in report.unknown)
+    assert "exited with code 3" in reasons and "crashing on purpose" in reasons
+
+
+def test_crashed_server_restarts_on_next_call_and_replays_overlays(shop: Path, tmp_path: Path) -> None:
+    spec = fake("crash-once", marker=str(tmp_path / "crashed"))
+    with Verifier(shop, servers=[spec], timeout=TIMEOUT) as v:
+        first = v.verify(BAD)
+        assert first.status == "unknown"
+        # The overlay from the failed call survives; the restarted server is given it again.
+        second = v.verify({"shop/cart.py": "Y = 'BAD too'\n"})
+        session = v.engine.sessions["fake"]
+        assert session.restarts == 1
+    assert second.status == "errors"
+    assert sorted((d.path, d.code) for d in second.diagnostics) == [
+        ("shop/cart.py", "bad-word"), ("shop/pricing.py", "bad-word")
+    ] or ("shop/cart.py", "bad-word") in [(d.path, d.code) for d in second.diagnostics]
+
+
+def test_garbage_on_the_wire_is_unknown(shop: Path) -> None:
+    with Verifier(shop, servers=[fake("garbage")], timeout=1.0) as v:
+        report = v.verify(BAD)
+    assert report.status == "unknown" and report.unknown[0].server == "fake"
+
+
+def test_server_that_will_not_start_raises_a_clear_error(shop: Path) -> None:
+    with pytest.raises(ServerStartError) as info:
+        with Verifier(shop, servers=[fake("no-start")], timeout=TIMEOUT):
+            pass
+    assert "refuses to start" in str(info.value)
+
+
+def test_server_that_will_not_start_makes_verify_unknown(shop: Path) -> None:
+    v = Verifier(shop, servers=[fake("no-start")], timeout=TIMEOUT)
+    try:
+        report = v.verify(BAD)
+    finally:
+        v.close()
+    assert report.status == "unknown"
+    assert "refuses to start" in report.unknown[0].reason
+
+
+def test_missing_binary_says_how_to_install(shop: Path) -> None:
+    class Missing(ServerSpec):
+        def command(self, ctx: ServerContext) -> list[str]:
+            return [self.executable("no-such-language-server-xyz")]
+
+    spec = Missing(name="missing", summary="-", checks=("lint",), install_hint="pip install it")
+    with pytest.raises(ServerNotFound, match="pip install it"):
+        with Verifier(shop, servers=[spec]):
+            pass
+
+
+def test_stderr_is_drained_so_a_chatty_server_does_not_block(shop: Path) -> None:
+    with Verifier(shop, servers=[fake("stderr-flood")], timeout=TIMEOUT) as v:
+        reports = [v.verify({"shop/pricing.py": f"X = 'BAD {i}'\n"}) for i in range(4)]
+        tail = v.engine.sessions["fake"].client.stderr_tail()  # type: ignore[union-attr]
+    assert all(r.status == "errors" for r in reports)
+    assert 0 < len(tail.encode()) <= 64 * 1024 + 4096
+
+
+def test_server_that_ignores_shutdown_is_killed(shop: Path) -> None:
+    v = Verifier(shop, servers=[fake("ignore-shutdown")], timeout=TIMEOUT)
+    v.start()
+    pid = v.engine.sessions["fake"].client.pid  # type: ignore[union-attr]
+    assert pid is not None and pid_alive(pid)
+    v.close()
+    assert not pid_alive(pid)
+
+
+def _pyright_pid(v: Verifier) -> int:
+    client = v.engine.sessions["pyright"].client
+    assert client is not None and client.pid is not None
+    return client.pid
+
+
+SIGNATURE = ("percent: int) -> int:", "percent: int, currency: str) -> int:")
+
+
+def test_real_server_killed_between_calls_recovers(shop: Path) -> None:
+    text = (shop / "shop/pricing.py").read_text().replace(*SIGNATURE)
+    with Verifier(shop, timeout=TIMEOUT) as v:
+        before = v.verify({"shop/pricing.py": text})
+        kill_and_wait(_pyright_pid(v))
+        after = v.verify({"shop/pricing.py": text + "\n# touched\n"})
+        assert v.engine.sessions["pyright"].restarts == 1
+    # The overlay was replayed into the new pyright: the caller is still broken, and it is
+    # the same error as before the crash, not a new one.
+    assert [d.code for d in before.introduced] == ["reportCallIssue"]
+    assert after.status == "errors" and after.introduced == ()
+    assert [d.code for d in after.diagnostics if d.source == "pyright"] == ["reportCallIssue"]
+
+
+def test_real_server_killed_during_a_call_is_unknown_then_recovers(
+    shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = (shop / "shop/pricing.py").read_text().replace(*SIGNATURE)
+    original = ServerSession.diagnostics
+    killed: list[int] = []
+
+    async def kill_first(self: ServerSession, rel: str, timeout: float):  # type: ignore[no-untyped-def]
+        if self.name == "pyright" and not killed and self.client is not None and self.client.pid:
+            killed.append(self.client.pid)
+            os.killpg(self.client.pid, signal.SIGKILL)
+        return await original(self, rel, timeout)
+
+    with Verifier(shop, timeout=TIMEOUT) as v:
+        monkeypatch.setattr(ServerSession, "diagnostics", kill_first)
+        during = v.verify({"shop/pricing.py": text})
+        after = v.diagnostics(["shop/cart.py"])
+    assert during.status == "unknown"
+    assert [u.server for u in during.unknown] == ["pyright"]
+    assert "exited" in during.unknown[0].reason
+    assert not pid_alive(killed[0])
+    assert [d.code for d in after.diagnostics if d.source == "pyright"] == ["reportCallIssue"]
+    assert after.status == "errors"
+
+
+def test_unknown_server_name_lists_the_known_ones(shop: Path) -> None:
+    with pytest.raises(Exception, match="known servers: .*pyright"):
+        Verifier(shop, servers=["nope"])
+    assert get("ruff").name == "ruff"
