@@ -1,0 +1,62 @@
+"""The ``lspfeedback`` command, run as a user would: a subprocess, exit codes, text and JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from lspfeedback import Report
+
+
+def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "lspfeedback", *args], cwd=cwd, capture_output=True, text=True,
+        timeout=180, check=False,
+    )
+
+
+def test_clean_files_exit_zero(shop: Path) -> None:
+    proc = run("verify", "shop/pricing.py", cwd=shop)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    assert "clean: 0 errors" in proc.stderr and "4 files" in proc.stderr
+
+
+def test_errors_exit_one_and_json_is_a_report(shop: Path) -> None:
+    pricing = shop / "shop/pricing.py"
+    pricing.write_text(pricing.read_text().replace("percent: int) -> int:", "percent: int, c: str) -> int:"))
+    proc = run("verify", "--json", "--root", str(shop), str(pricing), cwd=shop.parent)
+    assert proc.returncode == 1, proc.stderr
+    report = Report.from_dict(json.loads(proc.stdout))
+    assert report.status == "errors"
+    assert [(d.path, d.code) for d in report.errors] == [("shop/cart.py", "reportCallIssue")]
+
+
+def test_text_output_is_one_line_per_diagnostic(shop: Path) -> None:
+    cart = shop / "shop/cart.py"
+    cart.write_text("import json\n" + cart.read_text())
+    proc = run("verify", "--server", "ruff", "shop/cart.py", cwd=shop)
+    assert proc.returncode == 0  # a warning only: --fail-on error is the default
+    assert "shop/cart.py:1:8: warning: `json` imported but unused" in proc.stdout
+    strict = run("verify", "--server", "ruff", "--fail-on", "warning", "shop/cart.py", cwd=shop)
+    assert strict.returncode == 1
+
+
+def test_usage_errors_exit_two_with_a_message(shop: Path, tmp_path: Path) -> None:
+    missing = run("verify", "nope.py", cwd=shop)
+    assert missing.returncode == 2 and "no such file: nope.py" in missing.stderr
+    outside = tmp_path / "outside.py"
+    outside.write_text("x = 1\n")
+    proc = run("verify", str(outside), cwd=shop)
+    assert proc.returncode == 2 and "outside the workspace" in proc.stderr
+    unknown = run("verify", "--server", "nope", "shop/cart.py", cwd=shop)
+    assert unknown.returncode == 2 and "known servers" in unknown.stderr
+
+
+def test_servers_lists_the_registry(shop: Path) -> None:
+    proc = run("servers", cwd=shop)
+    assert proc.returncode == 0
+    for name in ("pyright", "ruff", "jedi"):
+        assert f"\n{name} " in "\n" + proc.stdout

@@ -1,0 +1,116 @@
+"""ImportGraph on a small real package, with the real ``ruff analyze graph``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from lspfeedback import servers
+from lspfeedback.imports import ImportGraph
+
+RUFF = servers.get("ruff").executable("ruff")
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """
+    pkg/a.py          defines thing
+    pkg/b.py          imports pkg.a            (distance 1 from a)
+    pkg/c.py          imports pkg.b            (distance 2 from a, through b)
+    pkg/__init__.py   re-exports thing from .a (distance 1 from a)
+    d.py              imports thing from pkg   (distance 2 from a, through __init__)
+    alone.py          imports nothing of these
+    """
+    root = tmp_path / "proj"
+    (root / "pkg").mkdir(parents=True)
+    (root / "ruff.toml").write_text("")  # keep any outer configuration out
+    (root / "pkg" / "__init__.py").write_text("from .a import thing\n\n__all__ = ['thing']\n")
+    (root / "pkg" / "a.py").write_text("thing = 1\n")
+    (root / "pkg" / "b.py").write_text("from pkg.a import thing\n\nother = thing\n")
+    (root / "pkg" / "c.py").write_text("from pkg import b\n\nprint(b.other)\n")
+    (root / "d.py").write_text("from pkg import thing\n\nprint(thing)\n")
+    (root / "alone.py").write_text("import os\n")
+    return root
+
+
+def dependents(graph: ImportGraph, changed: list[str], limit: int = 100) -> tuple[list[str], int]:
+    return asyncio.run(graph.dependents(changed, limit))
+
+
+DISTANCE_1 = {"pkg/__init__.py", "pkg/b.py"}
+DISTANCE_2 = {"pkg/c.py", "d.py"}
+
+
+def test_dependents_are_transitive_and_nearest_first(project: Path) -> None:
+    graph = ImportGraph(project, RUFF)
+    found, omitted = dependents(graph, ["pkg/a.py"])
+    assert graph.error is None
+    assert omitted == 0
+    assert len(found) == len(set(found)) == 4
+    # Alphabetically "d.py" would come first; nearest first puts it after both direct importers.
+    assert set(found[:2]) == DISTANCE_1
+    assert set(found[2:]) == DISTANCE_2
+
+
+def test_re_export_through_package_init_is_followed(project: Path) -> None:
+    found, _ = dependents(ImportGraph(project, RUFF), ["pkg/__init__.py"])
+    assert found == ["d.py"]
+
+
+def test_leaf_and_unknown_files_have_no_dependents(project: Path) -> None:
+    graph = ImportGraph(project, RUFF)
+    assert dependents(graph, ["pkg/c.py"]) == ([], 0)
+    assert dependents(graph, ["alone.py"]) == ([], 0)
+    assert dependents(graph, ["does/not/exist.py"]) == ([], 0)
+
+
+def test_changed_files_are_not_their_own_dependents(project: Path) -> None:
+    graph = ImportGraph(project, RUFF)
+    found, omitted = dependents(graph, ["pkg/a.py", "pkg/b.py", "pkg/a.py"])
+    assert "pkg/a.py" not in found and "pkg/b.py" not in found
+    assert set(found) == {"pkg/__init__.py", "pkg/c.py", "d.py"}
+    assert omitted == 0
+
+
+@pytest.mark.parametrize("limit", [0, 1, 2, 3, 4, 10])
+def test_limit_cuts_the_farthest_and_counts_the_rest(project: Path, limit: int) -> None:
+    graph = ImportGraph(project, RUFF)
+    everything, _ = dependents(graph, ["pkg/a.py"])
+    found, omitted = dependents(graph, ["pkg/a.py"], limit)
+    assert found == everything[:limit]
+    assert len(found) == min(limit, 4)
+    assert omitted == 4 - len(found)
+    if limit == 2:
+        assert set(found) == DISTANCE_1
+
+
+def test_graph_is_cached_until_invalidate(project: Path) -> None:
+    graph = ImportGraph(project, RUFF)
+    assert dependents(graph, ["pkg/c.py"]) == ([], 0)
+    (project / "e.py").write_text("from pkg import c\n")
+    (project / "pkg" / "b.py").write_text("other = 2\n")  # b no longer imports a
+    # Still the graph read before the change.
+    assert dependents(graph, ["pkg/c.py"]) == ([], 0)
+    assert set(dependents(graph, ["pkg/a.py"])[0]) == DISTANCE_1 | DISTANCE_2
+    graph.invalidate()
+    assert dependents(graph, ["pkg/c.py"]) == (["e.py"], 0)
+    assert set(dependents(graph, ["pkg/a.py"])[0]) == {"pkg/__init__.py", "d.py"}
+
+
+def test_missing_ruff_gives_no_dependents_and_an_error(project: Path) -> None:
+    graph = ImportGraph(project, str(project / "no-such-ruff"))
+    assert dependents(graph, ["pkg/a.py"]) == ([], 0)
+    assert graph.error is not None and "ruff" in graph.error
+
+
+def test_failing_ruff_gives_no_dependents_and_an_error(project: Path) -> None:
+    (project / "ruff.toml").write_text("this is = = not toml\n")
+    graph = ImportGraph(project, RUFF)
+    assert dependents(graph, ["pkg/a.py"]) == ([], 0)
+    assert graph.error is not None and graph.error.startswith("ruff analyze graph failed")
+    (project / "ruff.toml").write_text("")
+    graph.invalidate()
+    assert len(dependents(graph, ["pkg/a.py"])[0]) == 4
+    assert graph.error is None
