@@ -20,7 +20,7 @@ from lspfeedback._exceptions import (
     WorkspaceError,
 )
 from lspfeedback.engine import AsyncVerifier
-from lspfeedback.report import Diagnostic, Report, Unknown
+from lspfeedback.report import CandidateReport, Diagnostic, Report, Unknown
 from lspfeedback.servers.base import ServerSpec
 from lspfeedback.verifier import Verifier, verify
 
@@ -28,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AsyncVerifier",
+    "CandidateReport",
     "Diagnostic",
     "EditError",
     "LspFeedbackError",

@@ -12,14 +12,14 @@ import argparse
 import shutil
 import statistics
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from lspfeedback.cold import cold_check, comparable
+from lspfeedback.cold import ColdRun, cold_check, comparable
 from lspfeedback.report import Report
 from lspfeedback.verifier import Verifier
 
@@ -71,30 +71,32 @@ def run(fixture: Path, rounds: int, console: Console) -> int:
         shutil.copytree(fixture, work)
         original = {p: (work / p).read_text(encoding="utf-8") for s in STEPS for p in s.edits}
         console.print(f"[bold]lspfeedback demo[/] on a copy of {fixture} (servers: {', '.join(SERVERS)})")
+        verifier = Verifier(work, servers=SERVERS)
         with console.status("starting pyright and ruff..."):
-            with Verifier(work, servers=SERVERS) as verifier:
-                warmup = verifier.diagnostics(sorted(original))
-                console.print(f"servers up and warm: first check took {warmup.elapsed_ms:.0f} ms\n")
-                for round_no in range(1, rounds + 1):
-                    for number, step in enumerate(STEPS, 1):
-                        report = verifier.verify(texts_for(work, step))
-                        cold_root = Path(tmp) / "cold"
-                        _write_state(work, cold_root, verifier.overlays)
-                        runs = cold_check(cold_root, report.checked_files, SERVERS,
-                                          verifier.engine.context.python)
-                        cold = sum(r.elapsed_ms for r in runs.values())
-                        agree = all(
-                            comparable(report.diagnostics, name) == comparable(run.diagnostics, name)
-                            for name, run in runs.items()
-                        )
-                        mismatches += not agree
-                        if round_no > 1 or rounds == 1:
-                            warm_ms.append(report.elapsed_ms)
-                            cold_ms.append(cold)
-                        if round_no == 1:
-                            _show(console, number, step, report, runs, cold, agree)
-                    verifier.discard()
-                    _restore(work, original)
+            verifier.start()
+        with verifier:
+            warmup = verifier.diagnostics(sorted(original))
+            console.print(f"servers up and warm: first check took {warmup.elapsed_ms:.0f} ms\n")
+            for round_no in range(1, rounds + 1):
+                for number, step in enumerate(STEPS, 1):
+                    report = verifier.verify(texts_for(work, step))
+                    cold_root = Path(tmp) / "cold"
+                    _write_state(work, cold_root, verifier.overlays)
+                    runs = cold_check(cold_root, report.checked_files, SERVERS,
+                                      verifier.engine.context.python)
+                    cold = sum(r.elapsed_ms for r in runs.values())
+                    agree = all(
+                        comparable(report.diagnostics, name) == comparable(run.diagnostics, name)
+                        for name, run in runs.items()
+                    )
+                    mismatches += not agree
+                    if round_no > 1 or rounds == 1:
+                        warm_ms.append(report.elapsed_ms)
+                        cold_ms.append(cold)
+                    if round_no == 1:
+                        _show(console, number, step, report, runs, cold, agree)
+                verifier.discard()
+                _restore(work, original)
     _summary(console, warm_ms, cold_ms, rounds, mismatches)
     return 1 if mismatches else 0
 
@@ -113,7 +115,7 @@ def _restore(work: Path, original: dict[str, str]) -> None:
         (work / rel).write_text(text, encoding="utf-8")
 
 
-def _show(console: Console, number: int, step: Step, report: Report, runs: dict[str, object],
+def _show(console: Console, number: int, step: Step, report: Report, runs: Mapping[str, ColdRun],
           cold: float, agree: bool) -> None:
     console.rule(f"edit {number}: {step.title}")
     console.print(str(report), markup=False, highlight=False)

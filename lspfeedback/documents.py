@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,21 +27,36 @@ class Document:
     uri: str
     disk_text: str | None
     overlay: str | None = None
+    deleted: bool = False
+    """An overlay that deletes the file (``overlay`` is None then)."""
     version: int = 1
 
     @property
     def text(self) -> str:
         """What the servers should see: the overlay if there is one, else the disk."""
+        if self.deleted:
+            return ""
         if self.overlay is not None:
             return self.overlay
         return self.disk_text or ""
 
     @property
     def exists(self) -> bool:
+        if self.deleted:
+            return False
         return self.overlay is not None or self.disk_text is not None
 
+    @property
+    def has_overlay(self) -> bool:
+        return self.overlay is not None or self.deleted
+
     def __repr__(self) -> str:
-        state = "overlay" if self.overlay is not None else ("disk" if self.disk_text is not None else "missing")
+        if self.deleted:
+            state = "deleted"
+        elif self.overlay is not None:
+            state = "overlay"
+        else:
+            state = "disk" if self.disk_text is not None else "missing"
         return f"<Document {self.path} v{self.version} {state}>"
 
 
@@ -58,7 +74,11 @@ class DocumentStore:
         self.root = root_path.resolve()
         self._docs: dict[str, Document] = {}
         self.generation = 0
-        """Bumped whenever any document's text changes; cached diagnostics key on it."""
+        """Bumped whenever any document's text changes."""
+        self.disk_epoch = 0
+        """Bumped whenever the disk changed under us (re-read, commit, a watched change)."""
+        self.conflicts: set[str] = set()
+        """Paths whose disk text changed under an overlay, until the next report says so."""
 
     def __repr__(self) -> str:
         return f"<DocumentStore {self.root} {len(self._docs)} docs, {len(self.overlays())} overlays>"
@@ -108,7 +128,24 @@ class DocumentStore:
         return list(self._docs.values())
 
     def overlays(self) -> list[Document]:
-        return [d for d in self._docs.values() if d.overlay is not None]
+        """Documents with an overlay (a new text or a deletion)."""
+        return [d for d in self._docs.values() if d.has_overlay]
+
+    def state_key(self) -> tuple[int, tuple[tuple[str, str | None], ...]]:
+        """Identifies what the servers see: the disk epoch and every overlay's content.
+
+        Equal keys mean equal inputs, so diagnostics cached under a key stay valid for it,
+        also after a candidate was tried and taken back.
+        """
+        overlays = tuple(sorted(
+            (d.path, None if d.deleted else content_hash(d.overlay)) for d in self.overlays()
+        ))
+        return self.disk_epoch, overlays
+
+    def note_disk_change(self) -> None:
+        """Something on disk changed that no document tracks (a closed file, a config file)."""
+        self.disk_epoch += 1
+        self.generation += 1
 
     def _read(self, rel: str) -> str | None:
         path = self.abspath(rel)
@@ -128,24 +165,30 @@ class DocumentStore:
         doc.version += 1
         self.generation += 1
 
-    def set_overlay(self, rel: str, text: str) -> bool:
-        """Make ``text`` the overlay of ``rel``. Returns whether the visible text changed."""
+    def set_overlay(self, rel: str, text: str | None) -> bool:
+        """Make ``text`` the overlay of ``rel`` (``None`` deletes the file in memory).
+
+        Returns whether what the servers should see changed.
+        """
         doc = self.get(rel)
-        changed = doc.text != text or not doc.exists
+        before = (doc.exists, doc.text)
         # An overlay equal to the disk is no overlay: nothing to commit or discard.
-        doc.overlay = None if text == doc.disk_text else text
-        if changed:
+        doc.deleted = text is None and doc.disk_text is not None
+        doc.overlay = None if text is None or text == doc.disk_text else text
+        if (doc.exists, doc.text) != before:
             self._bump(doc)
-        return changed
+            return True
+        return False
 
     def drop_overlay(self, rel: str) -> bool:
         """Forget the overlay of ``rel``; the disk shows through again."""
         doc = self.get(rel)
-        if doc.overlay is None:
+        if not doc.has_overlay:
             return False
-        before = doc.text
+        before = (doc.exists, doc.text)
         doc.overlay = None
-        if doc.text != before:
+        doc.deleted = False
+        if (doc.exists, doc.text) != before:
             self._bump(doc)
             return True
         return False
@@ -159,12 +202,24 @@ class DocumentStore:
         new = self._read(rel)
         if content_hash(new) == content_hash(doc.disk_text):
             return False
-        before = doc.text
+        before = (doc.exists, doc.text)
         doc.disk_text = new
-        if doc.text != before:
+        self.disk_epoch += 1
+        if doc.has_overlay:
+            self.conflicts.add(rel)  # the overlay stays; the next report says the disk moved
+        if (doc.exists, doc.text) != before:
             self._bump(doc)
             return True
         return False
+
+    def rescan(self, skip: Collection[str] = ()) -> list[str]:
+        """Re-read every known document (but ``skip``); returns those whose text changed.
+
+        Cheap enough to run before every check (only documents we opened are read) and exact:
+        it compares content, so a same-size rewrite within the same second is seen.
+        """
+        return [d.path for d in list(self._docs.values())
+                if d.path not in skip and self.reload(d.path)]
 
     def write_overlays(self) -> list[str]:
         """Write every overlay to disk atomically (temp file + rename), then drop them.
@@ -174,11 +229,20 @@ class DocumentStore:
         """
         written: list[str] = []
         for doc in self.overlays():
-            text = doc.text
-            _atomic_write(self.abspath(doc.path), text)
-            doc.disk_text = text
+            path = self.abspath(doc.path)
+            if doc.deleted:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                doc.disk_text = None
+            else:
+                text = doc.text
+                _atomic_write(path, text)
+                doc.disk_text = text
             doc.overlay = None
+            doc.deleted = False
             written.append(doc.path)
+        if written:
+            self.disk_epoch += 1
         return written
 
 

@@ -1,30 +1,34 @@
 """The verify engine: `AsyncVerifier`, the async core that everything else wraps.
 
-Rules (see docs/design.md): one verify at a time per workspace (a lock); every wait ends at a
-deadline in a typed outcome; a server that cannot answer for the current version makes the
-report ``unknown``, never ``clean``; results are cached by (server, path) for the store
-generation they were computed at, which is what makes baselines lazy and cheap.
+Rules (see docs/design.md): one operation at a time per workspace (a lock); every wait ends
+at a deadline in a typed outcome; a server that cannot answer for the current version makes
+the report ``unknown``, never ``clean``; results are cached per (server, path) under the exact
+state they describe, which is what makes baselines lazy and cheap.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import difflib
+import logging
 import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import Any, Self
 
 from lspfeedback import servers as registry
-from lspfeedback._exceptions import EditError, RequestTimeout, ServerCrashed, ServerError
+from lspfeedback._exceptions import EditError
 from lspfeedback.delta import compare
-from lspfeedback.documents import DocumentStore
 from lspfeedback.imports import PYTHON_SUFFIXES, ImportGraph
-from lspfeedback.report import Diagnostic, Report, Unknown, status_of
+from lspfeedback.report import CandidateReport, Report, Unknown, status_of
 from lspfeedback.servers.base import ServerContext, ServerSpec
-from lspfeedback.session import FileResult, ServerSession
+from lspfeedback.watch import DiskWatcher
+from lspfeedback.workspace import Check, Workspace
+
+log = logging.getLogger(__name__)
 
 DEFAULT_SERVERS = ("pyright", "ruff")
 DEFAULT_TIMEOUT = 10.0
@@ -32,17 +36,11 @@ DEFAULT_TIMEOUT = 10.0
 DEFAULT_STARTUP_TIMEOUT = 60.0
 DEFAULT_MAX_DEPENDENTS = 20
 
-Changes = Union[Mapping[str, str], Iterable[Union[str, "os.PathLike[str]"]]]
-"""Either ``{path: full new text}`` (in-memory overlays) or paths that changed on disk."""
+Changes = Any
+"""What `verify` accepts; see `AsyncVerifier.verify`."""
 
-_Results = dict[str, dict[str, FileResult]]  # server -> path -> result
-
-
-@dataclass
-class _Check:
-    results: _Results
-    unknown: list[Unknown]
-    timings_ms: dict[str, float]
+ChangeSet = dict[str, str | None]
+"""Parsed changes: workspace path -> full new text, or None for a deletion."""
 
 
 def default_python(root: Path) -> str:
@@ -54,11 +52,26 @@ def default_python(root: Path) -> str:
     return sys.executable
 
 
+def default_replicas() -> int:
+    """One warm server set per core, at most 4, and at most one per 2 GiB of free memory
+    (pyright on a large project takes 1-2 GiB)."""
+    cores = os.cpu_count() or 1
+    try:
+        pages = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        by_memory = max(1, pages // (2 * 1024**3))
+    except (ValueError, OSError):
+        by_memory = 1
+    return max(1, min(4, cores, by_memory))
+
+
 class AsyncVerifier:
     """Warm language servers for one workspace, and `verify` on top of them.
 
     ``servers`` are registry names (see `lspfeedback.servers.available`) or `ServerSpec`
     objects. ``timeout`` bounds the wait for fresh diagnostics in one call, per server.
+    ``replicas`` is how many warm server sets `verify_candidates` may use in parallel (they
+    start lazily). ``watch`` follows the disk with watchfiles so that files changed by
+    someone else are picked up without a restart.
     """
 
     def __init__(
@@ -71,56 +84,74 @@ class AsyncVerifier:
         python: str | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         include_hints: bool = False,
+        replicas: int | None = None,
+        watch: bool = True,
     ) -> None:
-        self.store = DocumentStore(root)
-        self.root = self.store.root
-        self.timeout = timeout
-        self.max_dependents = max_dependents
         specs = [s if isinstance(s, ServerSpec) else registry.get(s) for s in servers]
         if not specs:
             raise ValueError("at least one server is needed")
+        self._specs = specs
+        self._startup_timeout = startup_timeout
+        self._include_hints = include_hints
+        root_path = Path(root)
+        self.primary = Workspace(
+            root_path, specs, ServerContext(root=root_path.resolve(), python=python or ""),
+            startup_timeout=startup_timeout, include_hints=include_hints,
+        )
+        self.root = self.primary.store.root
         self.context = ServerContext(root=self.root, python=python or default_python(self.root))
-        self.sessions = {
-            spec.name: ServerSession(
-                spec, self.context, self.store,
-                startup_timeout=startup_timeout, include_hints=include_hints,
-            )
-            for spec in specs
-        }
+        for session in self.primary.sessions.values():
+            session.ctx = self.context
+        self.timeout = timeout
+        self.max_dependents = max_dependents
+        self.replicas = replicas if replicas is not None else default_replicas()
+        if self.replicas < 1:
+            raise ValueError("replicas must be at least 1")
+        self._extra: list[Workspace] = []
         self.graph = ImportGraph(self.root, registry.get("ruff").executable("ruff"))
-        self._cache: dict[tuple[str, str], tuple[int, FileResult]] = {}
         self._lock = asyncio.Lock()
+        self._watcher = DiskWatcher(self.root, self._on_disk_change) if watch else None
         self._closed = False
 
     def __repr__(self) -> str:
-        states = ", ".join(f"{s.name}:{s.state}" for s in self.sessions.values())
-        return f"<AsyncVerifier {self.root} [{states}] overlays={len(self.store.overlays())}>"
+        states = ", ".join(f"{s.name}:{s.state}" for s in self.primary.sessions.values())
+        return (f"<AsyncVerifier {self.root} [{states}] overlays={len(self.store.overlays())} "
+                f"replicas={1 + len(self._extra)}/{self.replicas}>")
 
     @property
-    def overlays(self) -> dict[str, str]:
-        """The in-memory edits not yet committed, by path."""
-        return {d.path: d.text for d in self.store.overlays()}
+    def store(self):  # noqa: ANN201 - DocumentStore, kept untyped here to avoid an import cycle
+        """The primary document store (the shared base state)."""
+        return self.primary.store
+
+    @property
+    def sessions(self):  # noqa: ANN201
+        """The primary replica's server sessions, by server name."""
+        return self.primary.sessions
+
+    @property
+    def overlays(self) -> dict[str, str | None]:
+        """The in-memory edits not yet committed: path -> text, or None for a deletion."""
+        return {d.path: (None if d.deleted else d.text) for d in self.store.overlays()}
 
     # ---- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Start every server now (they would otherwise start on first use).
+        """Start every server of the primary replica now (and the disk watcher).
 
-        Raises `ServerNotFound` or `ServerStartError` for the first that fails.
+        Raises `ServerNotFound` or `ServerStartError` for the first server that fails.
         """
-        results = await asyncio.gather(
-            *(s.ensure_started() for s in self.sessions.values()), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
+        await self.primary.start()
+        if self._watcher is not None:
+            self._watcher.start()
 
     async def close(self) -> None:
-        """Stop every server: shutdown, exit, then kill what is left. Overlays are dropped."""
+        """Stop every server of every replica, and the watcher. Overlays are dropped."""
         self._closed = True
-        await asyncio.gather(*(s.stop() for s in self.sessions.values()))
+        if self._watcher is not None:
+            await self._watcher.stop()
+        await asyncio.gather(*(w.close() for w in [self.primary, *self._extra]))
 
-    async def __aenter__(self) -> AsyncVerifier:
+    async def __aenter__(self) -> Self:
         await self.start()
         return self
 
@@ -132,49 +163,111 @@ class AsyncVerifier:
     async def verify(self, changes: Changes) -> Report:
         """Apply ``changes`` and return the diagnostics they cause, here and in importers.
 
-        ``changes`` is a mapping of path → full new text (kept as an in-memory overlay until
-        `commit` or `discard`) or an iterable of paths that changed on disk. Raises
-        `PathOutsideWorkspace` or `EditError` before changing anything.
+        ``changes`` is one of: a mapping path -> full new text; an iterable of paths that
+        changed on disk ("re-read them"); a unified diff or search/replace blocks (a `str`);
+        an LSP ``WorkspaceEdit`` (object or JSON) or a mapping path -> list of ``TextEdit``.
+        Edits stay in-memory overlays until `commit` or `discard`. Raises
+        `PathOutsideWorkspace` or `EditError` (a subclass says where) before changing
+        anything.
         """
-        if self._closed:
-            raise EditError("this verifier is closed")
         started = time.perf_counter()
         async with self._lock:
-            texts, paths = self._parse(changes)
-            changed = list(texts) if texts is not None else paths
-            # Never seen before and changed on disk: its earlier state is unknown, so the
-            # baseline is empty and everything current counts as introduced (never hidden).
-            first_sight = texts is None and any(not self.store.known(p) for p in changed)
+            self._ensure_open()
+            parsed = self._parse(changes)
+            if parsed is None:
+                return await self._verify_disk_paths(changes, started)
+            self._refresh_from_disk(self.primary)
+            changed = list(parsed)
             old_texts = {p: self.store.get(p).text for p in changed}
             targets, omitted = await self._targets(changed)
-            before = _Check({}, [], {}) if first_sight else await self._check(targets)
-            if texts is not None:
-                for rel, text in texts.items():
-                    self.store.set_overlay(rel, text)
-            else:
-                reloaded = [rel for rel in changed if self.store.reload(rel)]
-                if reloaded:
-                    self.graph.invalidate()
-                    self._tell_watched(reloaded)
-            after = await self._check(targets)
-            return self._report(changed, targets, omitted, old_texts, before, after, started)
+            before = await self.primary.check(targets, self.timeout)
+            for rel, text in parsed.items():
+                self.store.set_overlay(rel, text)
+            after = await self.primary.check(targets, self.timeout)
+            return self._report(self.primary, changed, targets, omitted, old_texts, before,
+                                after, started)
+
+    async def verify_candidates(self, candidates: Sequence[Changes]) -> list[CandidateReport]:
+        """Check each candidate against the same base state; return them best first.
+
+        Each candidate is any edit `verify` accepts (not a list of paths). Candidates run in
+        parallel on the warm replicas; the base state is unchanged afterwards. Every
+        candidate is parsed before any is run: one that cannot apply raises and nothing runs.
+        """
+        started = time.perf_counter()
+        async with self._lock:
+            self._ensure_open()
+            self._refresh_from_disk(self.primary)
+            change_sets = []
+            for number, candidate in enumerate(candidates, 1):
+                parsed = self._parse(candidate)
+                if parsed is None:
+                    raise EditError(f"candidate {number}: a list of paths is not an edit")
+                change_sets.append(parsed)
+            if not change_sets:
+                return []
+            plans = [(cs, *await self._targets(list(cs))) for cs in change_sets]
+            union = list(dict.fromkeys(t for _, targets, _ in plans for t in targets))
+            baseline = await self.primary.check(union, self.timeout)
+            base_texts = {rel: self.store.get(rel).text for rel in union}
+            workers = await self._workers(len(change_sets))
+            queue: asyncio.Queue[int] = asyncio.Queue()
+            for index in range(len(change_sets)):
+                queue.put_nowait(index)
+            reports: dict[int, Report] = {}
+
+            async def work(ws: Workspace) -> None:
+                while not queue.empty():
+                    index = queue.get_nowait()
+                    changes, targets, omitted = plans[index]
+                    reports[index] = await self._try_candidate(
+                        ws, changes, targets, omitted, baseline, base_texts)
+
+            await asyncio.gather(*(work(ws) for ws in workers))
+            ranked = sorted(
+                (CandidateReport(index=i, rank=0, report=reports[i], changes=change_sets[i],
+                                 changed_lines=_changed_lines(base_texts, self.store, change_sets[i]))
+                 for i in range(len(change_sets))),
+                key=CandidateReport.rank_key,
+            )
+            log.debug("%d candidates on %d replicas in %.0f ms", len(ranked), len(workers),
+                      (time.perf_counter() - started) * 1000)
+            return [CandidateReport(c.index, rank, c.report, c.changes, c.changed_lines)
+                    for rank, c in enumerate(ranked, 1)]
+
+    async def apply(self, candidate: CandidateReport | Changes) -> list[str]:
+        """Make a candidate (a `CandidateReport` or any edit) the current overlay, unchecked.
+
+        Returns the paths it changed. The next `verify` reports against this state.
+        """
+        async with self._lock:
+            self._ensure_open()
+            changes = candidate.changes if isinstance(candidate, CandidateReport) else candidate
+            parsed = self._parse(changes)
+            if parsed is None:
+                raise EditError("apply() takes an edit, not a list of paths")
+            for rel, text in parsed.items():
+                self.store.set_overlay(rel, text)
+            return list(parsed)
 
     async def diagnostics(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
         """Current diagnostics of ``paths`` (no change, no importers)."""
         started = time.perf_counter()
         async with self._lock:
+            self._ensure_open()
+            self._refresh_from_disk(self.primary)
             rels = [self.store.relpath(p) for p in paths]
-            check = await self._check(rels)
+            check = await self.primary.check(rels, self.timeout)
             texts = {rel: self.store.get(rel).text for rel in rels}
-            return self._report([], rels, 0, texts, check, check, started)
+            return self._report(self.primary, [], rels, 0, texts, check, check, started)
 
     async def commit(self) -> list[str]:
-        """Write every overlay to disk atomically; returns the paths written."""
+        """Write every overlay to disk atomically (deletions delete); returns the paths."""
         async with self._lock:
             written = self.store.write_overlays()
             if written:
                 self.graph.invalidate()
-                self._tell_watched(written)
+                self.primary.tell_disk_changed(written)
             return written
 
     async def discard(self) -> list[str]:
@@ -183,92 +276,129 @@ class AsyncVerifier:
             dropped = [d.path for d in self.store.overlays()]
             for rel in dropped:
                 self.store.drop_overlay(rel)
-            for session in self.sessions.values():
-                if session.state == "running":
-                    session.sync([rel for rel in dropped if session.holds(rel) is not None])
+            self.primary.resync(dropped)
             return dropped
 
     # ---- internals -------------------------------------------------------------------------
 
-    def _parse(self, changes: Changes) -> tuple[dict[str, str] | None, list[str]]:
-        """Validate every path and text before anything is touched."""
-        if isinstance(changes, (str, bytes, os.PathLike)):
-            raise EditError("pass a mapping {path: text} or a list of paths, not a single string")
-        if isinstance(changes, Mapping):
-            texts: dict[str, str] = {}
-            for path, text in changes.items():
-                if not isinstance(text, str):
-                    raise EditError(f"new text for {path!r} must be str, not {type(text).__name__}")
-                texts[self.store.relpath(path)] = text
-            return texts, []
-        paths = [self.store.relpath(p) for p in changes]
-        return None, list(dict.fromkeys(paths))
+    def _ensure_open(self) -> None:
+        if self._closed:
+            raise EditError("this verifier is closed; create a new one")
+
+    def _parse(self, changes: Changes) -> ChangeSet | None:
+        """Validate and parse ``changes``; None means "a list of paths changed on disk".
+
+        All paths are resolved and contained before anything is touched.
+        """
+        if isinstance(changes, Mapping) and all(isinstance(v, str) for v in changes.values()) \
+                and all(isinstance(k, str | os.PathLike) for k in changes):
+            return {self.store.relpath(p): t for p, t in changes.items()}
+        if _is_path_list(changes):
+            return None
+        if isinstance(changes, Mapping) and any(isinstance(v, bytes) for v in changes.values()):
+            raise EditError("new texts must be str, not bytes: decode them first")
+        from lspfeedback.edits import parse_edits
+
+        def read(path: str) -> str | None:
+            doc = self.store.get(self.store.relpath(path))
+            return doc.text if doc.exists else None
+
+        parsed = parse_edits(changes, read, root=self.root)
+        return {self.store.relpath(p): t for p, t in parsed.items()}
+
+    async def _verify_disk_paths(self, changes: Iterable[Any], started: float) -> Report:
+        changed = list(dict.fromkeys(self.store.relpath(p) for p in changes))
+        # Other files that moved on disk belong to the baseline; these are this call's change.
+        self._refresh_from_disk(self.primary, skip=set(changed))
+        # Never seen before and changed on disk: its earlier state is unknown, so the baseline
+        # is empty and everything current counts as introduced (never hidden).
+        first_sight = any(not self.store.known(p) for p in changed)
+        old_texts = {p: self.store.get(p).text for p in changed}
+        targets, omitted = await self._targets(changed)
+        before = Check() if first_sight else await self.primary.check(targets, self.timeout)
+        reloaded = [rel for rel in changed if self.store.reload(rel)]
+        if reloaded:
+            self.graph.invalidate()
+            self.primary.tell_disk_changed(reloaded)
+            targets, omitted = await self._targets(changed)
+        after = await self.primary.check(targets, self.timeout)
+        return self._report(self.primary, changed, targets, omitted, old_texts, before, after,
+                            started)
+
+    def _refresh_from_disk(self, ws: Workspace, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+        """Re-read every document this replica knows, by content; tell its servers."""
+        changed = ws.store.rescan(skip)
+        if changed:
+            self.graph.invalidate()
+            ws.tell_disk_changed(changed)
+
+    async def _on_disk_change(self, rels: list[str]) -> None:
+        """Called by the watcher with paths changed on disk by someone else.
+
+        Documents we know are left to the rescan at the start of the next operation (which
+        also decides whether a change belongs to the baseline or is the change being
+        verified); files we do not track are what the servers must hear about now.
+        """
+        async with self._lock:
+            if self._closed:
+                return
+            self.graph.invalidate()
+            for ws in [self.primary, *self._extra]:
+                untracked = [rel for rel in rels if not ws.store.known(rel)]
+                if untracked:
+                    ws.store.note_disk_change()
+                    ws.tell_disk_changed(untracked)
 
     async def _targets(self, changed: list[str]) -> tuple[list[str], int]:
         dependents, omitted = await self.graph.dependents(changed, self.max_dependents)
         targets = [p for p in changed + dependents if p.endswith(PYTHON_SUFFIXES)]
         return list(dict.fromkeys(targets)), omitted
 
-    def _tell_watched(self, rels: list[str]) -> None:
-        for session in self.sessions.values():
-            if session.state == "running":
-                session.did_change_watched_files(rels)
+    async def _workers(self, wanted: int) -> list[Workspace]:
+        """The primary plus up to ``replicas - 1`` extra replicas, started on first need.
 
-    async def _check(self, targets: list[str]) -> _Check:
-        check = _Check({}, [], {})
-        await asyncio.gather(*(self._check_one(s, targets, check) for s in self.sessions.values()))
-        return check
+        A replica that fails to start is left out (its candidates run on the others).
+        """
+        target = min(self.replicas, wanted)
+        while 1 + len(self._extra) < target:
+            self._extra.append(Workspace(
+                self.root, self._specs, self.context, startup_timeout=self._startup_timeout,
+                include_hints=self._include_hints, name=f"replica-{len(self._extra) + 1}",
+            ))
+        workers = [self.primary, *self._extra[: target - 1]]
+        results = await asyncio.gather(*(w.start() for w in workers[1:]), return_exceptions=True)
+        failed = {id(w) for w, r in zip(workers[1:], results, strict=True) if isinstance(r, BaseException)}
+        return [w for w in workers if id(w) not in failed]
 
-    async def _check_one(self, session: ServerSession, targets: list[str], check: _Check) -> None:
+    async def _try_candidate(self, ws: Workspace, changes: ChangeSet, targets: list[str],
+                             omitted: int, baseline: Check, base_texts: dict[str, str]) -> Report:
         started = time.perf_counter()
-        generation = self.store.generation
-        results: dict[str, FileResult] = {}
-        todo = []
-        for rel in targets:
-            cached = self._cache.get((session.name, rel))
-            if cached is not None and cached[0] == generation:
-                results[rel] = cached[1]
-            else:
-                todo.append(rel)
+        if ws is not self.primary:
+            self._refresh_from_disk(ws)
+            ws.mirror(self.store)
+        saved = {rel: (d.deleted, d.overlay) for rel in changes for d in [ws.store.get(rel)]}
         try:
-            if todo:
-                await session.ensure_started()
-                wanted = [d.path for d in self.store.overlays()] + todo
-                touch = self._touch_set(session, todo)
-                session.sync(list(dict.fromkeys(wanted)), touch=touch)
-                live = [rel for rel in todo if session.holds(rel) is not None]
-                fresh = await asyncio.gather(*(session.diagnostics(rel, self.timeout) for rel in live))
-                for result in fresh:
-                    results[result.path] = result
-                    self._cache[(session.name, result.path)] = (generation, result)
-        except (RequestTimeout, ServerCrashed, ServerError) as exc:
-            check.unknown.append(Unknown(session.name, _reason(exc)))
-        check.results[session.name] = results
-        check.timings_ms[session.name] = (time.perf_counter() - started) * 1000
+            for rel, text in changes.items():
+                ws.store.set_overlay(rel, text)
+            after = await ws.check(targets, self.timeout)
+            return self._report(ws, list(changes), targets, omitted, base_texts, baseline,
+                                after, started)
+        finally:
+            if ws is self.primary:
+                for rel, (deleted, overlay) in saved.items():
+                    self.store.set_overlay(rel, None if deleted else (
+                        overlay if overlay is not None else self.store.get(rel).disk_text))
+                    if not deleted and overlay is None:
+                        self.store.drop_overlay(rel)
+            else:
+                ws.mirror(self.store)
 
-    def _touch_set(self, session: ServerSession, todo: list[str]) -> set[str]:
-        """Files a push-only type checker must re-publish although their text is unchanged:
-        their diagnostics may depend on an edited import, and only a new version proves it."""
-        caps = session.capabilities
-        if caps is None or caps.pull_diagnostics or "types" not in session.spec.checks:
-            return set()
-        return {rel for rel in todo if session.holds(rel) == self.store.get(rel).version}
-
-    def _report(
-        self,
-        changed: list[str],
-        targets: list[str],
-        omitted: int,
-        old_texts: dict[str, str],
-        before: _Check,
-        after: _Check,
-        started: float,
-    ) -> Report:
-        new_texts = {rel: self.store.get(rel).text for rel in targets}
+    def _report(self, ws: Workspace, changed: list[str], targets: list[str], omitted: int,
+                old_texts: dict[str, str], before: Check, after: Check, started: float) -> Report:
+        new_texts = {rel: ws.store.get(rel).text for rel in targets}
         old = {rel: old_texts.get(rel, new_texts[rel]) for rel in targets}
-        current = _flatten(after.results)
-        previous = _flatten(before.results)
-        introduced, resolved = compare(previous, current, old, new_texts)
+        current = after.diagnostics()
+        introduced, resolved = compare(before.diagnostics(), current, old, new_texts)
         unknown = list(after.unknown) + [
             Unknown(u.server, f"baseline: {u.reason}") for u in before.unknown
         ]
@@ -277,7 +407,8 @@ class AsyncVerifier:
             notes.append(f"{omitted} more importers not checked (max_dependents={self.max_dependents})")
         if self.graph.error:
             notes.append(f"importers not checked: {self.graph.error}")
-        versions = {rel: self.store.get(rel).version for rel in targets}
+        conflicts = tuple(sorted(ws.store.conflicts))
+        ws.store.conflicts.clear()
         return Report(
             status=status_of(current, unknown),
             diagnostics=tuple(current),
@@ -285,22 +416,35 @@ class AsyncVerifier:
             resolved=tuple(sorted(resolved)),
             checked_files=tuple(targets),
             changed_files=tuple(changed),
-            versions=versions,
+            versions={rel: ws.store.get(rel).version for rel in targets},
             elapsed_ms=(time.perf_counter() - started) * 1000,
             timings_ms=dict(after.timings_ms),
             unknown=tuple(unknown),
             dependents_omitted=omitted,
+            conflicts=conflicts,
             notes=tuple(notes),
         )
 
 
-def _flatten(results: _Results) -> list[Diagnostic]:
-    return sorted(d for per_file in results.values() for r in per_file.values() for d in r.diagnostics)
+def _is_path_list(changes: object) -> bool:
+    if isinstance(changes, str | bytes | Mapping) or not isinstance(changes, Iterable):
+        return False
+    return True
 
 
-def _reason(exc: ServerError) -> str:
-    reason = exc.reason
-    tail = exc.stderr.strip().splitlines()[-3:] if exc.stderr else []
-    if tail:
-        reason += " (stderr: " + " | ".join(tail) + ")"
-    return reason
+def _changed_lines(base: dict[str, str], store: Any, changes: ChangeSet) -> int:
+    total = 0
+    for rel, text in changes.items():
+        old = base.get(rel)
+        if old is None:
+            doc = store.get(rel)
+            old = doc.text if doc.exists else ""
+        new = text or ""
+        for line in difflib.unified_diff(old.splitlines(), new.splitlines(), lineterm="", n=0):
+            if line[:1] in "+-" and not line.startswith(("+++", "---")):
+                total += 1
+    return total
+
+
+with contextlib.suppress(ImportError):  # pragma: no cover - documentation aid only
+    pass

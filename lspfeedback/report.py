@@ -29,7 +29,7 @@ class Diagnostic:
 
     def __str__(self) -> str:
         tag = f"{self.source} {self.code}" if self.code else self.source
-        message = re.sub(r"\s*\n\s*", " ", self.message)
+        message = re.sub(r"\s*[\r\n]+\s*", " ", self.message)
         return f"{self.path}:{self.line}:{self.column}: {self.severity}: {message} [{tag}]"
 
     def to_dict(self) -> dict[str, Any]:
@@ -73,6 +73,8 @@ class Report:
     unknown: tuple[Unknown, ...] = ()
     dependents_omitted: int = 0
     """Importers of the edited files that were not checked because of ``max_dependents``."""
+    conflicts: tuple[str, ...] = ()
+    """Files whose disk text changed under an overlay since the last report (the overlay won)."""
     notes: tuple[str, ...] = ()
 
     @property
@@ -92,6 +94,7 @@ class Report:
         )
         lines = [head]
         lines += [f"  unknown: {u}" for u in self.unknown]
+        lines += [f"  conflict: {c} changed on disk under an overlay" for c in self.conflicts]
         lines += [f"+ {d}" for d in self.introduced]
         lines += [f"- {d}" for d in self.resolved]
         lines += [f"  note: {n}" for n in self.notes]
@@ -119,6 +122,7 @@ class Report:
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "unknown": [asdict(u) for u in self.unknown],
             "dependents_omitted": self.dependents_omitted,
+            "conflicts": list(self.conflicts),
             "notes": list(self.notes),
         }
 
@@ -139,6 +143,7 @@ class Report:
             timings_ms=dict(data.get("timings_ms", {})),
             unknown=tuple(Unknown(**u) for u in data.get("unknown", ())),
             dependents_omitted=int(data.get("dependents_omitted", 0)),
+            conflicts=tuple(data.get("conflicts", ())),
             notes=tuple(data.get("notes", ())),
         )
 
@@ -147,3 +152,48 @@ def status_of(diagnostics: Iterable[Diagnostic], unknown: Iterable[Unknown]) -> 
     if any(True for _ in unknown):
         return "unknown"
     return "errors" if any(d.severity == "error" for d in diagnostics) else "clean"
+
+
+@dataclass(frozen=True)
+class CandidateReport:
+    """One candidate edit's report, and where it ranked among the others (1 is best).
+
+    Ranking: known status first, then no introduced errors, then fewest introduced errors,
+    then fewest introduced warnings, then the smallest change (lines changed).
+    """
+
+    index: int
+    """Position of the candidate in the list given to ``verify_candidates``."""
+    rank: int
+    report: Report
+    changes: Mapping[str, str | None]
+    """The candidate as a change set: path -> full new text, or None for a deletion."""
+    changed_lines: int
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+    def __str__(self) -> str:
+        return f"#{self.rank} candidate {self.index} ({self.changed_lines} lines): {self.report}"
+
+    def __repr__(self) -> str:
+        return (f"<CandidateReport #{self.rank} index={self.index} {self.report.status} "
+                f"introduced={len(self.report.introduced)} lines={self.changed_lines}>")
+
+    def rank_key(self) -> tuple[object, ...]:
+        introduced = self.report.introduced
+        errors = sum(d.severity == "error" for d in introduced)
+        warnings = sum(d.severity == "warning" for d in introduced)
+        return (self.report.status == "unknown", errors > 0, errors, warnings,
+                self.changed_lines, self.index)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"index": self.index, "rank": self.rank, "changed_lines": self.changed_lines,
+                "changes": dict(self.changes), "report": self.report.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CandidateReport:
+        return cls(index=int(data["index"]), rank=int(data["rank"]),
+                   report=Report.from_dict(data["report"]), changes=dict(data["changes"]),
+                   changed_lines=int(data["changed_lines"]))

@@ -19,7 +19,13 @@ from pygls.exceptions import JsonRpcException
 from lspfeedback._exceptions import ServerError, ServerStartError
 from lspfeedback.documents import DocumentStore
 from lspfeedback.lsp.client import LspClient
-from lspfeedback.lsp.positions import PositionEncoding, line_starts, offset_to_position, split_lines, to_code_points
+from lspfeedback.lsp.positions import (
+    PositionEncoding,
+    line_starts,
+    offset_to_position,
+    split_lines,
+    to_code_points,
+)
 from lspfeedback.report import SEVERITIES, Diagnostic
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
@@ -182,6 +188,9 @@ class ServerSession:
         """The store version of ``rel`` this server holds, if it has it open."""
         held = self._held.get(rel)
         return held.store_version if held is not None else None
+
+    def held_paths(self) -> list[str]:
+        return list(self._held)
 
     def held_text(self, rel: str) -> str | None:
         held = self._held.get(rel)

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Coroutine, Iterable, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Self, TypeVar
 
 from lspfeedback.engine import (
     DEFAULT_MAX_DEPENDENTS,
@@ -23,7 +23,7 @@ from lspfeedback.engine import (
     AsyncVerifier,
     Changes,
 )
-from lspfeedback.report import Report
+from lspfeedback.report import CandidateReport, Report
 from lspfeedback.servers.base import ServerSpec
 
 T = TypeVar("T")
@@ -78,12 +78,15 @@ class Verifier:
         python: str | None = None,
         startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
         include_hints: bool = False,
+        replicas: int | None = None,
+        watch: bool = True,
     ) -> None:
         self._loop = _LoopThread(f"lspfeedback:{Path(root).name}")
         try:
             self._async = self._loop.run(_make(
                 root, servers, timeout, max_dependents=max_dependents, python=python,
                 startup_timeout=startup_timeout, include_hints=include_hints,
+                replicas=replicas, watch=watch,
             ))
         except BaseException:
             self._loop.stop()
@@ -98,8 +101,8 @@ class Verifier:
         return self._async.root
 
     @property
-    def overlays(self) -> dict[str, str]:
-        """The in-memory edits not yet committed, by path."""
+    def overlays(self) -> dict[str, str | None]:
+        """The in-memory edits not yet committed: path -> text, or None for a deletion."""
         return self._async.overlays
 
     @property
@@ -114,6 +117,14 @@ class Verifier:
     def verify(self, changes: Changes) -> Report:
         """See `AsyncVerifier.verify`."""
         return self._loop.run(self._async.verify(changes))
+
+    def verify_candidates(self, candidates: Sequence[Changes]) -> list[CandidateReport]:
+        """See `AsyncVerifier.verify_candidates`."""
+        return self._loop.run(self._async.verify_candidates(candidates))
+
+    def apply(self, candidate: CandidateReport | Changes) -> list[str]:
+        """See `AsyncVerifier.apply`."""
+        return self._loop.run(self._async.apply(candidate))
 
     def diagnostics(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
         """See `AsyncVerifier.diagnostics`."""
@@ -137,7 +148,7 @@ class Verifier:
         finally:
             self._loop.stop()
 
-    def __enter__(self) -> Verifier:
+    def __enter__(self) -> Self:
         try:
             self.start()
         except BaseException:

@@ -132,3 +132,23 @@ def test_crlf_text_shift() -> None:
     old = OLD.replace("\n", "\r\n")
     new = "# c\r\n" + old
     assert run([diag(3)], [diag(4)], old, new) == ([], [])
+
+
+def test_the_pasted_copy_not_the_original_is_introduced() -> None:
+    # The original line is untouched (lines map 1->1, 2->2); the copy at line 4 is the new one,
+    # whatever order the server lists them in.
+    old = "x = undefined_name\ny = 1\n"
+    new = "x = undefined_name\ny = 1\n\nx = undefined_name\n"
+    for after in ([diag(1), diag(4)], [diag(4), diag(1)]):
+        introduced, resolved = run([diag(1)], after, old, new)
+        assert introduced == [diag(4)]
+        assert resolved == []
+
+
+def test_lines_inserted_above_a_duplicate_keep_the_original_matched() -> None:
+    old = "x = undefined_name\ny = 1\n"
+    new = "import os\n\nx = undefined_name\ny = 1\nx = undefined_name\n"
+    for after in ([diag(3), diag(5)], [diag(5), diag(3)]):
+        introduced, resolved = run([diag(1)], after, old, new)
+        assert introduced == [diag(5)]
+        assert resolved == []

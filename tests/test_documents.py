@@ -205,13 +205,7 @@ def test_drop_overlay_of_created_file_bumps(store: DocumentStore) -> None:
     assert not doc.exists and doc.version == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="documents.py DocumentStore.drop_overlay: compares only .text, so dropping the "
-    "overlay that created an EMPTY file ('' -> missing) does not bump version/generation, "
-    "though set_overlay bumps for the reverse ('missing' -> '') and engine caches key on "
-    "generation",
-)
+# Existence is part of what the servers see: '' (an empty file) and a missing file differ.
 def test_drop_overlay_of_created_empty_file_bumps(store: DocumentStore) -> None:
     doc = store.get("pkg/__init__.py")
     store.set_overlay("pkg/__init__.py", "")
@@ -221,12 +215,6 @@ def test_drop_overlay_of_created_empty_file_bumps(store: DocumentStore) -> None:
     assert store.generation == generation + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="documents.py DocumentStore.reload: an empty file deleted from disk ('' -> None) "
-    "is seen as a content change but then compared by .text ('' == ''), so no version or "
-    "generation bump and reload() returns False",
-)
 def test_reload_of_deleted_empty_file_bumps(store: DocumentStore, root: Path) -> None:
     (root / "pkg" / "__init__.py").write_text("")
     doc = store.get("pkg/__init__.py")

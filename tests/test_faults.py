@@ -64,9 +64,8 @@ def test_garbage_on_the_wire_is_unknown(shop: Path) -> None:
 
 
 def test_server_that_will_not_start_raises_a_clear_error(shop: Path) -> None:
-    with pytest.raises(ServerStartError) as info:
-        with Verifier(shop, servers=[fake("no-start")], timeout=TIMEOUT):
-            pass
+    with pytest.raises(ServerStartError) as info, Verifier(shop, servers=[fake("no-start")]):
+        pass
     assert "refuses to start" in str(info.value)
 
 
@@ -86,9 +85,8 @@ def test_missing_binary_says_how_to_install(shop: Path) -> None:
             return [self.executable("no-such-language-server-xyz")]
 
     spec = Missing(name="missing", summary="-", checks=("lint",), install_hint="pip install it")
-    with pytest.raises(ServerNotFound, match="pip install it"):
-        with Verifier(shop, servers=[spec]):
-            pass
+    with pytest.raises(ServerNotFound, match="pip install it"), Verifier(shop, servers=[spec]):
+        pass
 
 
 def test_stderr_is_drained_so_a_chatty_server_does_not_block(shop: Path) -> None:

@@ -15,8 +15,8 @@ import logging
 import os
 import signal
 import uuid
-from pathlib import Path
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from lsprotocol import types

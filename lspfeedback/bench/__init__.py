@@ -1,0 +1,1 @@
+"""Building blocks of the benchmark: edit scripts and a raw-LSP floor-latency client."""

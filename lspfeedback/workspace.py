@@ -1,0 +1,151 @@
+"""A workspace replica: one document store and one warm session per server.
+
+The engine has one primary replica (the shared base state) and, for candidates, more replicas
+that start lazily. Replicas share nothing mutable: each has its own store, its own server
+processes and its own result cache.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lspfeedback._exceptions import ServerError
+from lspfeedback.documents import DocumentStore
+from lspfeedback.report import Diagnostic, Unknown
+from lspfeedback.servers.base import ServerContext, ServerSpec
+from lspfeedback.session import FileResult, ServerSession
+
+
+@dataclass
+class Check:
+    """Diagnostics of some files from every server, or why a server could not say."""
+
+    results: dict[str, dict[str, FileResult]] = field(default_factory=dict)
+    """server -> path -> result"""
+    unknown: list[Unknown] = field(default_factory=list)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def diagnostics(self) -> list[Diagnostic]:
+        return sorted(d for per_file in self.results.values()
+                      for r in per_file.values() for d in r.diagnostics)
+
+
+class Workspace:
+    """A document store and its warm language servers."""
+
+    def __init__(
+        self,
+        root: Path,
+        specs: Sequence[ServerSpec],
+        context: ServerContext,
+        *,
+        startup_timeout: float,
+        include_hints: bool,
+        name: str = "primary",
+    ) -> None:
+        self.name = name
+        self.store = DocumentStore(root)
+        self.sessions = {
+            spec.name: ServerSession(spec, context, self.store,
+                                     startup_timeout=startup_timeout, include_hints=include_hints)
+            for spec in specs
+        }
+        self._cache: dict[tuple[str, str], tuple[Any, FileResult]] = {}
+
+    def __repr__(self) -> str:
+        states = ", ".join(f"{s.name}:{s.state}" for s in self.sessions.values())
+        return f"<Workspace {self.name} [{states}] overlays={len(self.store.overlays())}>"
+
+    async def start(self) -> None:
+        """Start every server; raise the first failure."""
+        results = await asyncio.gather(
+            *(s.ensure_started() for s in self.sessions.values()), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+
+    async def close(self) -> None:
+        await asyncio.gather(*(s.stop() for s in self.sessions.values()))
+
+    def running(self) -> list[ServerSession]:
+        return [s for s in self.sessions.values() if s.state == "running"]
+
+    # ---- state -----------------------------------------------------------------------------
+
+    def mirror(self, base: DocumentStore) -> None:
+        """Make this replica's overlays equal to ``base``'s (its disk view is its own)."""
+        wanted = {d.path: (None if d.deleted else d.text) for d in base.overlays()}
+        for doc in self.store.overlays():
+            if doc.path not in wanted:
+                self.store.drop_overlay(doc.path)
+        for rel, text in wanted.items():
+            self.store.set_overlay(rel, text)
+
+    def tell_disk_changed(self, rels: list[str]) -> None:
+        for session in self.running():
+            session.did_change_watched_files(rels)
+
+    def resync(self, rels: list[str]) -> None:
+        """Send the servers the current text of those of ``rels`` they hold."""
+        for session in self.running():
+            session.sync([rel for rel in rels if session.holds(rel) is not None])
+
+    # ---- checking --------------------------------------------------------------------------
+
+    async def check(self, targets: list[str], timeout: float) -> Check:
+        """Fresh diagnostics of ``targets`` from every server, in parallel across servers."""
+        check = Check()
+        await asyncio.gather(*(self._check_one(s, targets, timeout, check)
+                               for s in self.sessions.values()))
+        return check
+
+    async def _check_one(self, session: ServerSession, targets: list[str], timeout: float,
+                         check: Check) -> None:
+        started = time.perf_counter()
+        key = self.store.state_key()
+        results: dict[str, FileResult] = {}
+        todo = []
+        for rel in targets:
+            cached = self._cache.get((session.name, rel))
+            if cached is not None and cached[0] == key:
+                results[rel] = cached[1]
+            else:
+                todo.append(rel)
+        try:
+            if todo:
+                await session.ensure_started()
+                # Every document the server holds must match the store, not only the targets:
+                # an open file with stale text (a candidate taken back) would skew the others.
+                wanted = session.held_paths() + [d.path for d in self.store.overlays()] + todo
+                session.sync(list(dict.fromkeys(wanted)), touch=self._touch_set(session, todo))
+                live = [rel for rel in todo if session.holds(rel) is not None]
+                fresh = await asyncio.gather(*(session.diagnostics(rel, timeout) for rel in live))
+                for result in fresh:
+                    results[result.path] = result
+                    self._cache[(session.name, result.path)] = (key, result)
+        except ServerError as exc:
+            check.unknown.append(Unknown(session.name, _reason(exc)))
+        check.results[session.name] = results
+        check.timings_ms[session.name] = (time.perf_counter() - started) * 1000
+
+    def _touch_set(self, session: ServerSession, todo: list[str]) -> set[str]:
+        """Files a push-only type checker must re-publish although their text is unchanged:
+        their diagnostics may depend on an edited import, and only a new version proves it."""
+        caps = session.capabilities
+        if caps is None or caps.pull_diagnostics or "types" not in session.spec.checks:
+            return set()
+        return {rel for rel in todo if session.holds(rel) == self.store.get(rel).version}
+
+
+def _reason(exc: ServerError) -> str:
+    reason = exc.reason
+    tail = exc.stderr.strip().splitlines()[-3:] if exc.stderr else []
+    if tail:
+        reason += " (stderr: " + " | ".join(tail) + ")"
+    return reason
