@@ -1,10 +1,13 @@
 """The ``lspfeedback`` command.
 
     lspfeedback verify [--root R] [--server S]... [--json] PATH...
+    lspfeedback verify [--root R] --patch FILE|-          (a unified diff or search/replace blocks)
+    lspfeedback candidates [--root R] [--json] DIR_OR_FILES...
     lspfeedback servers
 
-``verify`` checks the files as they are on disk, plus the files that import them.
-Exit status: 0 clean, 1 errors, 2 unknown or a usage error.
+``verify PATH...`` checks the files as they are on disk, plus the files that import them;
+``verify --patch`` checks an edit in memory without writing it. Exit status: 0 clean,
+1 errors, 2 unknown or a usage error. ``candidates`` ranks several edits (one per file).
 """
 
 from __future__ import annotations
@@ -37,22 +40,38 @@ def _parser() -> argparse.ArgumentParser:
         description="Check PATHs as they are on disk, plus their importers. "
         "Exit 0 clean, 1 errors, 2 unknown or usage error.",
     )
-    verify.add_argument("paths", nargs="+", metavar="PATH")
-    verify.add_argument("--root", default=".", help="workspace root (default: current directory)")
-    verify.add_argument(
+    verify.add_argument("paths", nargs="*", metavar="PATH")
+    verify.add_argument("--patch", "--diff", dest="patch", metavar="FILE",
+                        help="check this edit (unified diff or search/replace blocks; - for stdin) "
+                        "in memory instead of files on disk")
+    _common(verify)
+    verify.add_argument("--fail-on", choices=("error", "warning"), default="error",
+                        help="lowest severity that makes the exit status 1 (default: error)")
+    candidates = sub.add_parser(
+        "candidates", help="rank several candidate edits (one diff or search/replace file each)",
+        description="Check each candidate edit against the same state and rank them, best "
+        "first. A directory stands for the files in it. Exit 0 if the best one is ok.",
+    )
+    candidates.add_argument("sources", nargs="+", metavar="DIR_OR_FILE")
+    candidates.add_argument("--replicas", type=int, default=None,
+                            help="warm server sets to use in parallel (default: by cores and memory)")
+    _common(candidates)
+    sub.add_parser("servers", help="list the known language servers and whether they are installed")
+    return parser
+
+
+def _common(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--root", default=".", help="workspace root (default: current directory)")
+    command.add_argument(
         "--server", action="append", dest="servers", metavar="S",
         help=f"a server to use; repeat for several (default: {' '.join(DEFAULT_SERVERS)}; "
         f"known: {' '.join(registry.available())})",
     )
-    verify.add_argument("--json", action="store_true", help="print the report as JSON")
-    verify.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                        help=f"seconds per server to answer (default {DEFAULT_TIMEOUT:g})")
-    verify.add_argument("--max-dependents", type=int, default=DEFAULT_MAX_DEPENDENTS,
-                        help=f"importers to check at most (default {DEFAULT_MAX_DEPENDENTS})")
-    verify.add_argument("--fail-on", choices=("error", "warning"), default="error",
-                        help="lowest severity that makes the exit status 1 (default: error)")
-    sub.add_parser("servers", help="list the known language servers and whether they are installed")
-    return parser
+    command.add_argument("--json", action="store_true", help="print JSON")
+    command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                         help=f"seconds per server to answer (default {DEFAULT_TIMEOUT:g})")
+    command.add_argument("--max-dependents", type=int, default=DEFAULT_MAX_DEPENDENTS,
+                         help=f"importers to check at most (default {DEFAULT_MAX_DEPENDENTS})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,29 +79,77 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "servers":
             return _servers()
+        if args.command == "candidates":
+            return _candidates(args)
         return _verify(args)
     except LspFeedbackError as exc:
         print(f"lspfeedback: error: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
 
 
-def _verify(args: argparse.Namespace) -> int:
-    # Paths on the command line are relative to where the user is, not to the root.
-    paths = [os.path.abspath(p) for p in args.paths]
-    missing = [p for p in args.paths if not Path(p).is_file()]
-    if missing:
-        print(f"lspfeedback: error: no such file: {', '.join(missing)}", file=sys.stderr)
-        return EXIT_UNKNOWN
-    with Verifier(
+def _verifier(args: argparse.Namespace, **extra: object) -> Verifier:
+    return Verifier(
         args.root, servers=tuple(args.servers or DEFAULT_SERVERS), timeout=args.timeout,
-        max_dependents=args.max_dependents,
-    ) as verifier:
-        report = verifier.verify(paths)
+        max_dependents=args.max_dependents, watch=False, **extra,  # type: ignore[arg-type]
+    )
+
+
+def _read_source(name: str) -> str:
+    if name == "-":
+        return sys.stdin.read()
+    return Path(name).read_text(encoding="utf-8")
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if bool(args.paths) == bool(args.patch):
+        print("lspfeedback: error: give PATHs or --patch, not both or neither", file=sys.stderr)
+        return EXIT_UNKNOWN
+    changes: object
+    if args.patch:
+        changes = _read_source(args.patch)
+    else:
+        # Paths on the command line are relative to where the user is, not to the root.
+        changes = [os.path.abspath(p) for p in args.paths]
+        missing = [p for p in args.paths if not Path(p).is_file()]
+        if missing:
+            print(f"lspfeedback: error: no such file: {', '.join(missing)}", file=sys.stderr)
+            return EXIT_UNKNOWN
+    with _verifier(args) as verifier:
+        report = verifier.verify(changes)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         _print_text(report)
     return exit_status(report, args.fail_on)
+
+
+def _candidates(args: argparse.Namespace) -> int:
+    files: list[Path] = []
+    for source in args.sources:
+        path = Path(source)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.iterdir() if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            print(f"lspfeedback: error: no such file or directory: {source}", file=sys.stderr)
+            return EXIT_UNKNOWN
+    edits = [p.read_text(encoding="utf-8") for p in files]
+    with _verifier(args, replicas=args.replicas) as verifier:
+        ranked = verifier.verify_candidates(edits)
+    if args.json:
+        print(json.dumps([{**c.to_dict(), "source": str(files[c.index])} for c in ranked], indent=2))
+    else:
+        for c in ranked:
+            r = c.report
+            errors = sum(d.severity == "error" for d in r.introduced)
+            print(f"#{c.rank} {files[c.index]}: {r.status}, {errors} errors introduced, "
+                  f"{len(r.introduced) - errors} other, {c.changed_lines} lines changed")
+            for d in r.introduced:
+                print(f"    + {d}")
+    best = ranked[0].report if ranked else None
+    return EXIT_CLEAN if best is not None and best.ok else (
+        EXIT_UNKNOWN if best is None or best.status == "unknown" else EXIT_ERRORS)
 
 
 def exit_status(report: Report, fail_on: str = "error") -> int:

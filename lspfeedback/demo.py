@@ -101,13 +101,16 @@ def run(fixture: Path, rounds: int, console: Console) -> int:
     return 1 if mismatches else 0
 
 
-def _write_state(work: Path, cold_root: Path, overlays: dict[str, str]) -> None:
+def _write_state(work: Path, cold_root: Path, overlays: Mapping[str, str | None]) -> None:
     """A fresh copy of the project with the overlays written, for the cold tools."""
     if cold_root.exists():
         shutil.rmtree(cold_root)
     shutil.copytree(work, cold_root)
     for rel, text in overlays.items():
-        (cold_root / rel).write_text(text, encoding="utf-8")
+        if text is None:
+            (cold_root / rel).unlink(missing_ok=True)
+        else:
+            (cold_root / rel).write_bytes(text.encode("utf-8"))
 
 
 def _restore(work: Path, original: dict[str, str]) -> None:

@@ -9,7 +9,6 @@ state they describe, which is what makes baselines lazy and cheap.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import difflib
 import logging
 import os
@@ -22,9 +21,11 @@ from typing import Any, Self
 from lspfeedback import servers as registry
 from lspfeedback._exceptions import EditError
 from lspfeedback.delta import compare
+from lspfeedback.documents import DocumentStore
 from lspfeedback.imports import PYTHON_SUFFIXES, ImportGraph
 from lspfeedback.report import CandidateReport, Report, Unknown, status_of
 from lspfeedback.servers.base import ServerContext, ServerSpec
+from lspfeedback.session import ServerSession
 from lspfeedback.watch import DiskWatcher
 from lspfeedback.workspace import Check, Workspace
 
@@ -119,12 +120,12 @@ class AsyncVerifier:
                 f"replicas={1 + len(self._extra)}/{self.replicas}>")
 
     @property
-    def store(self):  # noqa: ANN201 - DocumentStore, kept untyped here to avoid an import cycle
+    def store(self) -> DocumentStore:
         """The primary document store (the shared base state)."""
         return self.primary.store
 
     @property
-    def sessions(self):  # noqa: ANN201
+    def sessions(self) -> dict[str, ServerSession]:
         """The primary replica's server sessions, by server name."""
         return self.primary.sessions
 
@@ -317,9 +318,12 @@ class AsyncVerifier:
         targets, omitted = await self._targets(changed)
         before = Check() if first_sight else await self.primary.check(targets, self.timeout)
         reloaded = [rel for rel in changed if self.store.reload(rel)]
-        if reloaded:
+        if reloaded or first_sight:
+            # A file read for the first time may have changed after a server read it from
+            # disk: the servers must hear of it, and cached results are no longer valid.
+            self.store.note_disk_change()
             self.graph.invalidate()
-            self.primary.tell_disk_changed(reloaded)
+            self.primary.tell_disk_changed(changed)
             targets, omitted = await self._targets(changed)
         after = await self.primary.check(targets, self.timeout)
         return self._report(self.primary, changed, targets, omitted, old_texts, before, after,
@@ -427,12 +431,10 @@ class AsyncVerifier:
 
 
 def _is_path_list(changes: object) -> bool:
-    if isinstance(changes, str | bytes | Mapping) or not isinstance(changes, Iterable):
-        return False
-    return True
+    return isinstance(changes, Iterable) and not isinstance(changes, str | bytes | Mapping)
 
 
-def _changed_lines(base: dict[str, str], store: Any, changes: ChangeSet) -> int:
+def _changed_lines(base: dict[str, str], store: DocumentStore, changes: ChangeSet) -> int:
     total = 0
     for rel, text in changes.items():
         old = base.get(rel)
@@ -445,6 +447,3 @@ def _changed_lines(base: dict[str, str], store: Any, changes: ChangeSet) -> int:
                 total += 1
     return total
 
-
-with contextlib.suppress(ImportError):  # pragma: no cover - documentation aid only
-    pass

@@ -194,11 +194,6 @@ def test_str_renders_multi_line_messages_on_one_line(message: str, rendered: str
     assert text == f"a.py:2:3: error: {rendered} [Pyright X]"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="report.py Diagnostic.__str__: the regex only joins lines at \\n, so a message "
-    "with a lone \\r line break (an LSP line break) keeps the \\r in the one-line output",
-)
 def test_str_joins_lines_broken_by_lone_cr() -> None:
     d = Diagnostic("a.py", 2, 3, 2, 4, "error", "first\rsecond", "Pyright", "X")
     assert str(d) == "a.py:2:3: error: first second [Pyright X]"

@@ -19,7 +19,6 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-
 from pygls.exceptions import JsonRpcException
 
 from lspfeedback import Report, Verifier

@@ -249,7 +249,7 @@ class LspClient:
         code = await process.wait()
         # Let the stderr reader catch the last words before anyone builds an error from them.
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(asyncio.shield(self._tasks[0]), 0.5)
+            await asyncio.wait_for(asyncio.shield(self._tasks[0]), SHUTDOWN_GRACE)
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(code)
         self.published.fail_all(self.crashed_error())

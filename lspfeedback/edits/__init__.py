@@ -1,0 +1,300 @@
+"""The edit formats coding agents produce, parsed into one change set.
+
+    from lspfeedback.edits import parse_edits
+
+    new = parse_edits(diff_text, read=lambda p: texts.get(p), root=root)
+    # {"pkg/mod.py": "...new full text...", "pkg/old.py": None}
+
+`parse_edits` accepts full new texts, a unified diff, aider-style SEARCH/REPLACE blocks, or
+LSP edits (a ``WorkspaceEdit``, its JSON, or ``{path: [TextEdit, ...]}``) and returns
+``{path: new_full_text}`` for created or modified files and ``{path: None}`` for deleted ones.
+Everything happens in memory and all or nothing: on any failure it raises (`EditError`, or its
+subclass `EditApplyError` when an edit does not fit the current text) and returns nothing.
+
+Paths are returned exactly as the edit names them, normalised only by stripping git's
+``a/`` / ``b/`` prefixes and a leading ``./``; the caller resolves and validates them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+from lsprotocol import types
+
+from lspfeedback._exceptions import EditError
+from lspfeedback.lsp.positions import PositionEncoding
+
+Reader = Callable[[str], "str | None"]
+"""``read(path)``: the current text of a workspace path, or None if it does not exist."""
+
+EditInput = str | types.WorkspaceEdit | Mapping[str, object]
+"""What `parse_edits` accepts (see there)."""
+
+_EXCERPT_LINES = 12
+"""Lines of closest text an error message shows; the attribute keeps all of them."""
+
+
+class EditApplyError(EditError):
+    """An edit that parsed but does not fit the current text of ``path``.
+
+    ``block`` is the 1-based index of the failing SEARCH/REPLACE block, hunk or TextEdit (see
+    `parse_edits` for how each format counts), ``closest`` the text nearest to what the edit
+    expected and ``closest_line`` the 1-based line where it starts (both None when there is
+    nothing useful to show).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        problem: str,
+        *,
+        block: int | None = None,
+        unit: str = "block",
+        closest: str | None = None,
+        closest_line: int | None = None,
+        hint: str = "",
+    ) -> None:
+        self.path = path
+        self.block = block
+        self.closest = closest
+        self.closest_line = closest_line
+        self.problem = problem
+        where = path if block is None else f"{path}, {unit} {block}"
+        parts = [f"{where}: {problem}"]
+        if closest is not None and closest_line is not None:
+            last = closest_line + closest.count("\n")
+            span = f"line {closest_line}" if last == closest_line else f"lines {closest_line}-{last}"
+            parts.append(f"closest text in {path} ({span}):")
+            parts.append(numbered(closest, closest_line))
+        parts.append(hint or "Nothing was applied. Re-read the file and send the edit again.")
+        super().__init__("\n".join(parts))
+
+
+def numbered(text: str, first_line: int, limit: int = _EXCERPT_LINES) -> str:
+    """``text`` with 1-based line numbers starting at ``first_line``, cut at ``limit`` lines."""
+    lines = text.split("\n")
+    shown = lines[:limit]
+    width = len(str(first_line + len(shown) - 1))
+    out = [f"  {first_line + k:>{width}} | {line}" for k, line in enumerate(shown)]
+    if len(lines) > limit:
+        out.append(f"  {'':>{width}} | ... ({len(lines) - limit} more lines)")
+    return "\n".join(out)
+
+
+# ---- shared by the format modules (defined before they are imported below) ------------------
+
+Line = tuple[str, str]
+"""One line of a file: its content and its line ending (``"\\r\\n"``, ``"\\n"`` or ``""``)."""
+
+_EOL = re.compile(r"(\r\n|\n)")
+
+
+def split_eol(text: str) -> list[Line]:
+    """Split ``text`` into (content, ending) pairs; ``""`` has no lines.
+
+    Lines end at ``\\n`` or ``\\r\\n``, as git and the edit formats count them (a lone ``\\r``
+    stays content). Joining contents and endings gives ``text`` back.
+    """
+    parts = _EOL.split(text)
+    lines = [(parts[k], parts[k + 1]) for k in range(0, len(parts) - 1, 2)]
+    if parts[-1]:
+        lines.append((parts[-1], ""))
+    return lines
+
+
+def join_eol(lines: Sequence[Line]) -> str:
+    """The inverse of `split_eol`."""
+    return "".join(content + eol for content, eol in lines)
+
+
+def dominant_eol(lines: Sequence[Line]) -> str | None:
+    """The file's own line ending (the more frequent of CRLF and LF), None if it has none."""
+    crlf = sum(1 for _, eol in lines if eol == "\r\n")
+    lf = sum(1 for _, eol in lines if eol == "\n")
+    if not crlf and not lf:
+        return None
+    return "\r\n" if crlf > lf else "\n"
+
+
+def closest_window(
+    haystack: Sequence[str], needle: Sequence[str], max_work: int = 2_000_000
+) -> tuple[int, float] | None:
+    """The start of the ``len(needle)``-line window of ``haystack`` most similar to ``needle``.
+
+    Similarity is difflib's ratio over the right-stripped lines. Returns (start, ratio), or
+    None when there is no window or comparing every window would cost more than
+    ``max_work`` line-pairs (then a cheap anchor on the first non-blank line is tried).
+    """
+    n = len(needle)
+    if n == 0 or len(haystack) < n:
+        return None
+    windows = len(haystack) - n + 1
+    if windows * n > max_work:
+        return _anchor(haystack, needle)
+    stripped = [line.rstrip() for line in haystack]
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2("\n".join(line.rstrip() for line in needle))
+    best: tuple[int, float] | None = None
+    for start in range(windows):
+        matcher.set_seq1("\n".join(stripped[start : start + n]))
+        floor = best[1] if best else -1.0
+        # The cheap upper bounds skip most windows without the quadratic ratio().
+        if matcher.real_quick_ratio() <= floor or matcher.quick_ratio() <= floor:
+            continue
+        ratio = matcher.ratio()
+        if ratio > floor:
+            best = (start, ratio)
+    return best
+
+
+def _anchor(haystack: Sequence[str], needle: Sequence[str]) -> tuple[int, float] | None:
+    first = next((line.strip() for line in needle if line.strip()), "")
+    offset = next((k for k, line in enumerate(needle) if line.strip()), 0)
+    for index, line in enumerate(haystack):
+        if first and line.strip() == first and index >= offset:
+            return index - offset, 0.0
+    return None
+
+
+class ChangeSet:
+    """The files an edit touches: their current text (read once) and their new text.
+
+    Later edits of the same file see the earlier ones. Nothing is written anywhere.
+    """
+
+    def __init__(self, read: Reader) -> None:
+        self._read = read
+        self._before: dict[str, str | None] = {}
+        self._after: dict[str, str | None] = {}
+
+    def get(self, path: str) -> str | None:
+        """The text of ``path`` as the edits so far left it (None: it does not exist)."""
+        if path in self._after:
+            return self._after[path]
+        if path not in self._before:
+            text = self._read(path)
+            if text is not None and not isinstance(text, str):
+                raise EditError(f"read({path!r}) returned {type(text).__name__}, not str or None")
+            self._before[path] = text
+        return self._before[path]
+
+    def set(self, path: str, text: str | None) -> None:
+        """Record the new text of ``path`` (None deletes it)."""
+        if text is None:
+            self.get(path)  # whether it existed before decides if `result` reports it
+        self._after[path] = text
+
+    def result(self) -> dict[str, str | None]:
+        """``{path: new text or None}``; a file created and deleted again is left out."""
+        return {
+            path: text
+            for path, text in self._after.items()
+            if text is not None or self._before.get(path) is not None
+        }
+
+
+def strip_path(path: str) -> str:
+    """Drop a leading ``./`` (repeatedly), the one normalisation every format shares."""
+    while path.startswith("./"):
+        path = path[2:]
+    return path
+
+
+# The format modules import the helpers above, so they are imported only now.
+from lspfeedback.edits.lsp_edits import (
+    apply_text_edit_map,
+    apply_text_edits,
+    apply_workspace_edit,
+    uri_to_path,
+)
+from lspfeedback.edits.search_replace import apply_search_replace, has_search_replace
+from lspfeedback.edits.unified_diff import apply_unified_diff, has_unified_diff
+
+__all__ = [
+    "EditApplyError",
+    "EditError",
+    "EditInput",
+    "Reader",
+    "apply_search_replace",
+    "apply_text_edit_map",
+    "apply_text_edits",
+    "apply_unified_diff",
+    "apply_workspace_edit",
+    "parse_edits",
+    "uri_to_path",
+]
+
+
+def parse_edits(
+    changes: EditInput,
+    read: Reader,
+    *,
+    root: Path | None = None,
+    encoding: PositionEncoding = "utf-16",
+    uri_to_path: Callable[[str], str] | None = None,
+) -> dict[str, str | None]:
+    """Parse ``changes`` in any supported format into ``{path: new text, or None if deleted}``.
+
+    ``changes`` is one of:
+
+    - ``{path: new_full_text}``: returned as is (values must be str);
+    - ``{path: [TextEdit, ...]}`` (objects or their JSON), applied with ``encoding``
+      positions; values of one mapping may mix full texts and edit lists;
+    - an ``lsprotocol`` ``WorkspaceEdit`` or its JSON (camelCase) form;
+    - a ``str`` holding a unified diff, or aider-style SEARCH/REPLACE blocks.
+
+    ``read(path)`` gives the current text of a path (None if it does not exist); it is called
+    at most once per path. ``file://`` URIs in LSP edits become paths relative to ``root``
+    (the absolute path when outside it or when ``root`` is None), or whatever ``uri_to_path``
+    returns when given. Raises `EditApplyError` when an edit does not fit the text it names,
+    `EditError` when the input is malformed; in both cases nothing is returned.
+
+    ``EditApplyError.block`` counts SEARCH/REPLACE blocks through the whole string, diff hunks
+    within their file, and TextEdits within their document's edit list.
+    """
+    if isinstance(changes, str):
+        if has_search_replace(changes):
+            return apply_search_replace(changes, read)
+        if has_unified_diff(changes):
+            return apply_unified_diff(changes, read)
+        if not changes.strip():
+            raise EditError("the edit is empty")
+        raise EditError(
+            "the edit string is neither a unified diff (no 'diff --git', '---'/'+++' or '@@' "
+            "lines) nor SEARCH/REPLACE blocks (no '<<<<<<< SEARCH' line); pass one of those, "
+            "or a mapping {path: new full text}"
+        )
+    if isinstance(changes, types.WorkspaceEdit) or (
+        isinstance(changes, Mapping) and _looks_like_workspace_edit(changes)
+    ):
+        return apply_workspace_edit(
+            changes, read, root=root, encoding=encoding, uri_to_path=uri_to_path
+        )
+    if isinstance(changes, Mapping):
+        return apply_text_edit_map(
+            changes, read, root=root, encoding=encoding, uri_to_path=uri_to_path
+        )
+    raise EditError(
+        f"cannot parse edits of type {type(changes).__name__}: pass a str (unified diff or "
+        "SEARCH/REPLACE blocks), a WorkspaceEdit, or a mapping {path: new text or TextEdits}"
+    )
+
+
+def _looks_like_workspace_edit(changes: Mapping[str, object]) -> bool:
+    """A WorkspaceEdit's JSON: only its keys, ``changes`` a mapping, ``documentChanges`` a list.
+
+    A file literally named ``changes`` maps to a str or a list of edits, so it is not confused.
+    """
+    keys = set(changes)
+    if not keys or not keys <= {"changes", "documentChanges", "changeAnnotations"}:
+        return False
+    if not keys & {"changes", "documentChanges"}:
+        return False
+    edits = changes.get("changes")
+    document_changes = changes.get("documentChanges")
+    return (edits is None or isinstance(edits, Mapping)) and (
+        document_changes is None or isinstance(document_changes, list)
+    )

@@ -1,0 +1,60 @@
+"""Files changed on disk behind the verifier's back are picked up; overlays are never
+silently overwritten."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lspfeedback import Verifier
+
+from .conftest import TIMEOUT
+
+PRICING = "shop/pricing.py"
+CART = "shop/cart.py"
+
+
+def test_external_write_is_reflected_in_the_next_report(shop: Path) -> None:
+    with Verifier(shop, timeout=TIMEOUT) as v:
+        assert v.diagnostics([PRICING, CART]).status == "clean"
+        path = shop / PRICING
+        text = path.read_text()
+        # A same-size rewrite with the old mtime put back: only the content tells.
+        broken = text.replace("percent: int) -> int:", "percent: str) -> int:")
+        assert len(broken) == len(text)
+        stat = path.stat()
+        path.write_text(broken)
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        report = v.diagnostics([PRICING, CART])
+    assert report.status == "errors"
+    assert {d.path for d in report.errors} >= {PRICING}
+
+
+def test_external_change_to_an_unopened_module_reaches_its_importer(shop: Path) -> None:
+    # Only cart.py is open in the servers; pricing.py changes on disk; a verify of cart.py
+    # must see the new signature (the rescan re-reads known files, the watcher tells the
+    # servers about the others).
+    with Verifier(shop, servers=("pyright",), timeout=TIMEOUT) as v:
+        first = v.verify({CART: (shop / CART).read_text() + "\n"})
+        assert first.status == "clean"
+        path = shop / PRICING
+        path.write_text(path.read_text().replace("percent: int) -> int:", "percent: int, c: int) -> int:"))
+        report = v.verify([path])
+    assert [(d.path, d.code) for d in report.introduced] == [(CART, "reportCallIssue")]
+
+
+def test_disk_change_under_an_overlay_is_a_conflict_and_the_overlay_wins(shop: Path) -> None:
+    with Verifier(shop, timeout=TIMEOUT) as v:
+        overlay = (shop / CART).read_text() + "\nOVERLAY = 1\n"
+        v.verify({CART: overlay})
+        (shop / CART).write_text("GARBAGE = (\n")
+        report = v.verify({PRICING: (shop / PRICING).read_text() + "\n"})
+        assert report.conflicts == (CART,)
+        assert v.overlays[CART] == overlay
+        assert not any(d.path == CART and d.severity == "error" for d in report.diagnostics)
+        again = v.verify({PRICING: (shop / PRICING).read_text() + "\n\n"})
+        assert again.conflicts == ()
+        # Discarding shows the disk: now the broken file is seen.
+        v.discard()
+        after = v.diagnostics([CART])
+    assert after.status == "errors"
