@@ -188,53 +188,78 @@ class AsyncVerifier:
             return self._report(self.primary, changed, targets, omitted, old_texts, before,
                                 after, started)
 
-    async def verify_candidates(self, candidates: Sequence[Changes]) -> list[CandidateReport]:
+    async def verify_candidates(
+        self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
+    ) -> list[CandidateReport]:
         """Check each candidate against the same base state; return them best first.
 
         Each candidate is any edit `verify` accepts (not a list of paths). Candidates run in
         parallel on the warm replicas; the base state is unchanged afterwards. Every
         candidate is parsed before any is run: one that cannot apply raises and nothing runs.
+        ``base`` (path -> text, or None for a deletion) is laid over the current state for
+        this call only: the candidates apply to it and are compared with it.
         """
         started = time.perf_counter()
         async with self._lock:
             self._ensure_open()
             self._refresh_from_disk(self.primary)
-            change_sets = []
-            for number, candidate in enumerate(candidates, 1):
-                parsed = self._parse(candidate)
-                if parsed is None:
-                    raise EditError(f"candidate {number}: a list of paths is not an edit")
-                change_sets.append(parsed)
-            if not change_sets:
-                return []
-            plans = [(cs, *await self._targets(list(cs))) for cs in change_sets]
-            union = list(dict.fromkeys(t for _, targets, _ in plans for t in targets))
-            baseline = await self.primary.check(union, self.timeout)
-            base_texts = {rel: self.store.get(rel).text for rel in union}
-            workers = await self._workers(len(change_sets))
-            queue: asyncio.Queue[int] = asyncio.Queue()
-            for index in range(len(change_sets)):
-                queue.put_nowait(index)
-            reports: dict[int, Report] = {}
+            base_set = self._parse(dict(base)) if base else {}
+            saved = _save_overlays(self.store, base_set or {})
+            try:
+                for rel, text in (base_set or {}).items():
+                    self.store.set_overlay(rel, text)
+                ranked = await self._run_candidates(candidates)
+            finally:
+                _restore_overlays(self.store, saved)
+            log.debug("%d candidates in %.0f ms", len(ranked), (time.perf_counter() - started) * 1000)
+            return ranked
 
-            async def work(ws: Workspace) -> None:
-                while not queue.empty():
-                    index = queue.get_nowait()
-                    changes, targets, omitted = plans[index]
-                    reports[index] = await self._try_candidate(
-                        ws, changes, targets, omitted, baseline, base_texts)
+    async def verify_speculative(
+        self, changes: Changes, *, base: Mapping[str, str | None] | None = None
+    ) -> Report:
+        """Like `verify`, but nothing is left behind: the edit is checked and taken back.
 
-            await asyncio.gather(*(work(ws) for ws in workers))
-            ranked = sorted(
-                (CandidateReport(index=i, rank=0, report=reports[i], changes=change_sets[i],
-                                 changed_lines=_changed_lines(base_texts, self.store, change_sets[i]))
-                 for i in range(len(change_sets))),
-                key=CandidateReport.rank_key,
-            )
-            log.debug("%d candidates on %d replicas in %.0f ms", len(ranked), len(workers),
-                      (time.perf_counter() - started) * 1000)
-            return [CandidateReport(c.index, rank, c.report, c.changes, c.changed_lines)
-                    for rank, c in enumerate(ranked, 1)]
+        With ``base``, the edit applies to (and is compared with) that overlay set laid over
+        the current state. This is what the daemon serves to many agents at once.
+        """
+        ranked = await self.verify_candidates([changes], base=base)
+        return ranked[0].report
+
+    async def _run_candidates(self, candidates: Sequence[Changes]) -> list[CandidateReport]:
+        change_sets = []
+        for number, candidate in enumerate(candidates, 1):
+            parsed = self._parse(candidate)
+            if parsed is None:
+                raise EditError(f"candidate {number}: a list of paths is not an edit")
+            change_sets.append(parsed)
+        if not change_sets:
+            return []
+        plans = [(cs, *await self._targets(list(cs))) for cs in change_sets]
+        union = list(dict.fromkeys(t for _, targets, _ in plans for t in targets))
+        baseline = await self.primary.check(union, self.timeout)
+        base_texts = {rel: self.store.get(rel).text for rel in union}
+        workers = await self._workers(len(change_sets))
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for index in range(len(change_sets)):
+            queue.put_nowait(index)
+        reports: dict[int, Report] = {}
+
+        async def work(ws: Workspace) -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                changes, targets, omitted = plans[index]
+                reports[index] = await self._try_candidate(
+                    ws, changes, targets, omitted, baseline, base_texts)
+
+        await asyncio.gather(*(work(ws) for ws in workers))
+        ranked = sorted(
+            (CandidateReport(index=i, rank=0, report=reports[i], changes=change_sets[i],
+                             changed_lines=_changed_lines(base_texts, self.store, change_sets[i]))
+             for i in range(len(change_sets))),
+            key=CandidateReport.rank_key,
+        )
+        return [CandidateReport(c.index, rank, c.report, c.changes, c.changed_lines)
+                for rank, c in enumerate(ranked, 1)]
 
     async def apply(self, candidate: CandidateReport | Changes) -> list[str]:
         """Make a candidate (a `CandidateReport` or any edit) the current overlay, unchecked.
@@ -262,9 +287,21 @@ class AsyncVerifier:
             texts = {rel: self.store.get(rel).text for rel in rels}
             return self._report(self.primary, [], rels, 0, texts, check, check, started)
 
-    async def commit(self) -> list[str]:
-        """Write every overlay to disk atomically (deletions delete); returns the paths."""
+    async def commit(self, changes: Changes | None = None) -> list[str]:
+        """Write every overlay to disk atomically (deletions delete); returns the paths.
+
+        With ``changes`` (any edit `verify` accepts), they are laid over the overlays first,
+        in the same step: what the daemon uses to commit one session's edits.
+        """
         async with self._lock:
+            self._ensure_open()
+            if changes is not None:
+                self._refresh_from_disk(self.primary)
+                parsed = self._parse(changes)
+                if parsed is None:
+                    raise EditError("commit() takes an edit, not a list of paths")
+                for rel, text in parsed.items():
+                    self.store.set_overlay(rel, text)
             written = self.store.write_overlays()
             if written:
                 self.graph.invalidate()
@@ -380,7 +417,7 @@ class AsyncVerifier:
         if ws is not self.primary:
             self._refresh_from_disk(ws)
             ws.mirror(self.store)
-        saved = {rel: (d.deleted, d.overlay) for rel in changes for d in [ws.store.get(rel)]}
+        saved = _save_overlays(ws.store, changes)
         try:
             for rel, text in changes.items():
                 ws.store.set_overlay(rel, text)
@@ -389,11 +426,7 @@ class AsyncVerifier:
                                 after, started)
         finally:
             if ws is self.primary:
-                for rel, (deleted, overlay) in saved.items():
-                    self.store.set_overlay(rel, None if deleted else (
-                        overlay if overlay is not None else self.store.get(rel).disk_text))
-                    if not deleted and overlay is None:
-                        self.store.drop_overlay(rel)
+                _restore_overlays(self.store, saved)
             else:
                 ws.mirror(self.store)
 
@@ -428,6 +461,21 @@ class AsyncVerifier:
             conflicts=conflicts,
             notes=tuple(notes),
         )
+
+
+def _save_overlays(store: DocumentStore, rels: Iterable[str]) -> dict[str, tuple[bool, str | None]]:
+    return {rel: (store.get(rel).deleted, store.get(rel).overlay) for rel in rels}
+
+
+def _restore_overlays(store: DocumentStore, saved: dict[str, tuple[bool, str | None]]) -> None:
+    """Put back overlays saved by `_save_overlays` (a deletion, a text, or none at all)."""
+    for rel, (deleted, overlay) in saved.items():
+        if deleted:
+            store.set_overlay(rel, None)
+        elif overlay is not None:
+            store.set_overlay(rel, overlay)
+        else:
+            store.drop_overlay(rel)
 
 
 def _is_path_list(changes: object) -> bool:

@@ -10,7 +10,7 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Coroutine, Iterable, Sequence
+from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Self, TypeVar
@@ -118,9 +118,17 @@ class Verifier:
         """See `AsyncVerifier.verify`."""
         return self._loop.run(self._async.verify(changes))
 
-    def verify_candidates(self, candidates: Sequence[Changes]) -> list[CandidateReport]:
+    def verify_candidates(
+        self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
+    ) -> list[CandidateReport]:
         """See `AsyncVerifier.verify_candidates`."""
-        return self._loop.run(self._async.verify_candidates(candidates))
+        return self._loop.run(self._async.verify_candidates(candidates, base=base))
+
+    def verify_speculative(
+        self, changes: Changes, *, base: Mapping[str, str | None] | None = None
+    ) -> Report:
+        """See `AsyncVerifier.verify_speculative`."""
+        return self._loop.run(self._async.verify_speculative(changes, base=base))
 
     def apply(self, candidate: CandidateReport | Changes) -> list[str]:
         """See `AsyncVerifier.apply`."""
@@ -130,9 +138,9 @@ class Verifier:
         """See `AsyncVerifier.diagnostics`."""
         return self._loop.run(self._async.diagnostics(paths))
 
-    def commit(self) -> list[str]:
+    def commit(self, changes: Changes | None = None) -> list[str]:
         """See `AsyncVerifier.commit`."""
-        return self._loop.run(self._async.commit())
+        return self._loop.run(self._async.commit(changes))
 
     def discard(self) -> list[str]:
         """See `AsyncVerifier.discard`."""

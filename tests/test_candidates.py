@@ -85,3 +85,21 @@ def test_candidate_that_cannot_apply_runs_nothing(shop: Path) -> None:
         with pytest.raises(EditError, match="candidate 2"):
             v.verify_candidates([{PRICING: "x = 1\n"}, ["shop/cart.py"]])
         assert v.overlays == {}
+
+
+def test_speculative_verify_against_a_base_leaves_nothing_behind(shop: Path) -> None:
+    pricing = (shop / PRICING).read_text()
+    broken = pricing.replace("percent: int) -> int:", "percent: int, c: str) -> int:")
+    cart = (shop / CART).read_text()
+    fixed_cart = cart.replace("self.discount_percent)", "self.discount_percent, 'EUR')")
+    with Verifier(shop, timeout=TIMEOUT, replicas=1) as v:
+        # Against the disk, the broken signature breaks cart.py...
+        alone = v.verify_speculative({PRICING: broken})
+        assert [(d.path, d.code) for d in alone.introduced] == [(CART, "reportCallIssue")]
+        # ...against a base that already broke it, fixing the caller resolves that error.
+        fixed = v.verify_speculative({CART: fixed_cart}, base={PRICING: broken})
+        assert fixed.introduced == () and [d.code for d in fixed.resolved] == ["reportCallIssue"]
+        assert v.overlays == {}
+        # commit(changes) writes an edit in one step.
+        assert sorted(v.commit({PRICING: broken, CART: fixed_cart})) == [CART, PRICING]
+    assert (shop / PRICING).read_text() == broken

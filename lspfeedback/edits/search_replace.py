@@ -18,12 +18,12 @@ A SEARCH text is looked for at four levels, stopping at the first that finds any
 lines; lines compared without trailing whitespace; indentation-relative (every non-blank line
 differs by one constant leading-whitespace prefix, and the replacement is re-indented by that
 same difference); and, for blocks up to `FUZZY_MAX_LINES` lines, a window of as many lines
-with a difflib ratio of at least `FUZZY_RATIO`. More than one match at a level is an error.
+at least `FUZZY_RATIO` similar (difflib's ratio of each line with its counterpart, weighted
+by length). More than one match at a level is an error.
 """
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,6 +37,8 @@ from lspfeedback.edits import (
     closest_window,
     dominant_eol,
     join_eol,
+    line_similarity,
+    rank_windows,
     split_eol,
     strip_path,
 )
@@ -44,11 +46,13 @@ from lspfeedback.edits import (
 __all__ = ["FUZZY_MAX_LINES", "FUZZY_RATIO", "apply_search_replace", "has_search_replace"]
 
 FUZZY_RATIO = 0.9
-"""The least difflib ratio a fuzzy match needs."""
+"""The least similarity (see `line_similarity`) a fuzzy match needs."""
 FUZZY_MAX_LINES = 300
 """Longer SEARCH texts are matched exactly, without trailing whitespace or re-indented only."""
-_FUZZY_MAX_WORK = 3_000_000
-"""Fuzzy matching is skipped when it would compare more line pairs than this."""
+_FUZZY_MAX_WORK = 20_000
+"""Fuzzy matching gives up (no match) when it would compare more line pairs than this."""
+_SCREEN_FLOOR = 0.5
+"""Windows sharing fewer trigrams than this (Dice) with the SEARCH text are not compared."""
 
 _HEAD = re.compile(r"^<{5,9} SEARCH>?\s*$")
 _DIVIDER = re.compile(r"^={5,9}\s*$")
@@ -220,12 +224,14 @@ def _find(block: _Block, contents: list[str]) -> tuple[int, list[str]]:
         return start, [_reindent(line, add, remove) for line in block.replace]
     fuzzy = _fuzzy(contents, search)
     if fuzzy:
-        return _one(block, contents, fuzzy, f"approximately (difflib ratio >= {FUZZY_RATIO})"), (
+        return _one(block, contents, fuzzy, f"approximately (similarity >= {FUZZY_RATIO})"), (
             block.replace
         )
     found = closest_window(contents, search)
     raise EditApplyError(
         block.path, "the SEARCH text was not found"
+        + (" (the file has too many similar places to match it approximately)"
+           if fuzzy is None else "")
         + (f" (closest: {found[1]:.0%} similar)" if found and found[1] else ""),
         block=block.index,
         closest="\n".join(contents[found[0] : found[0] + n]) if found else None,
@@ -286,30 +292,30 @@ def _reindent(line: str, add: str, remove: str) -> str:
     return add + line
 
 
-def _fuzzy(contents: list[str], search: list[str]) -> list[int]:
-    """The fuzzy match, or every distinct place that matches (ambiguous), or []."""
+def _fuzzy(contents: list[str], search: list[str]) -> list[int] | None:
+    """The fuzzy match, or every distinct place that matches (ambiguous), or [].
+
+    None when there are too many similar windows to compare within the work limit: then no
+    match is chosen rather than one that might not be the only one.
+    """
     n = len(search)
-    windows = len(contents) - n + 1
-    if n > FUZZY_MAX_LINES or windows <= 0 or windows * n > _FUZZY_MAX_WORK:
+    if n > FUZZY_MAX_LINES:
         return []
-    stripped = [line.rstrip() for line in contents]
-    matcher = difflib.SequenceMatcher(None, autojunk=False)
-    matcher.set_seq2("\n".join(line.rstrip() for line in search))
+    work = 0
     scores: list[tuple[float, int]] = []
-    for start in range(windows):
-        matcher.set_seq1("\n".join(stripped[start : start + n]))
-        if matcher.real_quick_ratio() < FUZZY_RATIO or matcher.quick_ratio() < FUZZY_RATIO:
-            continue
-        ratio = matcher.ratio()
-        if ratio >= FUZZY_RATIO:
-            scores.append((ratio, start))
+    for screen, start in rank_windows(contents, search):
+        if screen < _SCREEN_FLOOR:
+            break
+        work += n
+        if work > _FUZZY_MAX_WORK:
+            return None
+        score = line_similarity(contents[start : start + n], search, FUZZY_RATIO)
+        if score >= FUZZY_RATIO:
+            scores.append((score, start))
     if not scores:
         return []
-    best_ratio, best = max(scores)
-    # Windows overlapping the best one are the same place seen one line off; a tie, or a
-    # good match elsewhere, is a second place.
-    others = [
-        s for r, s in scores
-        if s != best and (r == best_ratio or abs(s - best) >= n)
-    ]
-    return [best, *others]
+    best_score, best = max(scores, key=lambda item: (item[0], -item[1]))
+    # Windows overlapping the best one are the same place seen a line off; a tie, or a good
+    # match elsewhere, is a second place.
+    others = [s for r, s in scores if s != best and (r == best_score or abs(s - best) >= n)]
+    return [best, *sorted(others)]
