@@ -182,8 +182,7 @@ def test_diff_hunk_that_does_not_match_names_file_hunk_and_closest_text() -> Non
 @pytest.mark.parametrize(
     ("diff", "message"),
     [
-        ("--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n-a\n+b\n", "cut off"),
-        ("--- a/f\n+++ b/f\n@@ -1,1 +1,1 @@\n-a\n+b\n+c\n", "more lines than its header"),
+        ("--- a/f\n+++ b/f\n@@ -1,2 +1,2 @@\n```\n", "has no body"),
         ("@@ -1 +1 @@\n-a\n+b\n", "before any"),
         ("--- a/f\n+++ b/f\n@@ @@\n-a\n+b\n", "no line numbers"),
         ("diff --git a/f b/f\nGIT binary patch\nliteral 0\n", "binary"),
@@ -193,6 +192,14 @@ def test_malformed_diffs_are_edit_errors(diff: str, message: str) -> None:
     with pytest.raises(EditError, match=message) as info:
         parse_edits(diff, reader({"f": "a\n"}))
     assert not isinstance(info.value, EditApplyError)
+
+
+@pytest.mark.parametrize(
+    "header", ["@@ -1,2 +1,2 @@", "@@ -1 +1 @@", "@@ -1,9 +1,1 @@ def f():"]
+)
+def test_hunk_line_counts_that_are_wrong_are_recounted(header: str) -> None:
+    diff = f"--- a/f\n+++ b/f\n{header}\n a\n-b\n+B\n+B2\n c\n\n```\nSome prose.\n"
+    assert parse_edits(diff, reader({"f": "a\nb\nc\nd\n"})) == {"f": "a\nB\nB2\nc\nd\n"}
 
 
 def test_diff_refuses_to_change_a_missing_file_or_create_an_existing_one() -> None:

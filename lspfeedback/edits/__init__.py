@@ -18,17 +18,17 @@ Paths are returned exactly as the edit names them, normalised only by stripping 
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 
 from lsprotocol import types
 
 from lspfeedback._exceptions import EditError
 from lspfeedback.lsp.positions import PositionEncoding
 
-Reader = Callable[[str], "str | None"]
+Reader = Callable[[str], str | None]
 """``read(path)``: the current text of a workspace path, or None if it does not exist."""
 
 EditInput = str | types.WorkspaceEdit | Mapping[str, object]
@@ -41,10 +41,11 @@ _EXCERPT_LINES = 12
 class EditApplyError(EditError):
     """An edit that parsed but does not fit the current text of ``path``.
 
-    ``block`` is the 1-based index of the failing SEARCH/REPLACE block, hunk or TextEdit (see
-    `parse_edits` for how each format counts), ``closest`` the text nearest to what the edit
-    expected and ``closest_line`` the 1-based line where it starts (both None when there is
-    nothing useful to show).
+    ``block`` is the 1-based index of the failing SEARCH/REPLACE block, hunk, TextEdit or
+    document change (``unit`` says which; see `parse_edits` for how each format counts),
+    ``closest`` the text nearest to what the edit expected and ``closest_line`` the 1-based
+    line where it starts (both None when there is nothing useful to show). ``problem`` is the
+    message's first line without the location.
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class EditApplyError(EditError):
         self.closest = closest
         self.closest_line = closest_line
         self.problem = problem
+        self.unit = unit
         where = path if block is None else f"{path}, {unit} {block}"
         parts = [f"{where}: {problem}"]
         if closest is not None and closest_line is not None:
@@ -127,6 +129,8 @@ def dominant_eol(lines: Sequence[Line]) -> str | None:
 
 _CLOSEST_CANDIDATES = 20
 """How many of the best-ranked windows `closest_window` compares line by line."""
+CLOSEST_FLOOR = 0.3
+"""Less similar text is not offered as the closest match."""
 
 
 def _trigrams(line: str) -> Counter[str]:
@@ -177,42 +181,46 @@ def rank_windows(haystack: Sequence[str], needle: Sequence[str]) -> list[tuple[f
     return ranked
 
 
-def line_similarity(window: Sequence[str], needle: Sequence[str], floor: float = 0.0) -> float:
+def line_similarity(
+    window: Sequence[str], needle: Sequence[str], floor: float = 0.0
+) -> tuple[float, int]:
     """difflib's ratio of each right-stripped line with its counterpart, weighted by length.
 
-    1.0 means equal. Stops as soon as the result must fall below ``floor`` (then it returns
-    a value below ``floor``, not the exact one).
+    Returns (similarity, line pairs compared with difflib); 1.0 means equal. Stops as soon as
+    the result must fall below ``floor`` (then the similarity is below ``floor`` but not exact).
     """
     pairs = [(a.rstrip(), b.rstrip()) for a, b in zip(window, needle, strict=True)]
     total = sum(len(a) + len(b) for a, b in pairs)
     if not total:
-        return 1.0
+        return 1.0, 0
     allowed = (1.0 - floor) * total  # characters that may stay unmatched
-    lost = 0
+    lost = compared = 0
     matcher = difflib.SequenceMatcher(None, autojunk=False)
     for a, b in pairs:
         if a == b:
             continue
         matcher.set_seqs(a, b)
+        compared += 1
         lost += len(a) + len(b) - 2 * sum(m.size for m in matcher.get_matching_blocks())
         if lost > allowed:
             break
-    return (total - lost) / total
+    return (total - lost) / total, compared
 
 
 def closest_window(haystack: Sequence[str], needle: Sequence[str]) -> tuple[int, float] | None:
     """The start of the window of ``haystack`` most like ``needle``, and its similarity.
 
-    None when ``haystack`` has fewer lines than ``needle`` (or ``needle`` is empty).
+    None when nothing is at least `CLOSEST_FLOOR` similar (showing it would only mislead), or
+    ``haystack`` has fewer lines than ``needle``.
     """
     n = len(needle)
     ranked = rank_windows(haystack, needle)[:_CLOSEST_CANDIDATES]
     best: tuple[int, float] | None = None
     for _, start in ranked:
-        score = line_similarity(haystack[start : start + n], needle)
+        score, _ = line_similarity(haystack[start : start + n], needle)
         if best is None or score > best[1] or (score == best[1] and start < best[0]):
             best = (start, score)
-    return best
+    return best if best is not None and best[1] >= CLOSEST_FLOOR else None
 
 
 class ChangeSet:
@@ -288,7 +296,7 @@ def parse_edits(
     changes: EditInput,
     read: Reader,
     *,
-    root: Path | None = None,
+    root: str | os.PathLike[str] | None = None,
     encoding: PositionEncoding = "utf-16",
     uri_to_path: Callable[[str], str] | None = None,
 ) -> dict[str, str | None]:

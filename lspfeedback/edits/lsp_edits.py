@@ -36,7 +36,7 @@ AnyTextEdit = types.TextEdit | types.AnnotatedTextEdit | types.SnippetTextEdit
 _T = TypeVar("_T")
 
 
-def uri_to_path(uri: str, root: Path | None = None) -> str:
+def uri_to_path(uri: str, root: str | os.PathLike[str] | None = None) -> str:
     """The path a ``file://`` URI names: relative to ``root`` (posix) when inside it.
 
     A URI outside ``root``, or any URI when ``root`` is None, gives the absolute path, which
@@ -51,7 +51,8 @@ def uri_to_path(uri: str, root: Path | None = None) -> str:
     absolute = Path(os.path.normpath(urllib.parse.unquote(parsed.path)))
     if root is not None:
         # Lexical first (the root as given), then the root with its symlinks resolved.
-        for base in (Path(os.path.normpath(root.absolute())), root.resolve()):
+        root_path = Path(root)
+        for base in (Path(os.path.normpath(root_path.absolute())), root_path.resolve()):
             try:
                 rel = absolute.relative_to(base)
             except ValueError:
@@ -73,12 +74,16 @@ def apply_text_edits(
     Raises `EditApplyError` (``block`` = the edit's 1-based index in ``edits``) for a range
     that ends before it starts or overlaps another edit, and `EditError` for a snippet edit.
     """
+    if encoding not in ("utf-8", "utf-16", "utf-32"):
+        raise EditError(f"unknown position encoding {encoding!r}; use utf-8, utf-16 or utf-32")
     starts = line_starts(text)
     lines = split_lines(text)
     spans: list[tuple[int, int, int, str]] = []
     for index, edit in enumerate(edits, 1):
         if isinstance(edit, types.SnippetTextEdit):
             raise EditError(f"{path}, edit {index}: snippet edits are not supported")
+        if not isinstance(edit, (types.TextEdit, types.AnnotatedTextEdit)):
+            raise EditError(f"{path}, edit {index}: not a TextEdit but {type(edit).__name__}")
         start = _offset(text, starts, lines, edit.range.start, encoding, path, index)
         end = _offset(text, starts, lines, edit.range.end, encoding, path, index)
         if end < start:
@@ -113,7 +118,7 @@ def apply_workspace_edit(
     edit: types.WorkspaceEdit | Mapping[str, object],
     read: Reader,
     *,
-    root: Path | None = None,
+    root: str | os.PathLike[str] | None = None,
     encoding: PositionEncoding = "utf-16",
     uri_to_path: Callable[[str], str] | None = None,
 ) -> dict[str, str | None]:
@@ -141,7 +146,7 @@ def apply_text_edit_map(
     edits: Mapping[str, object],
     read: Reader,
     *,
-    root: Path | None = None,
+    root: str | os.PathLike[str] | None = None,
     encoding: PositionEncoding = "utf-16",
     uri_to_path: Callable[[str], str] | None = None,
 ) -> dict[str, str | None]:
@@ -156,10 +161,10 @@ def apply_text_edit_map(
     for key, value in edits.items():
         if not isinstance(key, str):
             raise EditError(f"paths must be str, not {type(key).__name__} ({key!r})")
-        path = to_path(key) if key.startswith("file:") else key
         if isinstance(value, str):
-            changes.set(path, value)
+            changes.set(key, value)  # a full text keeps its key as given, as above
         elif isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+            path = to_path(key) if key.startswith("file:") else key
             items: Sequence[object] = value  # pyright: ignore[reportUnknownVariableType]
             text_edits = [_as_text_edit(item, path) for item in items]
             _edit_document(path, text_edits, changes, encoding)
@@ -174,7 +179,7 @@ def apply_text_edit_map(
 # ---- internals ----------------------------------------------------------------------------
 
 
-def _hook(root: Path | None, hook: Callable[[str], str] | None) -> Callable[[str], str]:
+def _hook(root: str | os.PathLike[str] | None, hook: Callable[[str], str] | None) -> Callable[[str], str]:
     return hook if hook is not None else (lambda uri: uri_to_path(uri, root))
 
 

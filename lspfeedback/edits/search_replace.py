@@ -24,6 +24,8 @@ by length). More than one match at a level is an error.
 
 from __future__ import annotations
 
+import itertools
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,8 +51,8 @@ FUZZY_RATIO = 0.9
 """The least similarity (see `line_similarity`) a fuzzy match needs."""
 FUZZY_MAX_LINES = 300
 """Longer SEARCH texts are matched exactly, without trailing whitespace or re-indented only."""
-_FUZZY_MAX_WORK = 20_000
-"""Fuzzy matching gives up (no match) when it would compare more line pairs than this."""
+_FUZZY_MAX_WORK = 5_000
+"""Fuzzy matching gives up (no match) rather than compare more line pairs than this."""
 _SCREEN_FLOOR = 0.5
 """Windows sharing fewer trigrams than this (Dice) with the SEARCH text are not compared."""
 
@@ -182,7 +184,7 @@ def _apply(block: _Block, text: str | None) -> str:
         if text.strip():
             raise EditApplyError(
                 block.path, "the SEARCH section is empty but the file is not", block=block.index,
-                closest=text, closest_line=1,
+                closest="\n".join(content for content, _ in split_eol(text)), closest_line=1,
                 hint="Nothing was applied. Put the lines to change (or, to append, the file's "
                 "last lines) in the SEARCH section.",
             )
@@ -230,9 +232,10 @@ def _find(block: _Block, contents: list[str]) -> tuple[int, list[str]]:
     found = closest_window(contents, search)
     raise EditApplyError(
         block.path, "the SEARCH text was not found"
-        + (" (the file has too many similar places to match it approximately)"
-           if fuzzy is None else "")
-        + (f" (closest: {found[1]:.0%} similar)" if found and found[1] else ""),
+        + (f" (the closest text is {found[1]:.0%} similar)" if found
+           else " (nothing in the file is similar)")
+        + ("; the file has too many similar places to match it approximately"
+           if fuzzy is None else ""),
         block=block.index,
         closest="\n".join(contents[found[0] : found[0] + n]) if found else None,
         closest_line=found[0] + 1 if found else None,
@@ -301,15 +304,25 @@ def _fuzzy(contents: list[str], search: list[str]) -> list[int] | None:
     n = len(search)
     if n > FUZZY_MAX_LINES:
         return []
+    # Two exact screens before difflib: trigrams shared (see `rank_windows`) and line lengths
+    # (an aligned pair of lines can match at most as many characters as the shorter has).
+    file_lengths = [len(line.rstrip()) for line in contents]
+    search_lengths = [len(line.rstrip()) for line in search]
+    prefix = [0, *itertools.accumulate(file_lengths)]
+    search_total = sum(search_lengths)
     work = 0
     scores: list[tuple[float, int]] = []
     for screen, start in rank_windows(contents, search):
         if screen < _SCREEN_FLOOR:
             break
-        work += n
+        total = prefix[start + n] - prefix[start] + search_total
+        length_loss = sum(map(abs, map(operator.sub, file_lengths[start : start + n], search_lengths)))
+        if length_loss > (1.0 - FUZZY_RATIO) * total:
+            continue
+        score, compared = line_similarity(contents[start : start + n], search, FUZZY_RATIO)
+        work += compared
         if work > _FUZZY_MAX_WORK:
             return None
-        score = line_similarity(contents[start : start + n], search, FUZZY_RATIO)
         if score >= FUZZY_RATIO:
             scores.append((score, start))
     if not scores:

@@ -4,7 +4,9 @@ Understood: ``diff --git`` headers with their extended lines (new/deleted file m
 and copy from/to, index, mode changes), ``---``/``+++`` file headers (a tab and timestamp
 after the name are ignored, C-quoted names are unquoted), ``/dev/null`` for created and deleted
 files, ``@@ -a,b +c,d @@`` hunks and ``\\ No newline at end of file``. Prose or code fences
-around the diff are skipped. Binary patches and hunks without line numbers are refused.
+around the diff are skipped. Binary patches and hunks without line numbers are refused. A
+hunk whose line counts do not fit its body is re-counted (like ``git apply --recount``).
+A deletion without hunks just deletes; one with hunks must remove every line.
 
 A hunk applies where its context and removed lines match exactly (line endings aside). When
 they do not match at the stated line (shifted by how far the previous hunk moved), the nearest
@@ -264,6 +266,12 @@ def _finish_names(patch: _FilePatch) -> None:
 
 
 def _parse_hunk(lines: list[_RawLine], i: int, patch: _FilePatch) -> int:
+    """Read the hunk whose ``@@`` header is line ``i``; returns the index after it.
+
+    The body is read by the header's counts. When those are wrong (a common slip in
+    hand-written diffs) the body is re-read up to the first line that cannot belong to it,
+    as ``git apply --recount`` does; it still has to match the file exactly.
+    """
     header = lines[i][0]
     m = _HUNK.match(header)
     names = patch.dash_names or (None, None)
@@ -273,18 +281,35 @@ def _parse_hunk(lines: list[_RawLine], i: int, patch: _FilePatch) -> int:
             f"diff line {i + 1}: hunk header {header!r} for {path} has no line numbers; "
             "write '@@ -start,count +start,count @@' (or send SEARCH/REPLACE blocks instead)"
         )
-    old_start, new_start = int(m.group(1)), int(m.group(3))
     old_len = int(m.group(2)) if m.group(2) is not None else 1
     new_len = int(m.group(4)) if m.group(4) is not None else 1
-    hunk = _Hunk(old_start, old_len, new_start, new_len, line_no=i + 1)
+    hunk = _Hunk(int(m.group(1)), old_len, int(m.group(3)), new_len, line_no=i + 1)
     patch.hunks.append(hunk)
-    old_left, new_left = old_len, new_len
-    i += 1
+    body = _counted_body(lines, i + 1, old_len, new_len)
+    if body is None:
+        body = _recounted_body(lines, i + 1)
+        if not any(h.op != " " for h in body[0]):
+            raise EditError(
+                f"diff line {i + 1}: hunk {len(patch.hunks)} of {path} ({header}) has no body "
+                "that matches its line counts or any other; each line must start with ' ', "
+                "'+' or '-'"
+            )
+        hunk.old_len = sum(1 for h in body[0] if h.op != "+")
+        hunk.new_len = sum(1 for h in body[0] if h.op != "-")
+    hunk.lines, end = body
+    return end
+
+
+def _counted_body(
+    lines: list[_RawLine], i: int, old_left: int, new_left: int
+) -> tuple[list[_HunkLine], int] | None:
+    """The hunk body by the header's counts, or None when the lines do not fit them."""
+    body: list[_HunkLine] = []
     while i < len(lines) and (old_left > 0 or new_left > 0):
         text, eol, crlf = lines[i]
-        op, body = (text[0], text[1:]) if text else (" ", "")  # a stripped blank context line
-        if op == "\\":
-            _mark_no_eol(hunk, i)
+        op, rest = (text[0], text[1:]) if text else (" ", "")  # a blank context line, stripped
+        if op == "\\" and body:
+            body[-1].no_eol = True
         elif op == " " and old_left > 0 and new_left > 0:
             old_left, new_left = old_left - 1, new_left - 1
         elif op == "-" and old_left > 0:
@@ -292,28 +317,47 @@ def _parse_hunk(lines: list[_RawLine], i: int, patch: _FilePatch) -> int:
         elif op == "+" and new_left > 0:
             new_left -= 1
         else:
-            raise EditError(
-                f"diff line {i + 1}: hunk {len(patch.hunks)} of {path} ({header}) ends early: "
-                f"{old_left} old and {new_left} new lines still expected, got {text!r}; "
-                "fix the hunk's line counts"
-            )
+            return None
         if op != "\\":
-            hunk.lines.append(_HunkLine(op, body, eol, crlf))
+            body.append(_HunkLine(op, rest, eol, crlf))
         i += 1
     if old_left > 0 or new_left > 0:
-        raise EditError(
-            f"hunk {len(patch.hunks)} of {path} ({header}) is cut off: the diff ends with "
-            f"{old_left} old and {new_left} new lines still expected"
-        )
-    if i < len(lines) and lines[i][0].startswith("\\"):
-        _mark_no_eol(hunk, i)
+        return None
+    if i < len(lines) and lines[i][0].startswith("\\") and body:
+        body[-1].no_eol = True
         i += 1
     if i < len(lines) and _continues_hunk(lines, i):
-        raise EditError(
-            f"diff line {i + 1}: hunk {len(patch.hunks)} of {path} ({header}) has more lines "
-            "than its header counts; fix the hunk's line counts"
-        )
-    return i
+        return None
+    return body, i
+
+
+def _recounted_body(lines: list[_RawLine], i: int) -> tuple[list[_HunkLine], int]:
+    """The hunk body up to the first line that cannot be part of it."""
+    body: list[_HunkLine] = []
+    blank_run = 0  # trailing blank lines are more likely the diff's end than context
+    while i < len(lines):
+        text, eol, crlf = lines[i]
+        if text.startswith(("@@", "diff ")) or text == "-- " or (
+            text.startswith("--- ") and i + 1 < len(lines) and lines[i + 1][0].startswith("+++ ")
+        ):
+            break
+        if text.startswith("\\"):
+            if body:
+                body[-1].no_eol = True
+        elif not text:
+            body.append(_HunkLine(" ", "", eol, crlf))
+            blank_run += 1
+            i += 1
+            continue
+        elif text[0] in " +-":
+            body.append(_HunkLine(text[0], text[1:], eol, crlf))
+        else:
+            break
+        blank_run = 0
+        i += 1
+    if blank_run:
+        del body[-blank_run:]
+    return body, i
 
 
 def _continues_hunk(lines: list[_RawLine], i: int) -> bool:
@@ -323,12 +367,6 @@ def _continues_hunk(lines: list[_RawLine], i: int) -> bool:
         return False
     is_header = text.startswith("--- ") and i + 1 < len(lines) and lines[i + 1][0].startswith("+++ ")
     return not is_header
-
-
-def _mark_no_eol(hunk: _Hunk, i: int) -> None:
-    if not hunk.lines:
-        raise EditError(f"diff line {i + 1}: '\\ No newline at end of file' follows no line")
-    hunk.lines[-1].no_eol = True
 
 
 # ---- applying -----------------------------------------------------------------------------

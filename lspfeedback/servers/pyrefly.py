@@ -1,0 +1,35 @@
+"""pyrefly: Meta's type checker. Push-only here, versioned.
+
+Its language server reports no type errors unless the type-checking mode is set, so we set
+the CLI's default preset. Measured here: after an unsaved change to a module, pyrefly
+re-published an open importer without the new error (its CLI reports it once the change is on
+disk), so its cross-file results on overlays are not trustworthy; same-file results are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lspfeedback.servers.base import ServerContext, ServerSpec
+
+_PYREFLY = {"typeCheckingMode": "default", "displayTypeErrors": "force-on"}
+
+
+class Pyrefly(ServerSpec):
+    def command(self, ctx: ServerContext) -> list[str]:
+        return [self.executable("pyrefly"), "lsp"]
+
+    def configuration(self, ctx: ServerContext, section: str | None) -> Any:
+        if section == "python":
+            return {"pythonPath": ctx.python, "pyrefly": dict(_PYREFLY)}
+        if section == "python.pyrefly":
+            return dict(_PYREFLY)
+        return None
+
+
+SPEC = Pyrefly(
+    name="pyrefly",
+    summary="Meta's type checker pyrefly (push; cross-file results on overlays not trusted)",
+    checks=("types", "syntax"),
+    install_hint="install it with: pip install pyrefly",
+)
