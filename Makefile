@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench install clean
+.PHONY: demo test bench bench-quick install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,13 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# The full benchmark (about 20 minutes on 2 cores): writes docs/benchmarks.{md,json,png}.
+bench: $(STAMP)
+	$(BIN)/lspfeedback bench --json docs/benchmarks.json --plot docs/benchmarks.png --markdown docs/benchmarks.md
+
+bench-quick: $(STAMP)
+	$(BIN)/lspfeedback bench --quick
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from lspfeedback import servers as registry
 from lspfeedback._exceptions import LspFeedbackError, ServerError
+from lspfeedback.bench import cli as bench_cli
 from lspfeedback.engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
 from lspfeedback.report import Report
 from lspfeedback.verifier import Verifier
@@ -57,6 +58,7 @@ def _parser() -> argparse.ArgumentParser:
                             help="warm server sets to use in parallel (default: by cores and memory)")
     _common(candidates)
     sub.add_parser("servers", help="list the known language servers and whether they are installed")
+    bench_cli.add_command(sub)
     return parser
 
 
@@ -75,10 +77,13 @@ def _common(command: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     try:
         if args.command == "servers":
             return _servers()
+        if args.command == "bench":
+            return bench_cli.run(args, argv)
         if args.command == "candidates":
             return _candidates(args)
         return _verify(args)

@@ -1,0 +1,301 @@
+"""The measurements: warm `verify()` per edit beside the cold CLIs on the same state.
+
+Per workload, in one run on one machine:
+- the combined verdict (pyright + ruff) per edit: latency, per-server time, importers
+  checked, status, and whether it equals what ``pyright --outputjson`` and ``ruff check``
+  report on a fresh run of the same files (a mismatch is a bug; unknown is counted apart);
+- the cold CLIs' time on the same state (what a CI job runs: the whole package);
+- each other server alone on the same edits (basedpyright, ty, pyrefly, jedi);
+- the floor: a raw JSON-RPC client doing the same single-file edits, beside the library
+  doing the same with ``max_dependents=0``, to show what the library adds;
+- server start-up to first diagnostics and peak RSS (VmHWM) of every server process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from lspfeedback.bench.edit_scripts import EditStep, make_script
+from lspfeedback.bench.floor import FloorError, measure_floor, server_setup
+from lspfeedback.bench.workloads import Workload
+from lspfeedback.cold import comparable, pyright, ruff
+from lspfeedback.engine import AsyncVerifier
+from lspfeedback.report import Report
+
+COMBINED = ("pyright", "ruff")
+TIMEOUT = 120.0
+"""Generous: a benchmark measures, it does not judge; an unknown is still counted."""
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class Sample:
+    """One edit: the warm numbers, the cold numbers and whether they agree."""
+
+    workload: str
+    backend: str
+    step: int
+    kind: str
+    path: str
+    warm_ms: float
+    status: str
+    checked: int
+    server_ms: dict[str, float] = field(default_factory=dict)
+    cold_ms: dict[str, float] = field(default_factory=dict)
+    match: bool | None = None
+    """Warm equals cold for the checked files (None: not compared)."""
+    unknown: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BackendStats:
+    backend: str
+    startup_ms: float | None
+    peak_rss_mb: dict[str, float]
+
+
+@dataclass
+class WorkloadResult:
+    workload: str
+    files: int
+    samples: list[Sample] = field(default_factory=list)
+    backends: list[BackendStats] = field(default_factory=list)
+    floor: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    """server -> {"raw": [...ms], "library": [...ms]} on the same single-file edits."""
+    candidates: dict[str, float] | None = None
+    daemon: dict[str, list[float]] | None = None
+
+    def summary(self) -> dict[str, Any]:
+        combined = [s for s in self.samples if s.backend == "+".join(COMBINED)]
+        warm = [s.warm_ms for s in combined if s.status != "unknown"]
+        cold = [sum(s.cold_ms.values()) for s in combined if s.cold_ms]
+        out: dict[str, Any] = {
+            "files": self.files,
+            "edits": len(combined),
+            "mismatches": sum(s.match is False for s in combined),
+            "unknown": sum(s.status == "unknown" for s in combined),
+            "warm": stats(warm),
+            "cold": stats(cold),
+            "speedup": round(statistics.median(cold) / statistics.median(warm), 1)
+            if warm and cold else None,
+            "dependents_checked": stats([float(s.checked - 1) for s in combined]),
+            "backends": {},
+        }
+        for backend in sorted({s.backend for s in self.samples}):
+            mine = [s for s in self.samples if s.backend == backend]
+            out["backends"][backend] = {
+                "warm": stats([s.warm_ms for s in mine if s.status != "unknown"]),
+                "unknown": sum(s.status == "unknown" for s in mine),
+            }
+        out["floor"] = {
+            name: {"raw": stats(v["raw"]), "library": stats(v["library"]),
+                   "added_p50_ms": round(statistics.median(v["library"]) - statistics.median(v["raw"]), 2)
+                   if v["raw"] and v["library"] else None}
+            for name, v in self.floor.items()
+        }
+        out["startup_ms"] = {b.backend: b.startup_ms for b in self.backends}
+        out["peak_rss_mb"] = {b.backend: b.peak_rss_mb for b in self.backends}
+        if self.candidates:
+            out["candidates"] = self.candidates
+        if self.daemon:
+            out["daemon"] = {k: stats(v) for k, v in self.daemon.items()}
+        return out
+
+
+def stats(values: Sequence[float]) -> dict[str, float | int | None]:
+    """Median, p95 (nearest rank) and max, in ms."""
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * 95 // 100))
+    return {"n": len(ordered), "p50": round(statistics.median(ordered), 2),
+            "p95": round(ordered[int(rank) - 1], 2), "max": round(ordered[-1], 2)}
+
+
+class Bench:
+    """Runs one workload; ``progress`` is called with a line of text per unit of work."""
+
+    def __init__(self, workload: Workload, *, pairs: int, seed: int, backends: Sequence[str],
+                 floor: Sequence[str], cold: bool = True, candidates: bool = False,
+                 daemon: bool = False, progress: Progress | None = None) -> None:
+        self.w = workload
+        self.backends = list(backends)
+        self.floor_servers = list(floor)
+        self.cold = cold
+        self.candidates = candidates
+        self.daemon = daemon
+        self.progress = progress or (lambda _: None)
+        # Every state is made unique with a trailing comment: a fix restores the original
+        # text exactly, and the engine would answer a state it has seen from its cache; the
+        # benchmark measures the servers' work, not cache hits.
+        self.script = [
+            replace(step, new_text=f"{step.new_text}\n# lspfeedback bench edit {number}\n")
+            for number, step in enumerate(make_script(workload.root, workload.edit_files, seed, pairs), 1)
+        ]
+        self.result = WorkloadResult(workload.name, workload.files)
+
+    async def run(self) -> WorkloadResult:
+        with tempfile.TemporaryDirectory(prefix="lspfeedback-bench-") as tmp:
+            work = Path(tmp) / "work"
+            shutil.copytree(self.w.root, work, symlinks=True)
+            await self._combined(work, Path(tmp) / "cold")
+            for backend in self.backends:
+                await self._alone(work, backend)
+            for name in self.floor_servers:
+                await self._floor(work, name)
+            if self.candidates:
+                await self._candidates(work)
+        return self.result
+
+    # ---- combined verdict, warm vs cold ------------------------------------------------------
+
+    async def _combined(self, work: Path, cold_root: Path) -> None:
+        backend = "+".join(COMBINED)
+        shutil.copytree(work, cold_root, symlinks=True)
+        started = time.perf_counter()
+        async with AsyncVerifier(work, COMBINED, TIMEOUT, replicas=1, watch=False) as v:
+            await v.diagnostics([self.script[0].path])
+            startup = (time.perf_counter() - started) * 1000
+            await self._warm_up(v)
+            for number, step in enumerate(self.script, 1):
+                report = await v.verify({step.path: step.new_text})
+                sample = self._sample(backend, number, step, report)
+                if self.cold:
+                    (cold_root / step.path).write_bytes(step.new_text.encode("utf-8"))
+                    self._compare_cold(cold_root, report, sample, v.context.python)
+                self.result.samples.append(sample)
+                self.progress(f"{self.w.name} {backend} {number}/{len(self.script)} "
+                              f"{step.kind}: {report.elapsed_ms:.0f} ms")
+            self.result.backends.append(BackendStats(backend, startup, _peak_rss(v)))
+
+    async def _warm_up(self, v: AsyncVerifier) -> None:
+        """One unmeasured edit of each edited file (and back), as an agent's first would be."""
+        for path in dict.fromkeys(step.path for step in self.script):
+            text = (v.root / path).read_bytes().decode("utf-8")
+            await v.verify({path: text + "\n# warm-up\n"})
+            await v.verify({path: text})
+        await v.discard()
+
+    def _compare_cold(self, cold_root: Path, report: Report, sample: Sample, python: str) -> None:
+        # What CI runs: the whole package. Compared on the files the warm report checked.
+        runs = {"pyright": pyright(cold_root, [self.w.package], python),
+                "ruff": ruff(cold_root, [self.w.package])}
+        sample.cold_ms = {name: run.elapsed_ms for name, run in runs.items()}
+        if report.status == "unknown":
+            return
+        checked = set(report.checked_files)
+        sample.match = all(
+            comparable(report.diagnostics, name)
+            == comparable([d for d in run.diagnostics if d.path in checked], name)
+            for name, run in runs.items()
+        )
+
+    def _sample(self, backend: str, number: int, step: EditStep, report: Report) -> Sample:
+        return Sample(
+            workload=self.w.name, backend=backend, step=number, kind=step.kind, path=step.path,
+            warm_ms=report.elapsed_ms, status=report.status, checked=len(report.checked_files),
+            server_ms=dict(report.timings_ms), unknown=[str(u) for u in report.unknown],
+        )
+
+    # ---- other servers alone -----------------------------------------------------------------
+
+    async def _alone(self, work: Path, backend: str) -> None:
+        started = time.perf_counter()
+        try:
+            async with AsyncVerifier(work, (backend,), TIMEOUT, replicas=1, watch=False) as v:
+                await v.diagnostics([self.script[0].path])
+                startup = (time.perf_counter() - started) * 1000
+                await self._warm_up(v)
+                for number, step in enumerate(self.script, 1):
+                    report = await v.verify({step.path: step.new_text})
+                    self.result.samples.append(self._sample(backend, number, step, report))
+                    self.progress(f"{self.w.name} {backend} {number}/{len(self.script)}: "
+                                  f"{report.elapsed_ms:.0f} ms")
+                self.result.backends.append(BackendStats(backend, startup, _peak_rss(v)))
+        except Exception as exc:  # noqa: BLE001 - an optional server missing is a note, not a crash
+            self.progress(f"{self.w.name} {backend}: skipped ({exc})")
+
+    # ---- the floor ---------------------------------------------------------------------------
+
+    async def _floor(self, work: Path, name: str) -> None:
+        by_path: dict[str, list[str]] = {}
+        for step in self.script:
+            by_path.setdefault(step.path, []).append(step.new_text)
+        raw: list[float] = []
+        library: list[float] = []
+        for path, texts in by_path.items():
+            # One unmeasured warm-up edit on both sides: first calls pay for imports and JIT.
+            texts = [texts[0] + "\n# warm-up\n", *texts]
+            command, settings, env = server_setup(name, work)
+            try:
+                raw += (await measure_floor(command, work, path, texts, settings=settings, env=env,
+                                            timeout=TIMEOUT))[1:]
+            except FloorError as exc:
+                self.progress(f"{self.w.name} floor {name}: {exc}")
+                continue
+            async with AsyncVerifier(work, (name,), TIMEOUT, max_dependents=0, replicas=1,
+                                     watch=False) as v:
+                await v.diagnostics([path])
+                for number, text in enumerate(texts):
+                    elapsed = (await v.verify({path: text})).elapsed_ms
+                    if number:
+                        library.append(elapsed)
+                await v.discard()
+        self.result.floor[name] = {"raw": raw, "library": library}
+        self.progress(f"{self.w.name} floor {name}: {len(raw)} edits")
+
+    # ---- candidates on replicas --------------------------------------------------------------
+
+    async def _candidates(self, work: Path) -> None:
+        mistakes = [s for s in self.script if s.kind != "fix"][:8]
+        while len(mistakes) < 8:
+            mistakes += mistakes[: 8 - len(mistakes)]
+        candidates = [{s.path: s.new_text} for s in mistakes]
+        async with AsyncVerifier(work, COMBINED, TIMEOUT, replicas=2, watch=False) as v:
+            await v.verify_candidates(candidates[:2])  # warm both replicas
+            singles = []
+            for c in candidates:
+                singles.append((await v.verify_speculative(c)).elapsed_ms)
+            started = time.perf_counter()
+            await v.verify_candidates(candidates)
+            total = (time.perf_counter() - started) * 1000
+        single = statistics.median(singles)
+        self.result.candidates = {
+            "candidates": len(candidates), "replicas": 2, "total_ms": round(total, 1),
+            "single_p50_ms": round(single, 1),
+            "ratio_to_n_over_replicas": round(total / (single * len(candidates) / 2), 2),
+        }
+        self.progress(f"{self.w.name} candidates: 8 on 2 replicas in {total:.0f} ms")
+
+
+def _peak_rss(v: AsyncVerifier) -> dict[str, float]:
+    """VmHWM (peak resident set) of each server process, in MiB."""
+    out: dict[str, float] = {}
+    for name, session in v.sessions.items():
+        pid = session.client.pid if session.client is not None else None
+        if pid is None:
+            continue
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    out[name] = round(int(line.split()[1]) / 1024, 1)
+        except OSError:
+            continue
+    return out
+
+
+def run_workload(workload: Workload, **kwargs: Any) -> WorkloadResult:
+    return asyncio.run(Bench(workload, **kwargs).run())
+
+
+def sample_dicts(result: WorkloadResult) -> list[dict[str, Any]]:
+    return [asdict(s) for s in result.samples]
