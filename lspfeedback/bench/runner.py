@@ -186,9 +186,12 @@ class Bench:
         await v.discard()
 
     def _compare_cold(self, cold_root: Path, report: Report, sample: Sample, python: str) -> None:
-        # What CI runs: the whole package. Compared on the files the warm report checked.
-        runs = {"pyright": pyright(cold_root, [self.w.package], python),
-                "ruff": ruff(cold_root, [self.w.package])}
+        # What CI runs: the whole package (plus any checked importer outside it, e.g. tests).
+        # Compared on the files the warm report checked.
+        prefix = "" if self.w.package == "." else self.w.package.rstrip("/") + "/"
+        outside = [f for f in report.checked_files if not f.startswith(prefix)]
+        targets = [self.w.package, *outside]
+        runs = {"pyright": pyright(cold_root, targets, python), "ruff": ruff(cold_root, targets)}
         sample.cold_ms = {name: run.elapsed_ms for name, run in runs.items()}
         if report.status == "unknown":
             return
