@@ -206,6 +206,8 @@ class ServerSession:
         for rel in rels:
             doc = self.store.get(rel)
             held = self._held.get(rel)
+            if held is not None:
+                self._held[rel] = self._held.pop(rel)  # most recently used last
             if not doc.exists:
                 if held is not None:
                     client.notify(types.TEXT_DOCUMENT_DID_CLOSE, types.DidCloseTextDocumentParams(
@@ -239,6 +241,23 @@ class ServerSession:
             ),
             text=new[start:new_end],
         )
+
+    def trim(self, limit: int, keep: set[str]) -> list[str]:
+        """Close the least recently used documents beyond ``limit`` (never those in ``keep``):
+        every open document costs the server memory and work on each change."""
+        closed: list[str] = []
+        if len(self._held) <= limit or self.client is None or not self.client.alive:
+            return closed
+        for rel in list(self._held):
+            if len(self._held) <= limit:
+                break
+            if rel in keep:
+                continue
+            self.client.notify(types.TEXT_DOCUMENT_DID_CLOSE, types.DidCloseTextDocumentParams(
+                text_document=types.TextDocumentIdentifier(uri=self.store.uri(rel))))
+            del self._held[rel]
+            closed.append(rel)
+        return closed
 
     def did_change_watched_files(self, rels: list[str]) -> None:
         client = self._require_client()

@@ -20,6 +20,9 @@ from lspfeedback.report import Diagnostic, Unknown
 from lspfeedback.servers.base import ServerContext, ServerSpec
 from lspfeedback.session import FileResult, ServerSession
 
+MAX_OPEN_DOCUMENTS = 200
+"""Documents a server keeps open at most (overlays and the files being checked always are)."""
+
 
 @dataclass
 class Check:
@@ -129,6 +132,7 @@ class Workspace:
                 for result in fresh:
                     results[result.path] = result
                     self._cache[(session.name, result.path)] = (key, result)
+                session.trim(MAX_OPEN_DOCUMENTS, {d.path for d in self.store.overlays()} | set(todo))
         except ServerError as exc:
             check.unknown.append(Unknown(session.name, _reason(exc)))
         check.results[session.name] = results

@@ -177,3 +177,20 @@ def test_servers_stop_with_the_verifier(shop: Path) -> None:
         pids = [s.client.pid for s in v.engine.sessions.values() if s.client is not None]
         assert len(pids) == 2 and all(pid_alive(p) for p in pids if p)
     assert not any(pid_alive(p) for p in pids if p)
+
+
+def test_open_documents_are_bounded_without_losing_results(
+    verifier: Verifier, shop: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lspfeedback import workspace
+
+    monkeypatch.setattr(workspace, "MAX_OPEN_DOCUMENTS", 1)
+    first = verifier.verify({PRICING: edited(shop, PRICING, *SIGNATURE)})
+    second = verifier.verify({"shop/checkout.py": (shop / "shop/checkout.py").read_text() + "\n"})
+    held = verifier.engine.sessions["pyright"].held_paths()
+    # Only the overlays and the files of the last check stay open.
+    assert set(held) <= {PRICING, "shop/checkout.py"}
+    assert codes(first.introduced) == [(CART, "reportCallIssue", "pyright")]
+    assert second.introduced == ()
+    third = verifier.diagnostics([CART])
+    assert codes(third.diagnostics) == [(CART, "reportCallIssue", "pyright")]
