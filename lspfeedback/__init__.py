@@ -9,6 +9,7 @@
 """
 
 from lspfeedback._exceptions import (
+    DaemonError,
     EditError,
     LspFeedbackError,
     PathOutsideWorkspace,
@@ -19,6 +20,7 @@ from lspfeedback._exceptions import (
     ServerStartError,
     WorkspaceError,
 )
+from lspfeedback.daemon.client import AsyncClient, Client
 from lspfeedback.engine import AsyncVerifier
 from lspfeedback.report import CandidateReport, Diagnostic, Report, Unknown
 from lspfeedback.servers.base import ServerSpec
@@ -27,8 +29,11 @@ from lspfeedback.verifier import Verifier, verify
 __version__ = "0.1.0"
 
 __all__ = [
+    "AsyncClient",
     "AsyncVerifier",
     "CandidateReport",
+    "Client",
+    "DaemonError",
     "Diagnostic",
     "EditError",
     "LspFeedbackError",

@@ -4,6 +4,7 @@
     ├── WorkspaceError
     │   └── PathOutsideWorkspace    a path that does not resolve inside the root
     ├── EditError                   an edit that cannot be applied (nothing was changed)
+    ├── DaemonError                 the verify daemon is unreachable, died, or answered an error
     └── ServerError                 something went wrong with a language server
         ├── ServerNotFound          its executable is not installed
         ├── ServerStartError        it would not start or initialize
@@ -18,6 +19,7 @@ lower layers and by explicit calls such as `Verifier.start()`.
 from __future__ import annotations
 
 __all__ = [
+    "DaemonError",
     "EditError",
     "LspFeedbackError",
     "PathOutsideWorkspace",
@@ -52,6 +54,25 @@ class PathOutsideWorkspace(WorkspaceError):
 
 class EditError(LspFeedbackError):
     """An edit that cannot be applied. Nothing was changed: no overlay, no file."""
+
+
+class DaemonError(LspFeedbackError):
+    """The verify daemon could not give an answer: it is not running or not reachable, it went
+    away mid-request, or it answered with an error.
+
+    ``status`` is the HTTP status (None when there was no answer), ``kind`` the error's name
+    from the daemon's JSON body (e.g. ``"Unauthorized"``, ``"ShuttingDown"``) or a local one
+    (``"Unreachable"``, ``"Disconnected"``, ``"Timeout"``, ``"NoDaemon"``).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, kind: str = "DaemonError") -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.kind = kind
+
+    def __repr__(self) -> str:
+        return f"DaemonError({self.message!r}, status={self.status!r}, kind={self.kind!r})"
 
 
 class ServerError(LspFeedbackError):

@@ -4,10 +4,12 @@
     lspfeedback verify [--root R] --patch FILE|-          (a unified diff or search/replace blocks)
     lspfeedback candidates [--root R] [--json] DIR_OR_FILES...
     lspfeedback servers
+    lspfeedback serve | status | stop [--root R]          (the verify daemon: docs/daemon.md)
 
 ``verify PATH...`` checks the files as they are on disk, plus the files that import them;
 ``verify --patch`` checks an edit in memory without writing it. Exit status: 0 clean,
 1 errors, 2 unknown or a usage error. ``candidates`` ranks several edits (one per file).
+``verify`` uses the daemon running for the root, if one answers, instead of starting servers.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pathlib import Path
 from lspfeedback import servers as registry
 from lspfeedback._exceptions import LspFeedbackError, ServerError
 from lspfeedback.bench import cli as bench_cli
+from lspfeedback.daemon import commands as daemon_commands
 from lspfeedback.engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
 from lspfeedback.report import Report
 from lspfeedback.verifier import Verifier
@@ -48,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
     _common(verify)
     verify.add_argument("--fail-on", choices=("error", "warning"), default="error",
                         help="lowest severity that makes the exit status 1 (default: error)")
+    verify.add_argument("--no-daemon", action="store_true",
+                        help="check in-process even when a daemon is running for the root")
+    verify.add_argument("--verbose", "-v", action="store_true",
+                        help="say on stderr whether a daemon was used")
     candidates = sub.add_parser(
         "candidates", help="rank several candidate edits (one diff or search/replace file each)",
         description="Check each candidate edit against the same state and rank them, best "
@@ -59,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(candidates)
     sub.add_parser("servers", help="list the known language servers and whether they are installed")
     bench_cli.add_command(sub)
+    daemon_commands.add_commands(sub)
     return parser
 
 
@@ -80,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parser().parse_args(argv)
     try:
+        code = daemon_commands.run(args)
+        if code is not None:
+            return code
         if args.command == "servers":
             return _servers()
         if args.command == "bench":
@@ -119,13 +130,28 @@ def _verify(args: argparse.Namespace) -> int:
         if missing:
             print(f"lspfeedback: error: no such file: {', '.join(missing)}", file=sys.stderr)
             return EXIT_UNKNOWN
-    with _verifier(args) as verifier:
-        report = verifier.verify(changes)
+    report = _verify_with_daemon(args, changes)
+    if report is None:
+        with _verifier(args) as verifier:
+            report = verifier.verify(changes)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
     else:
         _print_text(report)
     return exit_status(report, args.fail_on)
+
+
+def _verify_with_daemon(args: argparse.Namespace, changes: object) -> Report | None:
+    """The report from the daemon running for the root; None when there is none to use."""
+    if args.no_daemon:
+        return None
+    client, why = daemon_commands.find_daemon(args.root, args.servers)
+    if args.verbose:
+        print(f"lspfeedback: {why}", file=sys.stderr)
+    if client is None:
+        return None
+    with client:
+        return client.verify(changes)
 
 
 def _candidates(args: argparse.Namespace) -> int:

@@ -130,6 +130,11 @@ class AsyncVerifier:
         return self.primary.sessions
 
     @property
+    def workspaces(self) -> list[Workspace]:
+        """Every replica started so far, the primary first."""
+        return [self.primary, *self._extra]
+
+    @property
     def overlays(self) -> dict[str, str | None]:
         """The in-memory edits not yet committed: path -> text, or None for a deletion."""
         return {d.path: (None if d.deleted else d.text) for d in self.store.overlays()}
@@ -328,8 +333,9 @@ class AsyncVerifier:
 
         All paths are resolved and contained before anything is touched.
         """
-        if isinstance(changes, Mapping) and all(isinstance(v, str) for v in changes.values()) \
+        if isinstance(changes, Mapping) and all(isinstance(v, str | None) for v in changes.values()) \
                 and all(isinstance(k, str | os.PathLike) for k in changes):
+            # Full texts; None is a deletion (as in `overlays` and a session's base).
             return {self.store.relpath(p): t for p, t in changes.items()}
         if _is_path_list(changes):
             return None
@@ -432,6 +438,8 @@ class AsyncVerifier:
 
     def _report(self, ws: Workspace, changed: list[str], targets: list[str], omitted: int,
                 old_texts: dict[str, str], before: Check, after: Check, started: float) -> Report:
+        # A file deleted in this view is changed, but there is nothing left to check in it.
+        targets = [rel for rel in targets if ws.store.get(rel).exists]
         new_texts = {rel: ws.store.get(rel).text for rel in targets}
         old = {rel: old_texts.get(rel, new_texts[rel]) for rel in targets}
         current = after.diagnostics()

@@ -1,0 +1,15 @@
+"""The verify daemon: one warm `AsyncVerifier` per workspace, shared by many agents over HTTP.
+
+    lspfeedback serve --root R              # starts it; writes R/.lspfeedback/daemon.json
+
+    from lspfeedback import Client
+    with Client(root="R") as client:         # finds the daemon from the root's state file
+        report = client.verify({"pkg/mod.py": new_text})
+
+Modules: `app` (the FastAPI app and its routes), `service` (the warm engine and the
+sessions the routes share), `models` (request and response shapes),
+`security` (token, Host/Origin and body-size checks), `state` (the state file), `metrics`
+(Prometheus text), `server` (binding and running uvicorn), `client` (`Client`,
+`AsyncClient`), `commands` (``serve``, ``status``, ``stop``). `client`, `state`, `security`
+and `commands` import neither FastAPI nor uvicorn: a client never pays for the server's imports.
+"""

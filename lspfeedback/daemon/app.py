@@ -1,0 +1,200 @@
+"""The daemon's ASGI app: the JSON routes around a `Daemon`, and the checks in front of them.
+
+Semantics (see docs/daemon.md): the engine's own state is the shared base, the disk plus
+what was committed, and no request leaves an overlay in it. A verify without a session is
+speculative (checked and taken back); a session's overlays live here, per session, and are
+laid over the base for that session's requests only. The engine runs one operation at a
+time (its lock), so two requests never mix their documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+import lspfeedback
+from lspfeedback._exceptions import LspFeedbackError
+from lspfeedback.daemon.metrics import MetricsMiddleware
+from lspfeedback.daemon.models import (
+    CandidateModel,
+    CandidatesRequest,
+    CommitResponse,
+    DiscardResponse,
+    ErrorResponse,
+    HealthResponse,
+    ReportModel,
+    SessionRequest,
+    VerifyRequest,
+)
+from lspfeedback.daemon.security import Guard
+from lspfeedback.daemon.service import ApiError, Daemon, DaemonSettings, error_for
+
+
+def get_daemon(request: Request) -> Daemon:
+    return request.app.state.daemon
+
+
+DaemonDep = Annotated[Daemon, Depends(get_daemon)]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 503)
+}
+
+
+def create_app(settings: DaemonSettings) -> FastAPI:
+    """The FastAPI app with its guard (Host/Origin, token, body size) and metrics around it."""
+    daemon = Daemon(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await daemon.open()
+        try:
+            yield
+        finally:
+            await daemon.close()
+
+    app = FastAPI(
+        title="lspfeedback daemon", version=lspfeedback.__version__, lifespan=lifespan,
+        docs_url=None, redoc_url=None,  # their pages load scripts from a CDN
+        description="Type-check and lint feedback from warm language servers, shared by many "
+        "agents. Every request needs 'Authorization: Bearer <token>' (see docs/daemon.md).",
+    )
+    app.state.daemon = daemon
+    _add_routes(app)
+    _add_error_handlers(app)
+    # Added last = outermost: metrics see every request, refused ones included.
+    app.add_middleware(Guard, token=settings.token, names=settings.host_names,
+                       port=settings.port, max_body=settings.max_body)
+    app.add_middleware(MetricsMiddleware, metrics=daemon.metrics)
+    app.add_middleware(_CleanStartupError, daemon=daemon)
+    return app
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.post("/v1/verify", response_model=ReportModel, responses=ERRORS)
+    async def verify(body: VerifyRequest, daemon: DaemonDep) -> dict[str, Any]:
+        """Check an edit and return its report. Speculative unless a session is named."""
+        engine = daemon.engine
+        if isinstance(body.changes, list):
+            if body.session is not None:
+                raise ApiError(400, "InvalidRequest", "a list of paths re-reads files from the "
+                               "shared disk; it cannot be combined with a session")
+            report = await daemon.run(engine.verify(body.changes))
+        elif body.session is None:
+            report = await daemon.run(engine.verify_speculative(body.changes))
+        else:
+            async with daemon.session(body.session, create=True) as session:
+                # verify_candidates gives the parsed change set back, which the session keeps.
+                [result] = await daemon.run(
+                    engine.verify_candidates([body.changes], base=dict(session.overlays)))
+                session.overlays.update(result.changes)
+                report = result.report
+        return daemon.reply(report)
+
+    @app.post("/v1/candidates", response_model=list[CandidateModel], responses=ERRORS)
+    async def candidates(body: CandidatesRequest, daemon: DaemonDep) -> list[dict[str, Any]]:
+        """Check each candidate against the same base (a session's overlays if named); best
+        first. Nothing is kept, not even in the session."""
+        engine = daemon.engine
+        if body.session is None or body.session not in daemon.sessions:
+            ranked = await daemon.run(engine.verify_candidates(body.candidates))
+        else:
+            async with daemon.session(body.session, create=False) as session:
+                ranked = await daemon.run(
+                    engine.verify_candidates(body.candidates, base=dict(session.overlays)))
+        for candidate in ranked:
+            daemon.metrics.observe_report(candidate.report)
+        return [candidate.to_dict() for candidate in ranked]
+
+    @app.post("/v1/commit", response_model=CommitResponse, responses=ERRORS)
+    async def commit(body: SessionRequest, daemon: DaemonDep) -> dict[str, Any]:
+        """Write the session's overlays to disk atomically, then forget the session."""
+        async with daemon.session(body.session, create=False) as session:
+            written = await daemon.run(daemon.engine.commit(dict(session.overlays)))
+            session.overlays.clear()  # an empty session is forgotten
+        return {"written": written}
+
+    @app.post("/v1/discard", response_model=DiscardResponse, responses=ERRORS)
+    async def discard(body: SessionRequest, daemon: DaemonDep) -> dict[str, Any]:
+        """Drop the session's overlays (an unknown session has none)."""
+        if body.session not in daemon.sessions:
+            return {"discarded": []}
+        async with daemon.session(body.session, create=False) as session:
+            dropped = sorted(session.overlays)
+            session.overlays.clear()  # an empty session is forgotten
+        return {"discarded": dropped}
+
+    @app.get("/v1/diagnostics", response_model=ReportModel, responses=ERRORS)
+    async def diagnostics(
+        daemon: DaemonDep,
+        path: Annotated[list[str], Query(min_length=1, description="repeat for several")],
+    ) -> dict[str, Any]:
+        """Current diagnostics of the paths in the shared base (no change, no importers)."""
+        return daemon.reply(await daemon.run(daemon.engine.diagnostics(path)))
+
+    @app.get("/v1/health", response_model=HealthResponse, responses=ERRORS)
+    async def health(daemon: DaemonDep) -> dict[str, Any]:
+        """The servers, sessions and uptime; answers while other requests run."""
+        return daemon.health()
+
+    @app.get("/metrics", response_class=PlainTextResponse, responses=ERRORS)
+    async def metrics(daemon: DaemonDep) -> PlainTextResponse:
+        """Prometheus text format."""
+        return PlainTextResponse(daemon.render_metrics(),
+                                 media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def _add_error_handlers(app: FastAPI) -> None:
+    def answer(error: ApiError) -> JSONResponse:
+        return JSONResponse(error.body, status_code=error.status)
+
+    @app.exception_handler(ApiError)
+    async def api_error(_: Request, exc: ApiError) -> JSONResponse:
+        return answer(exc)
+
+    @app.exception_handler(LspFeedbackError)
+    async def library_error(_: Request, exc: LspFeedbackError) -> JSONResponse:
+        return answer(error_for(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', '')}"
+                             for e in exc.errors())
+        return answer(ApiError(422, "InvalidRequest", problems or "invalid request"))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
+        return answer(ApiError(exc.status_code, kind, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        return answer(ApiError(500, "InternalError", f"{type(exc).__name__}: {exc}"))
+
+
+class _CleanStartupError:
+    """Lets a failed start (a server not installed, say) end with its one-line message
+    instead of the traceback Starlette puts in the lifespan's failure message."""
+
+    def __init__(self, app: ASGIApp, *, daemon: Daemon) -> None:
+        self.app = app
+        self.daemon = daemon
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_clean(message: Message) -> None:
+            error = self.daemon.startup_error
+            if message["type"] == "lifespan.startup.failed" and isinstance(error, LspFeedbackError):
+                message = {**message, "message": f"lspfeedback: error: {error}"}
+            await send(message)
+
+        await self.app(scope, receive, send_clean)

@@ -1,0 +1,207 @@
+"""The daemon's command-line subcommands, and finding a running daemon for ``verify``.
+
+    lspfeedback serve [--root R] [--server S]... [--host 127.0.0.1] [--port N | --socket PATH]
+    lspfeedback status [--root R] [--json]        exit 0 running, 1 not running
+    lspfeedback stop [--root R]                   SIGTERM, then wait until it has exited
+
+FastAPI and uvicorn are imported only by ``serve``: ``verify`` and ``status`` stay light.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import select
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from lspfeedback import servers as registry
+from lspfeedback._exceptions import DaemonError
+from lspfeedback.daemon.client import Client
+from lspfeedback.daemon.security import DEFAULT_MAX_BODY, is_loopback
+from lspfeedback.daemon.state import DaemonInfo, read_state, state_path
+from lspfeedback.engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
+
+COMMANDS = ("serve", "status", "stop")
+STOP_TIMEOUT = 30.0
+"""Seconds `stop` waits for the daemon to exit (it stops its servers with their own grace)."""
+
+
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``serve``, ``status`` and ``stop`` on the main parser's subparsers."""
+    serve = sub.add_parser(
+        "serve", help="run the verify daemon: one warm workspace shared over HTTP",
+        description="Serve ROOT over HTTP until SIGTERM or Ctrl-C. Writes the URL and a token "
+        "to ROOT/.lspfeedback/daemon.json (mode 0600), where clients find them.",
+    )
+    serve.add_argument("--root", default=".", help="workspace root (default: current directory)")
+    serve.add_argument("--server", action="append", dest="servers", metavar="S",
+                       help="a server to use; repeat for several "
+                       f"(default: {' '.join(DEFAULT_SERVERS)})")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to bind (default 127.0.0.1; anything else is reachable by "
+                       "other machines, with only the token to protect it)")
+    where = serve.add_mutually_exclusive_group()
+    where.add_argument("--port", type=int, default=0, help="TCP port (default 0: a free one)")
+    where.add_argument("--socket", metavar="PATH",
+                       help="listen on a Unix socket (mode 0600) instead")
+    serve.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                       help=f"seconds per server to answer (default {DEFAULT_TIMEOUT:g})")
+    serve.add_argument("--max-dependents", type=int, default=DEFAULT_MAX_DEPENDENTS,
+                       help=f"importers to check at most (default {DEFAULT_MAX_DEPENDENTS})")
+    serve.add_argument("--replicas", type=int, default=None,
+                       help="warm server sets for candidates (default: by cores and memory)")
+    serve.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
+                       help=f"largest request body accepted (default {DEFAULT_MAX_BODY})")
+    status = sub.add_parser("status", help="show the daemon running for a root, if any",
+                            description="Exit 0 if a daemon answers for ROOT, 1 if not.")
+    status.add_argument("--root", default=".", help="workspace root (default: current directory)")
+    status.add_argument("--json", action="store_true", help="print its health as JSON")
+    stop = sub.add_parser("stop", help="stop the daemon running for a root (its servers too)")
+    stop.add_argument("--root", default=".", help="workspace root (default: current directory)")
+
+
+def run(args: argparse.Namespace) -> int | None:
+    """Run a daemon command; None when ``args.command`` is not one of them."""
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "status":
+        return _status(args)
+    if args.command == "stop":
+        return _stop(args)
+    return None
+
+
+def find_daemon(root: str | os.PathLike[str],
+                servers: Sequence[str] | None = None) -> tuple[Client | None, str]:
+    """A client for the daemon serving ``root`` if one answers (and runs ``servers``, when
+    given), and a sentence saying what was found (for ``--verbose``)."""
+    try:
+        info = read_state(root)
+        if info is None:
+            return None, f"no daemon for {Path(root).resolve()}; checking in-process"
+        client = Client(root)
+    except DaemonError as exc:
+        return None, f"{exc}; checking in-process"
+    try:
+        health = client.health()
+    except DaemonError as exc:
+        client.close()
+        return None, (f"the daemon in {state_path(root)} does not answer ({exc.kind}); "
+                      "checking in-process")
+    running = sorted(health.get("servers", {}))
+    if servers and sorted(set(servers)) != running:
+        client.close()
+        return None, (f"the daemon at {info.endpoint} runs {', '.join(running)}, not "
+                      f"{', '.join(sorted(set(servers)))}; checking in-process")
+    return client, f"using the daemon at {info.endpoint} (pid {info.pid})"
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from lspfeedback.daemon.server import serve  # FastAPI and uvicorn: only here
+
+    servers = tuple(args.servers or DEFAULT_SERVERS)
+    for name in servers:
+        registry.get(name)  # an unknown name fails here, in one line, before anything starts
+    if args.socket is None and not is_loopback(args.host):
+        print(f"lspfeedback: warning: {args.host} is not a loopback address: other machines can "
+              "reach the daemon, and only the token (sent in clear text) protects it",
+              file=sys.stderr)
+    try:
+        return serve(
+            args.root, servers=servers, host=args.host,
+            port=args.port, socket_path=args.socket, timeout=args.timeout,
+            max_dependents=args.max_dependents, replicas=args.replicas, max_body=args.max_body,
+            announce=_announce,
+        )
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown
+        return 130
+
+
+def _announce(info: DaemonInfo) -> None:
+    print(f"lspfeedback daemon for {info.root} at {info.endpoint} (pid {info.pid})", flush=True)
+
+
+def _status(args: argparse.Namespace) -> int:
+    client, why = find_daemon(args.root)
+    if client is None:
+        if args.json:
+            print(json.dumps({"running": False, "reason": why}, indent=2))
+        else:
+            print(why.removesuffix("; checking in-process"))
+        return 1
+    with client:
+        health = client.health()
+    if args.json:
+        print(json.dumps({"running": True, "endpoint": client.endpoint, **health}, indent=2))
+        return 0
+    servers = ", ".join(f"{name} {s['state']} (pid {s['pid']}, {s['restarts']} restarts)"
+                        for name, s in health["servers"].items())
+    print(f"running at {client.endpoint}, pid {health['pid']}, lspfeedback {health['version']}, "
+          f"up {health['uptime_s']:.0f} s\n  root: {health['root']}\n  servers: {servers}\n"
+          f"  replicas: {health['replicas']['started']} of {health['replicas']['max']}, "
+          f"sessions: {health['sessions']}, requests in flight: {health['in_flight']}")
+    return 0
+
+
+def _stop(args: argparse.Namespace) -> int:
+    info = read_state(args.root)
+    if info is None:
+        print(f"no daemon is running for {Path(args.root).resolve()}")
+        return 0
+    try:
+        with Client(args.root, timeout=10.0) as client:
+            pid = int(client.health()["pid"])
+    except DaemonError as exc:
+        if _alive(info.pid):
+            # The pid may belong to another process by now: never signal what did not answer.
+            print(f"lspfeedback: error: the daemon of {info.endpoint} (pid {info.pid}) does not "
+                  f"answer ({exc.kind}); not stopping anything", file=sys.stderr)
+            return 2
+        state_path(args.root).unlink(missing_ok=True)
+        print(f"no daemon is running for {info.root} (removed a stale state file)")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    if not _wait_gone(pid, STOP_TIMEOUT):
+        print(f"lspfeedback: error: the daemon (pid {pid}) is still running after "
+              f"{STOP_TIMEOUT:g} s", file=sys.stderr)
+        return 2
+    print(f"stopped the daemon for {info.root} (pid {pid})")
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    """Wait for a process that is not our child to exit: on a pidfd where there is one."""
+    if hasattr(os, "pidfd_open"):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            return True
+        try:
+            readable, _, _ = select.select([fd], [], [], timeout)
+            return bool(readable)
+        finally:
+            os.close(fd)
+    # macOS has no pidfd and a non-child cannot be waited for: poll, briefly.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid):
+            return True
+        with contextlib.suppress(InterruptedError):
+            select.select([], [], [], 0.05)
+    return not _alive(pid)

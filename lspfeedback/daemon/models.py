@@ -1,0 +1,150 @@
+"""Request and response bodies of the daemon's JSON API (what ``/openapi.json`` describes).
+
+Responses are exactly `Report.to_dict()` and `CandidateReport.to_dict()`; the models here
+describe them for OpenAPI and let unknown fields through (``extra="allow"``), so a field added
+to the report reaches clients even before its model is updated.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+SessionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
+"""A session name: up to 128 letters, digits and ``._:@-``, not starting with punctuation."""
+
+Edit = str | dict[str, Any]
+"""One edit in any format the library takes: ``{path: new full text}``, a unified diff or
+SEARCH/REPLACE blocks (a string), an LSP ``WorkspaceEdit`` (JSON) or ``{path: [TextEdit]}``."""
+
+EDIT_DOC = (
+    "An edit in any format the library takes: {path: new full text}, a unified diff or "
+    "SEARCH/REPLACE blocks (a string), an LSP WorkspaceEdit (JSON) or {path: [TextEdit]}. "
+    "In /v1/verify, a list of paths means 'these changed on disk: re-read them'."
+)
+
+
+class VerifyRequest(BaseModel):
+    """``POST /v1/verify``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    changes: Edit | list[str] = Field(description=EDIT_DOC)
+    session: SessionName | None = Field(
+        default=None,
+        description="Apply the edit on top of this session's overlays and keep it there. "
+        "Without a session the check is speculative: nothing is left behind.",
+    )
+
+
+class CandidatesRequest(BaseModel):
+    """``POST /v1/candidates``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    candidates: list[Edit] = Field(description="Edits to check against the same base state.")
+    session: SessionName | None = Field(
+        default=None, description="Check them on top of this session's overlays (unchanged).")
+
+
+class SessionRequest(BaseModel):
+    """``POST /v1/commit`` and ``POST /v1/discard``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session: SessionName
+
+
+class DiagnosticModel(BaseModel):
+    """`Diagnostic.to_dict()`: 1-based lines and columns, columns in characters."""
+
+    model_config = ConfigDict(extra="allow")
+
+    path: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    severity: Literal["error", "warning", "information", "hint"]
+    message: str
+    source: str
+    code: str | None = None
+
+
+class UnknownModel(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    server: str
+    reason: str
+
+
+class ReportModel(BaseModel):
+    """`Report.to_dict()`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["clean", "errors", "unknown"]
+    ok: bool
+    diagnostics: list[DiagnosticModel]
+    introduced: list[DiagnosticModel]
+    resolved: list[DiagnosticModel]
+    checked_files: list[str]
+    changed_files: list[str]
+    versions: dict[str, int]
+    elapsed_ms: float
+    timings_ms: dict[str, float]
+    unknown: list[UnknownModel]
+    dependents_omitted: int
+    conflicts: list[str]
+    notes: list[str]
+
+
+class CandidateModel(BaseModel):
+    """`CandidateReport.to_dict()`."""
+
+    model_config = ConfigDict(extra="allow")
+
+    index: int
+    rank: int
+    changed_lines: int
+    changes: dict[str, str | None]
+    report: ReportModel
+
+
+class CommitResponse(BaseModel):
+    written: list[str] = Field(description="Paths written (or deleted) on disk.")
+
+
+class DiscardResponse(BaseModel):
+    discarded: list[str] = Field(description="Paths whose session overlays were dropped.")
+
+
+class ServerHealth(BaseModel):
+    state: str = Field(description="running, crashed or stopped")
+    restarts: int
+    pid: int | None
+
+
+class HealthResponse(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["ok", "stopping"]
+    version: str
+    root: str
+    pid: int = Field(description="The daemon's own pid.")
+    uptime_s: float
+    servers: dict[str, ServerHealth] = Field(description="The primary replica's servers.")
+    replicas: dict[str, int] = Field(description="started and max: warm server sets.")
+    sessions: int
+    overlays: int = Field(description="Overlays in the shared base: always 0 between requests.")
+    in_flight: int = Field(description="Requests waiting for or inside the engine.")
+
+
+class ErrorResponse(BaseModel):
+    """Every error: 400 (bad edit or path), 401, 403, 404, 413, 422, 500, 503."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="The kind, e.g. PathOutsideWorkspace, EditError, Unauthorized.")
+    message: str

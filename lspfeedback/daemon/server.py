@@ -1,0 +1,167 @@
+"""Binding the socket and running the app on uvicorn until SIGTERM (or Ctrl-C).
+
+The socket is bound here, before uvicorn starts, so that port 0 gives a known port to write
+into the state file and a Unix socket is created with mode 0600 from its first moment.
+Shutdown: the signal makes requests in flight answer 503 at once, uvicorn closes the
+connections, and the lifespan stops every language server (shutdown, exit, then a kill of
+each server's process group): no orphans.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import stat
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from lspfeedback._exceptions import DaemonError, WorkspaceError
+from lspfeedback.daemon.app import create_app
+from lspfeedback.daemon.security import DEFAULT_MAX_BODY, allowed_host_names
+from lspfeedback.daemon.service import DaemonSettings
+from lspfeedback.daemon.state import DaemonInfo, new_token, read_state
+from lspfeedback.engine import (
+    DEFAULT_MAX_DEPENDENTS,
+    DEFAULT_SERVERS,
+    DEFAULT_STARTUP_TIMEOUT,
+    DEFAULT_TIMEOUT,
+)
+from lspfeedback.servers.base import ServerSpec
+
+DEFAULT_HOST = "127.0.0.1"
+GRACEFUL_SHUTDOWN = 10
+"""Seconds uvicorn waits for connections to finish before cancelling them (a backstop: requests
+in flight answer 503 as soon as the signal arrives)."""
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the daemon the moment a stop signal arrives."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._on_exit()
+
+
+def serve(
+    root: str | os.PathLike[str],
+    *,
+    servers: Sequence[str | ServerSpec] = DEFAULT_SERVERS,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    socket_path: str | os.PathLike[str] | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    max_dependents: int = DEFAULT_MAX_DEPENDENTS,
+    replicas: int | None = None,
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
+    max_body: int = DEFAULT_MAX_BODY,
+    announce: Callable[[DaemonInfo], None] | None = None,
+) -> int:
+    """Serve ``root`` until a stop signal; returns 0, or 2 when the servers did not start.
+
+    Listens on ``host:port`` (port 0 picks a free one) or, with ``socket_path``, on a Unix
+    socket. ``announce`` is called with the `DaemonInfo` once the servers are warm and the
+    state file is written. Raises `DaemonError` when a daemon already serves ``root``.
+    """
+    root_path = Path(root).resolve()
+    if not root_path.is_dir():
+        raise WorkspaceError(f"workspace root {str(root)!r} is not a directory")
+    _refuse_if_running(root_path)
+    unix_path = Path(socket_path).absolute() if socket_path is not None else None
+    if unix_path is not None:
+        sock = bind_unix(unix_path)
+        url, bound_port, names = None, None, allowed_host_names(None)
+    else:
+        sock = bind_tcp(host, port)
+        address = sock.getsockname()
+        bound_port = int(address[1])
+        shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else str(address[0])
+        url, names = f"http://{shown}:{bound_port}", allowed_host_names(str(address[0]))
+    settings = DaemonSettings(
+        root=root_path, token=new_token(), servers=tuple(servers), timeout=timeout,
+        max_dependents=max_dependents, replicas=replicas, startup_timeout=startup_timeout,
+        max_body=max_body, url=url, socket=str(unix_path) if unix_path is not None else None,
+        host_names=names, port=bound_port, announce=announce,
+    )
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app, lifespan="on", log_level="warning", access_log=False, server_header=False,
+        proxy_headers=False,  # X-Forwarded-* from a local process proves nothing
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
+    )
+    server = _Server(config, app.state.daemon.request_stop)
+    try:
+        server.run(sockets=[sock])
+    except SystemExit:  # uvicorn's way of saying the lifespan (the servers' start) failed
+        return 2
+    finally:
+        sock.close()
+    return 0 if server.started else 2
+
+
+def bind_tcp(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port``."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    if not infos:
+        raise DaemonError(f"cannot resolve {host!r}", kind="Unreachable")
+    family, kind, proto, _, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)  # listening now: clients that come before uvicorn accepts just wait
+    except OSError as exc:
+        sock.close()
+        raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}",
+                          kind="Unreachable") from exc
+    return sock
+
+
+def bind_unix(path: Path) -> socket.socket:
+    """A listening Unix socket at ``path`` with mode 0600; a stale socket file is replaced."""
+    if path.exists() or path.is_symlink():
+        if not stat.S_ISSOCK(path.lstat().st_mode):
+            raise DaemonError(f"{path} exists and is not a socket", kind="Unreachable")
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            path.unlink()  # nobody listens: left behind by a daemon that was killed
+        else:
+            raise DaemonError(f"{path} is in use by a running process", kind="Unreachable")
+        finally:
+            probe.close()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    previous = os.umask(0o177)  # created 0600: no moment when others could connect
+    try:
+        sock.bind(str(path))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        raise DaemonError(f"cannot listen on {path}: {exc.strerror}", kind="Unreachable") from exc
+    finally:
+        os.umask(previous)
+    return sock
+
+
+def _refuse_if_running(root: Path) -> None:
+    """A daemon that answers for this root already: say where instead of starting a second."""
+    from lspfeedback.daemon.client import Client
+
+    info = read_state(root)
+    if info is None:
+        return
+    try:
+        with Client(root, timeout=5.0) as client:
+            client.health()
+    except DaemonError:
+        return  # a stale state file (the daemon was killed): it is replaced
+    raise DaemonError(
+        f"a daemon already serves {root} at {info.endpoint} (pid {info.pid}); stop it with: "
+        f"lspfeedback stop --root {root}", kind="AlreadyRunning")

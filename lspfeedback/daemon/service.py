@@ -1,0 +1,259 @@
+"""What the daemon's routes share: the warm engine, the named sessions, the counters.
+
+`Daemon` owns one `AsyncVerifier` for the life of the app (started in the lifespan, closed at
+shutdown) and the sessions' overlays, which never enter the engine's own state: they are laid
+over the shared base for one request at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import lspfeedback
+from lspfeedback._exceptions import (
+    EditError,
+    LspFeedbackError,
+    PathOutsideWorkspace,
+    ServerError,
+    WorkspaceError,
+)
+from lspfeedback.daemon.metrics import Metrics
+from lspfeedback.daemon.security import DEFAULT_MAX_BODY, LOOPBACK_NAMES
+from lspfeedback.daemon.state import DaemonInfo, remove_state, write_state
+from lspfeedback.engine import (
+    DEFAULT_MAX_DEPENDENTS,
+    DEFAULT_SERVERS,
+    DEFAULT_STARTUP_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    AsyncVerifier,
+)
+from lspfeedback.report import Report
+from lspfeedback.servers.base import ServerSpec
+from lspfeedback.workspace import Workspace
+
+T = TypeVar("T")
+
+
+@dataclass
+class DaemonSettings:
+    """Everything `create_app` needs; `lspfeedback.daemon.server.serve` fills it in."""
+
+    root: Path
+    token: str
+    servers: Sequence[str | ServerSpec] = DEFAULT_SERVERS
+    timeout: float = DEFAULT_TIMEOUT
+    max_dependents: int = DEFAULT_MAX_DEPENDENTS
+    replicas: int | None = None
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    max_body: int = DEFAULT_MAX_BODY
+    url: str | None = None
+    socket: str | None = None
+    host_names: frozenset[str] = LOOPBACK_NAMES
+    port: int | None = None
+    write_state: bool = True
+    """Write ROOT/.lspfeedback/daemon.json once the servers are warm (and remove it at the end)."""
+    announce: Callable[[DaemonInfo], None] | None = None
+    """Called with the `DaemonInfo` once the daemon is ready (``serve`` prints the URL)."""
+
+    def __repr__(self) -> str:  # never the token
+        return f"<DaemonSettings {self.root} {self.url or self.socket}>"
+
+
+@dataclass
+class Session:
+    """One agent's overlays (path -> text, or None for a deletion), kept across its requests."""
+
+    name: str
+    overlays: dict[str, str | None] = field(default_factory=dict)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+    """Requests holding or waiting for the lock: an empty session is forgotten at zero."""
+
+    def __repr__(self) -> str:
+        return f"<Session {self.name} overlays={sorted(self.overlays)}>"
+
+
+class ApiError(Exception):
+    """An error answer: ``status`` and the JSON body ``{"error": kind, "message": ...}``."""
+
+    def __init__(self, status: int, kind: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = {"error": kind, "message": message, **extra}
+
+
+class Daemon:
+    """What the routes share: the engine, the sessions, the counters."""
+
+    def __init__(self, settings: DaemonSettings) -> None:
+        self.settings = settings
+        self.metrics = Metrics()
+        self.sessions: dict[str, Session] = {}
+        self.stopping = asyncio.Event()
+        self.in_flight = 0
+        self.started = time.monotonic()
+        self.startup_error: BaseException | None = None
+        self.info: DaemonInfo | None = None
+        self._engine: AsyncVerifier | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def __repr__(self) -> str:
+        return (f"<Daemon {self.settings.root} engine={self._engine!r} "
+                f"sessions={len(self.sessions)} in_flight={self.in_flight}>")
+
+    @property
+    def engine(self) -> AsyncVerifier:
+        if self._engine is None:
+            raise ApiError(503, "NotReady", "the daemon's servers are not started")
+        return self._engine
+
+    # ---- lifecycle (the FastAPI lifespan) --------------------------------------------------
+
+    async def open(self) -> None:
+        """Start the engine's servers, then tell the world (state file, announce)."""
+        s = self.settings
+        self._loop = asyncio.get_running_loop()
+        engine: AsyncVerifier | None = None
+        try:
+            engine = AsyncVerifier(s.root, s.servers, s.timeout, max_dependents=s.max_dependents,
+                                   startup_timeout=s.startup_timeout, replicas=s.replicas,
+                                   watch=True)
+            await engine.start()
+        except BaseException as exc:
+            self.startup_error = exc
+            if engine is not None:
+                await engine.close()
+            raise
+        self._engine = engine
+        self.started = time.monotonic()
+        self.info = DaemonInfo(root=str(engine.root), token=s.token, pid=os.getpid(),
+                               version=lspfeedback.__version__, url=s.url, socket=s.socket)
+        if s.write_state:
+            write_state(self.info)
+        if s.announce is not None:
+            s.announce(self.info)
+
+    async def close(self) -> None:
+        """Forget the state file first (no new client finds us), then stop every server."""
+        self.stopping.set()
+        if self.info is not None and self.settings.write_state:
+            remove_state(self.info)
+        if self.settings.socket is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.settings.socket)
+        if self._engine is not None:
+            await self._engine.close()
+
+    def request_stop(self) -> None:
+        """Called from uvicorn's signal handler: answer requests in flight with 503 now."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.stopping.set)
+
+    # ---- running engine operations ---------------------------------------------------------
+
+    async def run(self, work: Coroutine[Any, Any, T]) -> T:
+        """Await ``work`` unless the daemon starts stopping first: then cancel it (speculative
+        work puts the base back as it unwinds) and answer 503 instead of holding the
+        shutdown for as long as a server takes to time out."""
+        if self.stopping.is_set():
+            work.close()
+            raise _shutting_down()
+        self.in_flight += 1
+        task = asyncio.ensure_future(work)
+        stop = asyncio.ensure_future(self.stopping.wait())
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self.in_flight -= 1
+            stop.cancel()
+        if not task.done():
+            task.cancel()
+            await asyncio.wait({task})
+            raise _shutting_down()
+        return task.result()
+
+    @asynccontextmanager
+    async def session(self, name: str, *, create: bool) -> AsyncIterator[Session]:
+        """The session ``name``, held for this request (one request per session at a time).
+
+        A session left without overlays (its first edit was refused, say) is forgotten.
+        """
+        session = self.sessions.get(name)
+        if session is None:
+            if not create:
+                raise ApiError(404, "UnknownSession", f"there is no session {name!r}")
+            session = self.sessions[name] = Session(name)
+        session.users += 1
+        try:
+            async with session.lock:
+                yield session
+        finally:
+            session.users -= 1
+            if not session.users and not session.overlays and self.sessions.get(name) is session:
+                del self.sessions[name]
+
+    def reply(self, report: Report) -> dict[str, Any]:
+        self.metrics.observe_report(report)
+        return report.to_dict()
+
+    # ---- introspection ---------------------------------------------------------------------
+
+    def replicas(self) -> list[Workspace]:
+        return self.engine.workspaces
+
+    def health(self) -> dict[str, Any]:
+        engine = self.engine
+        servers = {
+            name: {"state": s.state, "restarts": s.restarts,
+                   "pid": s.client.pid if s.client is not None and s.client.alive else None}
+            for name, s in engine.sessions.items()
+        }
+        return {
+            "status": "stopping" if self.stopping.is_set() else "ok",
+            "version": lspfeedback.__version__,
+            "root": str(engine.root),
+            "pid": os.getpid(),
+            "uptime_s": round(time.monotonic() - self.started, 3),
+            "servers": servers,
+            "replicas": {"started": sum(1 for w in self.replicas() if w.running()),
+                         "max": engine.replicas},
+            "sessions": len(self.sessions),
+            "overlays": len(engine.overlays),
+            "in_flight": self.in_flight,
+        }
+
+    def render_metrics(self) -> str:
+        restarts = [(w.name, s.name, s.restarts)
+                    for w in self.replicas() for s in w.sessions.values()]
+        return self.metrics.render(restarts=restarts, sessions=len(self.sessions),
+                                   in_flight=self.in_flight, uptime=time.monotonic() - self.started)
+
+
+def _shutting_down() -> ApiError:
+    return ApiError(503, "ShuttingDown",
+                    "the daemon is shutting down; the request was not completed")
+
+
+def error_for(exc: LspFeedbackError) -> ApiError:
+    """The answer for an error the library raised on purpose."""
+    kind = type(exc).__name__
+    if isinstance(exc, PathOutsideWorkspace):
+        return ApiError(400, kind, str(exc), path=exc.path, root=exc.root)
+    if isinstance(exc, EditError | WorkspaceError):
+        extra = {k: getattr(exc, k) for k in ("path", "block", "closest", "closest_line")
+                 if getattr(exc, k, None) is not None}
+        return ApiError(400, kind, str(exc), **extra)
+    if isinstance(exc, ServerError):
+        return ApiError(503, kind, str(exc), server=exc.server)
+    return ApiError(500, kind, str(exc))

@@ -1,0 +1,108 @@
+"""The state file a running daemon leaves in its root, so that clients can find it.
+
+``ROOT/.lspfeedback/daemon.json`` holds where the daemon listens (a URL or a Unix socket), the
+token every request must carry, its pid and version. It is written atomically with mode 0600
+(the token is the only thing between another local user and the workspace), the directory
+gets its own ``.gitignore`` so that it is never committed, and the daemon removes the file
+when it stops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lspfeedback._exceptions import DaemonError
+
+STATE_DIR = ".lspfeedback"
+STATE_FILE = "daemon.json"
+
+
+def new_token() -> str:
+    """A fresh token: 256 random bits, URL-safe."""
+    return secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    """What the state file says about a running daemon."""
+
+    root: str
+    token: str
+    pid: int
+    version: str
+    url: str | None = None
+    """``http://host:port`` when it listens on TCP."""
+    socket: str | None = None
+    """The Unix socket's path when it listens on one."""
+
+    def __repr__(self) -> str:  # never the token
+        return f"<DaemonInfo {self.endpoint} pid={self.pid} root={self.root}>"
+
+    @property
+    def endpoint(self) -> str:
+        """The URL, or ``unix:PATH``."""
+        return self.url if self.url is not None else f"unix:{self.socket}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DaemonInfo:
+        return cls(root=str(data["root"]), token=str(data["token"]), pid=int(data["pid"]),
+                   version=str(data["version"]), url=data.get("url"), socket=data.get("socket"))
+
+
+def state_path(root: str | os.PathLike[str]) -> Path:
+    """``ROOT/.lspfeedback/daemon.json``, for the resolved root."""
+    return Path(root).resolve() / STATE_DIR / STATE_FILE
+
+
+def write_state(info: DaemonInfo) -> Path:
+    """Write the state file atomically with mode 0600; returns its path."""
+    path = state_path(info.root)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
+    ignore = path.parent / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("*\n", encoding="utf-8")
+    # mkstemp creates the file with mode 0600 before anything is written to it.
+    fd, tmp = tempfile.mkstemp(prefix=".daemon-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(info.to_dict(), out, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def read_state(root: str | os.PathLike[str]) -> DaemonInfo | None:
+    """The state file of ``root``, or None when there is none.
+
+    Raises `DaemonError` when it exists but cannot be read.
+    """
+    path = state_path(root)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return DaemonInfo.from_dict(data)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DaemonError(f"cannot read the daemon state file {path}: {exc}",
+                          kind="NoDaemon") from exc
+
+
+def remove_state(info: DaemonInfo) -> None:
+    """Remove the state file if it is still ``info``'s (a newer daemon may have replaced it)."""
+    with contextlib.suppress(DaemonError):
+        if read_state(info.root) == info:
+            with contextlib.suppress(FileNotFoundError):
+                state_path(info.root).unlink()
