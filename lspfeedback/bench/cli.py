@@ -62,6 +62,7 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
             "backends": (list(OPTIONAL_BACKENDS) if args.backends is None else args.backends) if first else [],
             "floor": ["pyright", "ruff"] if first else [],
             "candidates": first,
+            "daemon": first,
         }))
     for root in roots:
         out.append((workloads.local(root), {"pairs": args.pairs or 4, "backends": args.backends or [],
@@ -90,7 +91,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
             bench = Bench(w, pairs=pairs, seed=args.seed, backends=settings["backends"],
                           floor=settings["floor"], cold=not args.no_cold,
-                          candidates=settings["candidates"], progress=tick)
+                          candidates=settings["candidates"],
+                          daemon=settings.get("daemon", False), progress=tick)
             import asyncio
 
             results.append(asyncio.run(bench.run()))

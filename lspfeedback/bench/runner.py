@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -154,6 +155,8 @@ class Bench:
                 await self._floor(work, name)
             if self.candidates:
                 await self._candidates(work)
+            if self.daemon:
+                await self._daemon(work)
         return self.result
 
     # ---- combined verdict, warm vs cold ------------------------------------------------------
@@ -278,6 +281,56 @@ class Bench:
             "ratio_to_n_over_replicas": round(total / (single * len(candidates) / 2), 2),
         }
         self.progress(f"{self.w.name} candidates: 8 on 2 replicas in {total:.0f} ms")
+
+
+    # ---- the daemon's round trip --------------------------------------------------------------
+
+    async def _daemon(self, work: Path) -> None:
+        """The same speculative verifies through the HTTP daemon and in-process, alternating
+        per edit so that both see the same machine load."""
+        from lspfeedback.daemon.client import AsyncClient
+        from lspfeedback.daemon.state import state_path
+
+        edits = [{s.path: s.new_text} for s in self.script]
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "lspfeedback", "serve", "--root", str(work), "--port", "0",
+            "--server", "pyright", "--server", "ruff",
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
+        daemon: list[float] = []
+        in_process: list[float] = []
+        try:
+            async with AsyncVerifier(work, COMBINED, TIMEOUT, replicas=1, watch=False) as v:
+                await _wait_for_state(state_path(work), proc)
+                async with AsyncClient(root=work, timeout=TIMEOUT) as client:
+                    for edit in edits[:2]:  # warm-up, unmeasured
+                        await client.verify(edit)
+                        await v.verify_speculative(edit)
+                    for edit in edits:
+                        started = time.perf_counter()
+                        await client.verify(edit)
+                        daemon.append((time.perf_counter() - started) * 1000)
+                        started = time.perf_counter()
+                        await v.verify_speculative(edit)
+                        in_process.append((time.perf_counter() - started) * 1000)
+        finally:
+            proc.terminate()
+            await proc.wait()
+        self.result.daemon = {"daemon": daemon, "in_process": in_process}
+        self.progress(f"{self.w.name} daemon: {len(daemon)} round trips")
+
+
+async def _wait_for_state(path: Path, proc: asyncio.subprocess.Process, timeout: float = 120) -> None:
+    """The daemon writes its state file once it listens; there is no event to wait on from
+    another process, so poll for it (bounded), and fail at once if the daemon exited."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if proc.returncode is not None or time.monotonic() > deadline:
+            err = (await proc.stderr.read()).decode() if proc.stderr else ""
+            raise RuntimeError(f"the daemon did not start: {err[-2000:]}")
+        try:
+            await asyncio.wait_for(proc.wait(), 0.05)
+        except TimeoutError:
+            pass
 
 
 def _peak_rss(v: AsyncVerifier) -> dict[str, float]:

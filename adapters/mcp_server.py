@@ -1,0 +1,422 @@
+"""lspfeedback as a Model Context Protocol server, for agents that speak MCP.
+
+    python -m adapters.mcp_server --root PATH [--server S]... [--timeout SECONDS]
+
+(from the repository root, or with it on ``PYTHONPATH``). It serves over stdio. One warm
+`AsyncVerifier` for the root is the server's lifespan state: its language servers start
+before the first request is answered and stop when the client disconnects (or on SIGTERM /
+SIGINT), so no language server outlives the MCP server.
+
+Tools: ``verify``, ``verify_candidates``, ``commit``, ``discard`` and ``diagnostics``. Each
+returns the library's JSON (`Report.to_dict`, `CandidateReport.to_dict`) as structured
+content, described by an output schema, and the report's text (one line per diagnostic) as
+content. A bad edit (`EditError`, `PathOutsideWorkspace`, any `LspFeedbackError`) comes back
+as a tool error carrying the library's message; a server that cannot answer is a report with
+status ``"unknown"``, as everywhere in lspfeedback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, ConfigDict, Field
+
+from lspfeedback import __version__
+from lspfeedback import servers as registry
+from lspfeedback._exceptions import LspFeedbackError
+from lspfeedback.engine import DEFAULT_SERVERS, DEFAULT_TIMEOUT, AsyncVerifier
+from lspfeedback.report import CandidateReport, Report, Severity, Status
+from lspfeedback.servers.base import ServerSpec
+
+__all__ = ["create_server", "main", "serve_stdio"]
+
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+VerifierContext = Context[AsyncVerifier, Any]
+"""What a tool receives: the request context, whose lifespan state is the warm verifier."""
+
+
+# ---- output schemas: the shapes of the library's to_dict() ----------------------------------
+# extra="forbid" makes the published schema exact (additionalProperties: false); a key added
+# to Report.to_dict without being added here fails the tests instead of drifting silently.
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class DiagnosticOut(_Out):
+    """One diagnostic; lines and columns are 1-based, columns count characters."""
+
+    path: str
+    """Relative to the workspace root, with forward slashes."""
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    severity: Severity
+    message: str
+    source: str
+    """The server that reported it, e.g. "pyright" or "ruff"."""
+    code: str | None = None
+    """The rule, e.g. "reportCallIssue" or "F401"."""
+
+
+class UnknownOut(_Out):
+    """A server that could not give a fresh answer, and why."""
+
+    server: str
+    reason: str
+
+
+class ReportOut(_Out):
+    """The diagnostics an edit leaves behind, and what it changed."""
+
+    status: Status
+    """"clean", "errors" (an error-severity diagnostic exists in the checked files) or
+    "unknown" (a server could not answer in time or crashed: never read it as clean)."""
+    ok: bool
+    """True when the status is known and this edit introduced no error-severity diagnostic;
+    errors that were already there do not make it false."""
+    diagnostics: list[DiagnosticOut]
+    """Every current diagnostic of checked_files."""
+    introduced: list[DiagnosticOut]
+    """Diagnostics this edit caused, compared with the state just before it (diagnostics
+    that only moved because lines were inserted above them are not counted)."""
+    resolved: list[DiagnosticOut]
+    """Diagnostics this edit made go away."""
+    checked_files: list[str]
+    """The edited files and the files importing them, nearest first."""
+    changed_files: list[str]
+    versions: dict[str, int]
+    """The document versions the diagnostics describe."""
+    elapsed_ms: float
+    timings_ms: dict[str, float]
+    """Per server: wall time of its part of this call."""
+    unknown: list[UnknownOut]
+    dependents_omitted: int
+    """Importers left unchecked because there were too many."""
+    conflicts: list[str]
+    """Files changed on disk under a kept edit since the last call (the kept edit won)."""
+    notes: list[str]
+
+
+class CandidateOut(_Out):
+    """One candidate's report and its place in the ranking."""
+
+    index: int
+    """Position of the candidate in the list given (0-based)."""
+    rank: int
+    """1 is best."""
+    changed_lines: int
+    changes: dict[str, str | None]
+    """The candidate as path -> full new text (null: the file is deleted)."""
+    report: ReportOut
+
+
+class CandidatesOut(_Out):
+    """The candidates, best first."""
+
+    candidates: list[CandidateOut]
+
+
+class PathsOut(_Out):
+    """The files the call acted on."""
+
+    paths: list[str]
+
+
+# ---- tools ----------------------------------------------------------------------------------
+# Each tool's docstring is its description for the model: it says what to pass and how to
+# read the answer, since that is all an agent sees.
+
+ChangesArg = Annotated[
+    dict[str, str] | str,
+    Field(description=(
+        "The edit. Either a JSON object mapping file paths (relative to the workspace root) "
+        "to their complete new text, or a string holding a unified diff (git style, several "
+        "files allowed) or search/replace blocks: a file path on its own line, then "
+        "'<<<<<<< SEARCH', the current lines, '=======', the new lines, '>>>>>>> REPLACE'."
+    )),
+]
+
+
+async def verify(
+    ctx: VerifierContext,
+    changes: ChangesArg,
+    speculative: Annotated[bool, Field(description=(
+        "true (default): check the edit and take it back. false: keep it in memory so that "
+        "later calls build on it; commit writes it to disk, discard drops it."
+    ))] = True,
+) -> Annotated[CallToolResult, ReportOut]:
+    """Type-check and lint an edit with warm language servers (pyright and ruff by default)
+    without writing it to disk, and get the diagnostics it causes in the edited files and in
+    the files that import them.
+
+    Call it before writing an edit: `ok` false means the edit introduced an error, and
+    `introduced` says where (often in another file that calls what you changed). `status` is
+    "clean", "errors" or "unknown" (a server could not answer in time: not clean). `resolved`
+    lists what the edit fixed, `diagnostics` everything current in `checked_files`. Lines and
+    columns are 1-based. An edit that does not apply (search text not found, ambiguous, a
+    path outside the workspace) is an error naming the file and showing the closest text;
+    nothing is changed then.
+    """
+    verifier = ctx.request_context.lifespan_context
+    with _library_errors():
+        if speculative:
+            report = await verifier.verify_speculative(changes)
+        else:
+            report = await verifier.verify(changes)
+    return _report_result(report)
+
+
+async def verify_candidates(
+    ctx: VerifierContext,
+    candidates: Annotated[list[dict[str, str] | str], Field(description=(
+        "Alternative edits, each in the same form as `changes` of verify (an object path -> "
+        "full new text, or a unified diff or search/replace blocks as a string)."
+    ))],
+) -> Annotated[CallToolResult, CandidatesOut]:
+    """Check several alternative edits against the same starting state and rank them, best
+    first, to choose one before writing it. Nothing is kept.
+
+    Ranking: known status first, then no introduced errors, fewest introduced errors, fewest
+    introduced warnings, smallest change. Each result has `index` (its position in your
+    list, from 0), `rank` (1 is best), `changes` (as path -> full new text) and `report` (as
+    from verify: `ok`, `status`, `introduced`, ...). To keep the winner, call verify with the
+    same candidate and speculative=false, then commit; or write it yourself. If any
+    candidate does not apply, the call is an error and none is checked.
+    """
+    verifier = ctx.request_context.lifespan_context
+    with _library_errors():
+        ranked = await verifier.verify_candidates(candidates)
+    return CallToolResult(
+        content=[TextContent(type="text", text=_candidates_text(ranked))],
+        structured_content={"candidates": [c.to_dict() for c in ranked]},
+    )
+
+
+async def commit(ctx: VerifierContext) -> Annotated[CallToolResult, PathsOut]:
+    """Write every edit kept by verify with speculative=false to disk (each file atomically;
+    deleted files are deleted) and return the paths written. Speculative checks (the default)
+    keep nothing, so there is nothing to commit after them."""
+    verifier = ctx.request_context.lifespan_context
+    with _library_errors():
+        paths = await verifier.commit()
+    return _paths_result(paths, "committed", "nothing to commit: no edit is kept")
+
+
+async def discard(ctx: VerifierContext) -> Annotated[CallToolResult, PathsOut]:
+    """Drop every edit kept by verify with speculative=false, without writing anything, and
+    return the paths dropped. The servers see the files on disk again."""
+    verifier = ctx.request_context.lifespan_context
+    with _library_errors():
+        paths = await verifier.discard()
+    return _paths_result(paths, "discarded", "nothing to discard: no edit is kept")
+
+
+async def diagnostics(
+    ctx: VerifierContext,
+    paths: Annotated[list[str], Field(description=(
+        "Files to check, relative to the workspace root."
+    ))],
+) -> Annotated[CallToolResult, ReportOut]:
+    """The current type-check and lint diagnostics of some files as they are now: on disk,
+    with any edit kept by verify (speculative=false) over them. Use it after writing files
+    with your own tools. Nothing is changed and importers are not checked, so `introduced`
+    and `resolved` are empty; read `diagnostics` and `status`."""
+    verifier = ctx.request_context.lifespan_context
+    with _library_errors():
+        report = await verifier.diagnostics(paths)
+    return _report_result(report)
+
+
+_READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+"""The files on disk are the environment: only commit writes to it."""
+
+TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (
+    (verify, "Check an edit", _READ_ONLY),
+    (verify_candidates, "Rank alternative edits", _READ_ONLY),
+    (commit, "Write kept edits to disk", ToolAnnotations(
+        read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)),
+    (discard, "Drop kept edits", _READ_ONLY),
+    (diagnostics, "Current diagnostics", _READ_ONLY),
+)
+
+
+@contextmanager
+def _library_errors() -> Iterator[None]:
+    """Turn the library's deliberate errors into tool errors carrying its message (which
+    says which file and shows the closest text), for the model to read and correct."""
+    try:
+        yield
+    except LspFeedbackError as exc:
+        raise ToolError(str(exc)) from exc
+
+
+def _report_result(report: Report) -> CallToolResult:
+    return CallToolResult(content=[TextContent(type="text", text=str(report))],
+                          structured_content=report.to_dict())
+
+
+def _candidates_text(ranked: Sequence[CandidateReport]) -> str:
+    return "\n".join(str(c) for c in ranked) or "no candidates"
+
+
+def _paths_result(paths: list[str], done: str, nothing: str) -> CallToolResult:
+    text = f"{done} {len(paths)} files: {', '.join(paths)}" if paths else nothing
+    return CallToolResult(content=[TextContent(type="text", text=text)],
+                          structured_content={"paths": paths})
+
+
+# ---- the server -----------------------------------------------------------------------------
+
+def create_server(
+    root: str | os.PathLike[str],
+    servers: Sequence[str | ServerSpec] = DEFAULT_SERVERS,
+    timeout: float = DEFAULT_TIMEOUT,
+    *,
+    replicas: int | None = None,
+    log_level: LogLevel = "WARNING",
+    **verifier_options: Any,
+) -> MCPServer[AsyncVerifier]:
+    """The MCP server for ``root``; nothing starts until it runs.
+
+    Its lifespan creates one `AsyncVerifier` (``servers``, ``timeout``, ``replicas`` and
+    ``verifier_options`` are passed on), starts its servers before serving, and closes it
+    when the connection ends. Use `serve_stdio` (or any MCP transport) to run it.
+    """
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[AsyncVerifier]) -> AsyncIterator[AsyncVerifier]:
+        verifier = AsyncVerifier(root, servers, timeout, replicas=replicas, **verifier_options)
+        try:
+            await verifier.start()
+            yield verifier
+        finally:
+            # Shielded: a cancelled server (a signal, the client gone) must still stop the
+            # language servers, which live in their own process groups.
+            with anyio.CancelScope(shield=True):
+                await verifier.close()
+            _end_process_if_signalled()
+
+    names = ", ".join(s if isinstance(s, str) else s.name for s in servers)
+    server = MCPServer[AsyncVerifier](
+        "lspfeedback",
+        instructions=(
+            f"lspfeedback keeps language servers ({names}) warm on the workspace "
+            f"{Path(root).resolve()}. Before writing an edit, pass it to `verify` to see the "
+            "type and lint errors it would introduce, in the edited file and in the files "
+            "that import it, in milliseconds; `ok: false` means it breaks something. Paths "
+            "are relative to the workspace root."
+        ),
+        version=__version__,
+        lifespan=lifespan,
+        log_level=log_level,
+    )
+    for fn, title, hints in TOOLS:
+        server.add_tool(fn, title=title, description=inspect.cleandoc(fn.__doc__ or ""),
+                        annotations=hints)
+    return server
+
+
+async def serve_stdio(server: MCPServer[Any]) -> None:
+    """Serve ``server`` over stdin/stdout until the client closes stdin, or SIGTERM/SIGINT.
+
+    A signal cancels the server instead of killing the process, so that its lifespan still
+    stops the language servers (MCP clients send SIGTERM when a server is slow to exit);
+    then the process ends by that signal.
+    """
+    async with anyio.create_task_group() as tg:
+
+        async def stop_on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async for signum in signals:
+                    _received_signals.append(signum)
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(stop_on_signal)
+        await server.run_stdio_async()
+        tg.cancel_scope.cancel()
+
+
+_received_signals: list[int] = []
+"""Signals `serve_stdio` received. Signals belong to the process, hence module state."""
+
+
+def _end_process_if_signalled() -> None:
+    """After a signal, end the process by it once the language servers are stopped.
+
+    Cancelling the server is not enough to exit: the MCP SDK reads stdin in a worker thread
+    that cannot be cancelled, so the process would linger until stdin closes.
+    """
+    if _received_signals:
+        signum = _received_signals[0]
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m adapters.mcp_server",
+        description="Serve lspfeedback's verify tools over MCP (stdio) for one workspace.",
+    )
+    parser.add_argument("--root", default=".", help="the workspace root (default: .)")
+    parser.add_argument("--server", action="append", dest="servers", metavar="S",
+                        help="a language server to run (repeatable; default: pyright and ruff)")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+                        help="seconds a server gets to answer before a report says unknown")
+    parser.add_argument("--replicas", type=int, default=None,
+                        help="warm server sets for verify_candidates (default: one per core, "
+                        "at most 4)")
+    parser.add_argument("--log-level", default="WARNING",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                        help="what the MCP server logs on stderr (default: WARNING)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the stdio server; 0 on a clean exit, 2 on a usage error or a failed start."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not Path(args.root).is_dir():
+        parser.error(f"--root {args.root!r} is not a directory")
+    names: list[str] = args.servers or list(DEFAULT_SERVERS)
+    try:
+        for name in names:
+            registry.get(name)
+    except LspFeedbackError as exc:
+        parser.error(str(exc))
+    server = create_server(args.root, names, args.timeout, replicas=args.replicas,
+                           log_level=args.log_level)
+    failed: list[BaseException] = []
+    try:
+        anyio.run(serve_stdio, server)
+    except* LspFeedbackError as group:
+        failed = _leaves(group)
+    # A server that is not installed or would not start: one line each on stderr (stdout
+    # is the protocol channel), not a traceback through anyio's task groups.
+    for exc in failed:
+        print(f"lspfeedback mcp: error: {exc}", file=sys.stderr)
+    return 2 if failed else 0
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
+if __name__ == "__main__":
+    sys.exit(main())
