@@ -37,7 +37,8 @@ from lspfeedback import __version__
 from lspfeedback import servers as registry
 from lspfeedback._exceptions import LspFeedbackError
 from lspfeedback.engine import DEFAULT_SERVERS, DEFAULT_TIMEOUT, AsyncVerifier
-from lspfeedback.report import CandidateReport, Report, Severity, Status
+from lspfeedback.report import CandidateReport, Report
+from lspfeedback.schema import CandidateModel, ReportModel
 from lspfeedback.servers.base import ServerSpec
 
 __all__ = ["create_server", "main", "serve_stdio"]
@@ -47,87 +48,16 @@ VerifierContext = Context[AsyncVerifier, Any]
 """What a tool receives: the request context, whose lifespan state is the warm verifier."""
 
 
-# ---- output schemas: the shapes of the library's to_dict() ----------------------------------
-# extra="forbid" makes the published schema exact (additionalProperties: false); a key added
-# to Report.to_dict without being added here fails the tests instead of drifting silently.
+# ---- output schemas: the library's to_dict() shapes (lspfeedback.schema) -------------------
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
-class DiagnosticOut(_Out):
-    """One diagnostic; lines and columns are 1-based, columns count characters."""
-
-    path: str
-    """Relative to the workspace root, with forward slashes."""
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    severity: Severity
-    message: str
-    source: str
-    """The server that reported it, e.g. "pyright" or "ruff"."""
-    code: str | None = None
-    """The rule, e.g. "reportCallIssue" or "F401"."""
-
-
-class UnknownOut(_Out):
-    """A server that could not give a fresh answer, and why."""
-
-    server: str
-    reason: str
-
-
-class ReportOut(_Out):
-    """The diagnostics an edit leaves behind, and what it changed."""
-
-    status: Status
-    """"clean", "errors" (an error-severity diagnostic exists in the checked files) or
-    "unknown" (a server could not answer in time or crashed: never read it as clean)."""
-    ok: bool
-    """True when the status is known and this edit introduced no error-severity diagnostic;
-    errors that were already there do not make it false."""
-    diagnostics: list[DiagnosticOut]
-    """Every current diagnostic of checked_files."""
-    introduced: list[DiagnosticOut]
-    """Diagnostics this edit caused, compared with the state just before it (diagnostics
-    that only moved because lines were inserted above them are not counted)."""
-    resolved: list[DiagnosticOut]
-    """Diagnostics this edit made go away."""
-    checked_files: list[str]
-    """The edited files and the files importing them, nearest first."""
-    changed_files: list[str]
-    versions: dict[str, int]
-    """The document versions the diagnostics describe."""
-    elapsed_ms: float
-    timings_ms: dict[str, float]
-    """Per server: wall time of its part of this call."""
-    unknown: list[UnknownOut]
-    dependents_omitted: int
-    """Importers left unchecked because there were too many."""
-    conflicts: list[str]
-    """Files changed on disk under a kept edit since the last call (the kept edit won)."""
-    notes: list[str]
-
-
-class CandidateOut(_Out):
-    """One candidate's report and its place in the ranking."""
-
-    index: int
-    """Position of the candidate in the list given (0-based)."""
-    rank: int
-    """1 is best."""
-    changed_lines: int
-    changes: dict[str, str | None]
-    """The candidate as path -> full new text (null: the file is deleted)."""
-    report: ReportOut
-
-
 class CandidatesOut(_Out):
     """The candidates, best first."""
 
-    candidates: list[CandidateOut]
+    candidates: list[CandidateModel]
 
 
 class PathsOut(_Out):
@@ -158,7 +88,7 @@ async def verify(
         "true (default): check the edit and take it back. false: keep it in memory so that "
         "later calls build on it; commit writes it to disk, discard drops it."
     ))] = True,
-) -> Annotated[CallToolResult, ReportOut]:
+) -> Annotated[CallToolResult, ReportModel]:
     """Type-check and lint an edit with warm language servers (pyright and ruff by default)
     without writing it to disk, and get the diagnostics it causes in the edited files and in
     the files that import them.
@@ -230,7 +160,7 @@ async def diagnostics(
     paths: Annotated[list[str], Field(description=(
         "Files to check, relative to the workspace root."
     ))],
-) -> Annotated[CallToolResult, ReportOut]:
+) -> Annotated[CallToolResult, ReportModel]:
     """The current type-check and lint diagnostics of some files as they are now: on disk,
     with any edit kept by verify (speculative=false) over them. Use it after writing files
     with your own tools. Nothing is changed and importers are not checked, so `introduced`

@@ -36,8 +36,8 @@ from lspfeedback import (
     Report,
     Verifier,
 )
-from lspfeedback.daemon.models import CandidateModel, ReportModel
 from lspfeedback.daemon.state import DaemonInfo, read_state, state_path
+from lspfeedback.schema import CandidateModel, ReportModel
 
 from .conftest import FIXTURES, REPO, TIMEOUT, pid_alive
 

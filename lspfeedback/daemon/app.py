@@ -23,18 +23,17 @@ import lspfeedback
 from lspfeedback._exceptions import LspFeedbackError
 from lspfeedback.daemon.metrics import MetricsMiddleware
 from lspfeedback.daemon.models import (
-    CandidateModel,
     CandidatesRequest,
     CommitResponse,
     DiscardResponse,
     ErrorResponse,
     HealthResponse,
-    ReportModel,
     SessionRequest,
     VerifyRequest,
 )
 from lspfeedback.daemon.security import Guard
 from lspfeedback.daemon.service import ApiError, Daemon, DaemonSettings, error_for
+from lspfeedback.schema import CandidateModel, ReportModel
 
 
 def get_daemon(request: Request) -> Daemon:

@@ -56,62 +56,6 @@ class SessionRequest(BaseModel):
     session: SessionName
 
 
-class DiagnosticModel(BaseModel):
-    """`Diagnostic.to_dict()`: 1-based lines and columns, columns in characters."""
-
-    model_config = ConfigDict(extra="allow")
-
-    path: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    severity: Literal["error", "warning", "information", "hint"]
-    message: str
-    source: str
-    code: str | None = None
-
-
-class UnknownModel(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-    server: str
-    reason: str
-
-
-class ReportModel(BaseModel):
-    """`Report.to_dict()`."""
-
-    model_config = ConfigDict(extra="allow")
-
-    status: Literal["clean", "errors", "unknown"]
-    ok: bool
-    diagnostics: list[DiagnosticModel]
-    introduced: list[DiagnosticModel]
-    resolved: list[DiagnosticModel]
-    checked_files: list[str]
-    changed_files: list[str]
-    versions: dict[str, int]
-    elapsed_ms: float
-    timings_ms: dict[str, float]
-    unknown: list[UnknownModel]
-    dependents_omitted: int
-    conflicts: list[str]
-    notes: list[str]
-
-
-class CandidateModel(BaseModel):
-    """`CandidateReport.to_dict()`."""
-
-    model_config = ConfigDict(extra="allow")
-
-    index: int
-    rank: int
-    changed_lines: int
-    changes: dict[str, str | None]
-    report: ReportModel
-
-
 class CommitResponse(BaseModel):
     written: list[str] = Field(description="Paths written (or deleted) on disk.")
 

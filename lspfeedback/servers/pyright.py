@@ -12,22 +12,28 @@ from lspfeedback.servers.base import ServerContext, ServerSpec
 
 
 class Pyright(ServerSpec):
+    package: str = "pyright"
+    script: str = "dist/langserver.index.js"
+    wrapper: str = "pyright-langserver"
+    analysis_section: str = "python.analysis"
+
     def command(self, ctx: ServerContext) -> list[str]:
         # Run node on the bundled langserver directly: the `pyright-langserver` wrapper is an
         # extra Python process that costs start-up time and one more level in the process tree.
-        spec = importlib.util.find_spec("pyright")
+        spec = importlib.util.find_spec(self.package)
         if spec is None or spec.origin is None:
-            raise ServerNotFound(self.name, f"the pyright package is not installed; {self.install_hint}")
-        script = Path(spec.origin).parent / "dist" / "langserver.index.js"
+            raise ServerNotFound(self.name, f"the {self.package} package is not installed; "
+                                            f"{self.install_hint}")
+        script = Path(spec.origin).parent / self.script
         node = node_executable()
         if script.exists() and node is not None:
             return [node, str(script), "--stdio"]
-        return [self.executable("pyright-langserver"), "--stdio"]
+        return [self.executable(self.wrapper), "--stdio"]
 
     def configuration(self, ctx: ServerContext, section: str | None) -> Any:
         if section == "python":
             return {"pythonPath": ctx.python}
-        if section == "python.analysis":
+        if section == self.analysis_section:
             # Only the files we open are analysed: that is what makes pull diagnostics fresh.
             return {"diagnosticMode": "openFilesOnly"}
         return None  # everything else from the project's own config, as the CLI does

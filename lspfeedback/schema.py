@@ -1,0 +1,85 @@
+"""JSON schemas (pydantic models) of the library's ``to_dict()`` shapes, shared by the daemon's
+OpenAPI document and the MCP adapter's tool output schemas.
+
+``extra="forbid"`` makes each schema exact (``additionalProperties: false``): a key added to
+``Report.to_dict`` without being added here fails the tests instead of drifting silently.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from lspfeedback.report import Severity, Status
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+
+
+class DiagnosticModel(_Model):
+    """One diagnostic; lines and columns are 1-based, columns count characters."""
+
+    path: str
+    """Relative to the workspace root, with forward slashes."""
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    severity: Severity
+    message: str
+    source: str
+    """The server that reported it, e.g. "pyright" or "ruff"."""
+    code: str | None = None
+    """The rule, e.g. "reportCallIssue" or "F401"."""
+
+
+class UnknownModel(_Model):
+    """A server that could not give a fresh answer, and why."""
+
+    server: str
+    reason: str
+
+
+class ReportModel(_Model):
+    """The diagnostics an edit leaves behind, and what it changed."""
+
+    status: Status
+    """"clean", "errors" (an error-severity diagnostic exists in the checked files) or
+    "unknown" (a server could not answer in time or crashed: never read it as clean)."""
+    ok: bool
+    """True when the status is known and this edit introduced no error-severity diagnostic;
+    errors that were already there do not make it false."""
+    diagnostics: list[DiagnosticModel]
+    """Every current diagnostic of checked_files."""
+    introduced: list[DiagnosticModel]
+    """Diagnostics this edit caused, compared with the state just before it (diagnostics
+    that only moved because lines were inserted above them are not counted)."""
+    resolved: list[DiagnosticModel]
+    """Diagnostics this edit made go away."""
+    checked_files: list[str]
+    """The edited files and the files importing them, nearest first."""
+    changed_files: list[str]
+    versions: dict[str, int]
+    """The document versions the diagnostics describe."""
+    elapsed_ms: float
+    timings_ms: dict[str, float]
+    """Per server: wall time of its part of this call."""
+    unknown: list[UnknownModel]
+    dependents_omitted: int
+    """Importers left unchecked because there were too many."""
+    conflicts: list[str]
+    """Files changed on disk under a kept edit since the last call (the kept edit won)."""
+    notes: list[str]
+
+
+class CandidateModel(_Model):
+    """One candidate's report and its place in the ranking."""
+
+    index: int
+    """Position of the candidate in the list given (0-based)."""
+    rank: int
+    """1 is best."""
+    changed_lines: int
+    changes: dict[str, str | None]
+    """The candidate as path -> full new text (null: the file is deleted)."""
+    report: ReportModel
