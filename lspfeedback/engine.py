@@ -94,15 +94,11 @@ class AsyncVerifier:
         self._specs = specs
         self._startup_timeout = startup_timeout
         self._include_hints = include_hints
-        root_path = Path(root)
-        self.primary = Workspace(
-            root_path, specs, ServerContext(root=root_path.resolve(), python=python or ""),
-            startup_timeout=startup_timeout, include_hints=include_hints,
-        )
+        root_path = Path(root).resolve()
+        self.context = ServerContext(root=root_path, python=python or default_python(root_path))
+        self.primary = Workspace(root_path, specs, self.context,
+                                 startup_timeout=startup_timeout, include_hints=include_hints)
         self.root = self.primary.store.root
-        self.context = ServerContext(root=self.root, python=python or default_python(self.root))
-        for session in self.primary.sessions.values():
-            session.ctx = self.context
         self.timeout = timeout
         self.max_dependents = max_dependents
         self.replicas = replicas if replicas is not None else default_replicas()
