@@ -52,7 +52,6 @@ class FileResult:
 
     path: str
     version: int
-    text: str
     diagnostics: tuple[Diagnostic, ...]
 
 
@@ -292,7 +291,7 @@ class ServerSession:
             items = await self._pull(client, uri, caps.pull_identifier, deadline)
         else:
             items = await client.wait_for_push(uri, held.session_version, max(0.0, deadline - loop.time()))
-        return FileResult(rel, held.store_version, held.text, self._convert(rel, held.text, items))
+        return FileResult(rel, held.store_version, self._convert(rel, held.text, items))
 
     async def _pull(
         self, client: LspClient, uri: str, identifier: str | None, deadline: float

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ from lspfeedback.documents import DocumentStore
 from lspfeedback.report import Diagnostic, Unknown
 from lspfeedback.servers.base import ServerContext, ServerSpec
 from lspfeedback.session import FileResult, ServerSession
+
+MAX_CACHED_RESULTS = 4096
+"""Per-file results kept across states (a few MB at most)."""
 
 MAX_OPEN_DOCUMENTS = 200
 """Documents a server keeps open at most (overlays and the files being checked always are)."""
@@ -58,7 +62,10 @@ class Workspace:
                                      startup_timeout=startup_timeout, include_hints=include_hints)
             for spec in specs
         }
-        self._cache: dict[tuple[str, str], tuple[Any, FileResult]] = {}
+        # Results by (server, path, state key), least recently used first. Several states per
+        # file: a speculative check or a candidate is taken back, and the base state it came
+        # from must still be answered from the cache.
+        self._cache: OrderedDict[tuple[str, str, Any], FileResult] = OrderedDict()
 
     def __repr__(self) -> str:
         states = ", ".join(f"{s.name}:{s.state}" for s in self.sessions.values())
@@ -115,9 +122,10 @@ class Workspace:
         results: dict[str, FileResult] = {}
         todo = []
         for rel in targets:
-            cached = self._cache.get((session.name, rel))
-            if cached is not None and cached[0] == key:
-                results[rel] = cached[1]
+            cached = self._cache.get((session.name, rel, key))
+            if cached is not None:
+                self._cache.move_to_end((session.name, rel, key))
+                results[rel] = cached
             else:
                 todo.append(rel)
         try:
@@ -131,7 +139,9 @@ class Workspace:
                 fresh = await asyncio.gather(*(session.diagnostics(rel, timeout) for rel in live))
                 for result in fresh:
                     results[result.path] = result
-                    self._cache[(session.name, result.path)] = (key, result)
+                    self._cache[(session.name, result.path, key)] = result
+                while len(self._cache) > MAX_CACHED_RESULTS:
+                    self._cache.popitem(last=False)
                 session.trim(MAX_OPEN_DOCUMENTS, {d.path for d in self.store.overlays()} | set(todo))
         except ServerError as exc:
             check.unknown.append(Unknown(session.name, _reason(exc)))

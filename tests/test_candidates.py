@@ -103,3 +103,26 @@ def test_speculative_verify_against_a_base_leaves_nothing_behind(shop: Path) -> 
         # commit(changes) writes an edit in one step.
         assert sorted(v.commit({PRICING: broken, CART: fixed_cart})) == [CART, PRICING]
     assert (shop / PRICING).read_text() == broken
+
+
+def test_base_results_stay_cached_across_speculative_checks(
+    shop: Path, monkeypatch: "pytest.MonkeyPatch"
+) -> None:
+    from lspfeedback.session import ServerSession
+
+    asked: list[str] = []
+    original = ServerSession.diagnostics
+
+    async def counting(self: ServerSession, rel: str, timeout: float):  # type: ignore[no-untyped-def]
+        asked.append(f"{self.name}:{rel}")
+        return await original(self, rel, timeout)
+
+    monkeypatch.setattr(ServerSession, "diagnostics", counting)
+    pricing = (shop / PRICING).read_text()
+    with Verifier(shop, timeout=TIMEOUT, replicas=1) as v:
+        first = v.verify_speculative({PRICING: pricing + "\nA = 1\n"})
+        asked.clear()
+        second = v.verify_speculative({PRICING: pricing + "\nB = 2\n"})
+    # Only the new state is asked for: the base state's results came from the cache.
+    assert len(asked) == 2 * len(second.checked_files)
+    assert first.checked_files == second.checked_files
