@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from lspfeedback import Verifier
 
 from .conftest import TIMEOUT
@@ -77,8 +79,6 @@ def test_eight_candidates_ranked_and_base_unchanged(shop: Path) -> None:
 
 
 def test_candidate_that_cannot_apply_runs_nothing(shop: Path) -> None:
-    import pytest
-
     from lspfeedback import EditError
 
     with Verifier(shop, timeout=TIMEOUT, replicas=1) as v:
@@ -106,7 +106,7 @@ def test_speculative_verify_against_a_base_leaves_nothing_behind(shop: Path) -> 
 
 
 def test_base_results_stay_cached_across_speculative_checks(
-    shop: Path, monkeypatch: "pytest.MonkeyPatch"
+    shop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lspfeedback.session import ServerSession
 
