@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from lspfeedback.bench.stats import percentile
 from lspfeedback.cold import ColdRun, cold_check, comparable
 from lspfeedback.report import Report
 from lspfeedback.verifier import Verifier
@@ -144,13 +145,6 @@ def _summary(console: Console, warm: Sequence[float], cold: Sequence[float], rou
         table.add_row(label, f"{statistics.median(samples):.0f}", f"{percentile(samples, 95):.0f}")
     console.print(table)
     console.print(f"warm/cold mismatches: {mismatches}")
-
-
-def percentile(samples: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile."""
-    ordered = sorted(samples)
-    rank = max(1, -(-len(ordered) * pct // 100))
-    return ordered[int(rank) - 1]
 
 
 def main(argv: Sequence[str] | None = None) -> int:

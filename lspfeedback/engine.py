@@ -14,7 +14,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -368,7 +368,7 @@ class AsyncVerifier:
         return self._report(self.primary, changed, targets, omitted, old_texts, before, after,
                             started)
 
-    def _refresh_from_disk(self, ws: Workspace, skip: set[str] = frozenset()) -> None:  # type: ignore[assignment]
+    def _refresh_from_disk(self, ws: Workspace, skip: Collection[str] = ()) -> None:
         """Re-read every document this replica knows, by content; tell its servers."""
         changed = ws.store.rescan(skip)
         if changed:

@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from lspfeedback.bench.stats import percentile
+
 __all__ = ["FloorError", "measure_floor", "server_setup"]
 
 CONTENT_MODIFIED = -32801
@@ -366,11 +368,6 @@ def server_setup(name: str, root: Path,
     return spec.command(ctx), settings, dict(spec.env)
 
 
-def _percentile(values: Sequence[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Measure one server's floor on one file, with edits from an edit script."""
     from lspfeedback.bench.edit_scripts import make_script
@@ -397,7 +394,7 @@ def main(argv: list[str] | None = None) -> int:
     for step, value in zip(steps, ms, strict=True):
         print(f"{value:8.1f} ms  {step.description}")
     print(f"{args.server} floor on {args.path}: median {statistics.median(ms):.1f} ms, "
-          f"p95 {_percentile(ms, 0.95):.1f} ms, min {min(ms):.1f}, max {max(ms):.1f} "
+          f"p95 {percentile(ms, 95):.1f} ms, min {min(ms):.1f}, max {max(ms):.1f} "
           f"({len(ms)} edits)")
     return 0
 

@@ -26,6 +26,7 @@ from typing import Any
 
 from lspfeedback.bench.edit_scripts import EditStep, make_script
 from lspfeedback.bench.floor import FloorError, measure_floor, server_setup
+from lspfeedback.bench.stats import summary as stats
 from lspfeedback.bench.workloads import Workload
 from lspfeedback.cold import comparable, pyright, ruff
 from lspfeedback.engine import AsyncVerifier
@@ -110,16 +111,6 @@ class WorkloadResult:
         if self.daemon:
             out["daemon"] = {k: stats(v) for k, v in self.daemon.items()}
         return out
-
-
-def stats(values: Sequence[float]) -> dict[str, float | int | None]:
-    """Median, p95 (nearest rank) and max, in ms."""
-    if not values:
-        return {"n": 0, "p50": None, "p95": None, "max": None}
-    ordered = sorted(values)
-    rank = max(1, -(-len(ordered) * 95 // 100))
-    return {"n": len(ordered), "p50": round(statistics.median(ordered), 2),
-            "p95": round(ordered[int(rank) - 1], 2), "max": round(ordered[-1], 2)}
 
 
 class Bench:
