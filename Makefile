@@ -17,7 +17,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m lspfeedback.demo fixtures/shop
+	$(BIN)/python -m lspfeedback._demo fixtures/shop
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -35,10 +35,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from lspfeedback import __version__
 from lspfeedback import servers as registry
+from lspfeedback._engine import DEFAULT_SERVERS, DEFAULT_TIMEOUT, AsyncVerifier
 from lspfeedback._exceptions import LspFeedbackError
-from lspfeedback.engine import DEFAULT_SERVERS, DEFAULT_TIMEOUT, AsyncVerifier
-from lspfeedback.report import CandidateReport, Report
-from lspfeedback.schema import CandidateModel, ReportModel
+from lspfeedback._report import CandidateReport, Report
+from lspfeedback._schema import CandidateModel, ReportModel
 from lspfeedback.servers.base import ServerSpec
 
 __all__ = ["create_server", "main", "serve_stdio"]
@@ -48,7 +48,7 @@ VerifierContext = Context[AsyncVerifier, Any]
 """What a tool receives: the request context, whose lifespan state is the warm verifier."""
 
 
-# ---- output schemas: the library's to_dict() shapes (lspfeedback.schema) -------------------
+# ---- output schemas: the library's to_dict() shapes (lspfeedback._schema) -------------------
 
 class _Out(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)

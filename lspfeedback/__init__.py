@@ -8,6 +8,8 @@
             print(report)
 """
 
+from lspfeedback._daemon.client import AsyncClient, Client
+from lspfeedback._engine import AsyncVerifier
 from lspfeedback._exceptions import (
     DaemonError,
     EditError,
@@ -20,11 +22,9 @@ from lspfeedback._exceptions import (
     ServerStartError,
     WorkspaceError,
 )
-from lspfeedback.daemon.client import AsyncClient, Client
-from lspfeedback.engine import AsyncVerifier
-from lspfeedback.report import CandidateReport, Diagnostic, Report, Unknown
+from lspfeedback._report import CandidateReport, Diagnostic, Report, Unknown
+from lspfeedback._verifier import Verifier, verify
 from lspfeedback.servers.base import ServerSpec
-from lspfeedback.verifier import Verifier, verify
 
 __version__ = "0.1.0"
 

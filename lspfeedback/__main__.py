@@ -1,5 +1,5 @@
 import sys
 
-from lspfeedback.cli import main
+from lspfeedback._cli import main
 
 sys.exit(main())

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from lspfeedback import cold
-from lspfeedback.bench.edit_scripts import FIX, KINDS, EditStep, make_script
-from lspfeedback.bench.floor import measure_floor, server_setup
+from lspfeedback import _cold as cold
+from lspfeedback._bench.edit_scripts import FIX, KINDS, EditStep, make_script
+from lspfeedback._bench.floor import measure_floor, server_setup
 from lspfeedback.servers import get
 
 from .conftest import FIXTURES, TIMEOUT

@@ -108,7 +108,7 @@ def test_speculative_verify_against_a_base_leaves_nothing_behind(shop: Path) -> 
 def test_base_results_stay_cached_across_speculative_checks(
     shop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lspfeedback.session import ServerSession
+    from lspfeedback._session import ServerSession
 
     asked: list[str] = []
     original = ServerSession.diagnostics

@@ -36,8 +36,8 @@ from lspfeedback import (
     Report,
     Verifier,
 )
-from lspfeedback.daemon.state import DaemonInfo, read_state, state_path
-from lspfeedback.schema import CandidateModel, ReportModel
+from lspfeedback._daemon.state import DaemonInfo, read_state, state_path
+from lspfeedback._schema import CandidateModel, ReportModel
 
 from .conftest import FIXTURES, REPO, TIMEOUT, pid_alive
 
@@ -497,7 +497,7 @@ HANGING_DAEMON = """
 import sys
 sys.path.insert(0, {repo!r})
 from tests.conftest import fake
-from lspfeedback.daemon.server import serve
+from lspfeedback._daemon.server import serve
 sys.exit(serve({root!r}, servers=("pyright", "ruff", fake("hang")), timeout=600.0,
                announce=lambda info: print(info.url, flush=True)))
 """

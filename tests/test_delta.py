@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lspfeedback.delta import compare
-from lspfeedback.report import Diagnostic
+from lspfeedback._delta import compare
+from lspfeedback._report import Diagnostic
 
 PATH = "m.py"
 

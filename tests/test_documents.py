@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import EditError, PathOutsideWorkspace, WorkspaceError
-from lspfeedback.documents import DocumentStore
 
 
 @pytest.fixture

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from lspfeedback import ServerNotFound, ServerStartError, Verifier
+from lspfeedback._session import ServerSession
 from lspfeedback.servers import get
 from lspfeedback.servers.base import ServerContext, ServerSpec
-from lspfeedback.session import ServerSession
 
 from .conftest import TIMEOUT, fake, kill_and_wait, pid_alive
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from lspfeedback import servers
-from lspfeedback.imports import ImportGraph
+from lspfeedback._imports import ImportGraph
 
 RUFF = servers.get("ruff").executable("ruff")
 

@@ -1,4 +1,4 @@
-"""LSP line splitting and position-encoding conversions (lspfeedback.lsp.positions).
+"""LSP line splitting and position-encoding conversions (lspfeedback._lsp.positions).
 
 The oracles here are Python's own codecs (``len(s.encode("utf-16-le")) // 2`` etc.) and a
 plain ``replace``-based line splitter, not the implementation's helpers.
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lspfeedback.lsp.positions import (
+from lspfeedback._lsp.positions import (
     from_code_points,
     line_starts,
     offset_to_position,

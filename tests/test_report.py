@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lspfeedback.report import SEVERITIES, Diagnostic, Report, Unknown, status_of
+from lspfeedback._report import SEVERITIES, Diagnostic, Report, Unknown, status_of
 
 
 def diag(severity: str = "error", message: str = "boom", line: int = 3, code: str | None = "E1",

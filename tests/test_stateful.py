@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from pygls.exceptions import JsonRpcException
 
 from lspfeedback import Report, Verifier
-from lspfeedback.lsp.client import LspClient
+from lspfeedback._lsp.client import LspClient
 from lspfeedback.servers import get
 from lspfeedback.servers.base import ServerContext, ServerSpec
 

@@ -159,7 +159,7 @@ def test_async_verifier_gives_the_same_report(shop: Path) -> None:
 
 
 def test_module_level_verify_reuses_one_warm_verifier(shop: Path) -> None:
-    from lspfeedback import verifier as module
+    from lspfeedback import _verifier as module
 
     first = lspfeedback.verify(shop, {PRICING: edited(shop, PRICING, *SIGNATURE)})
     (shared,) = [v for key, v in module._shared.items() if key[0] == shop.resolve()]
@@ -182,7 +182,7 @@ def test_servers_stop_with_the_verifier(shop: Path) -> None:
 def test_open_documents_are_bounded_without_losing_results(
     verifier: Verifier, shop: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lspfeedback import workspace
+    from lspfeedback import _workspace as workspace
 
     monkeypatch.setattr(workspace, "MAX_OPEN_DOCUMENTS", 1)
     first = verifier.verify({PRICING: edited(shop, PRICING, *SIGNATURE)})

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from lspfeedback import Verifier
-from lspfeedback.cold import cold_check, comparable
+from lspfeedback._cold import cold_check, comparable
 
 from .conftest import TIMEOUT
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from lsprotocol import types
 
 from lspfeedback._exceptions import EditError
-from lspfeedback.lsp.positions import PositionEncoding
+from lspfeedback._lsp.positions import PositionEncoding
 
 Reader = Callable[[str], str | None]
 """``read(path)``: the current text of a workspace path, or None if it does not exist."""
@@ -268,14 +268,14 @@ def strip_path(path: str) -> str:
 
 
 # The format modules import the helpers above, so they are imported only now.
-from lspfeedback.edits.lsp_edits import (
+from lspfeedback.edits._lsp_edits import (
     apply_text_edit_map,
     apply_text_edits,
     apply_workspace_edit,
     uri_to_path,
 )
-from lspfeedback.edits.search_replace import apply_search_replace, has_search_replace
-from lspfeedback.edits.unified_diff import apply_unified_diff, has_unified_diff
+from lspfeedback.edits._search_replace import apply_search_replace, has_search_replace
+from lspfeedback.edits._unified_diff import apply_unified_diff, has_unified_diff
 
 __all__ = [
     "EditApplyError",

@@ -19,10 +19,10 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from lspfeedback.bench.stats import percentile
-from lspfeedback.cold import ColdRun, cold_check, comparable
-from lspfeedback.report import Report
-from lspfeedback.verifier import Verifier
+from lspfeedback._bench.stats import percentile
+from lspfeedback._cold import ColdRun, cold_check, comparable
+from lspfeedback._report import Report
+from lspfeedback._verifier import Verifier
 
 SERVERS = ("pyright", "ruff")
 
@@ -148,7 +148,7 @@ def _summary(console: Console, warm: Sequence[float], cold: Sequence[float], rou
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m lspfeedback.demo", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m lspfeedback._demo", description=__doc__)
     parser.add_argument("fixture", nargs="?", default="fixtures/shop")
     parser.add_argument("--rounds", type=int, default=4, help="rounds of the three edits (default 4)")
     args = parser.parse_args(argv)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from lspfeedback.report import Report
+from lspfeedback._report import Report
 
 if TYPE_CHECKING:  # only annotations: importing this module stays light
     from starlette.types import ASGIApp, Message, Receive, Scope, Send

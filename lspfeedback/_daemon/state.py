@@ -1,6 +1,6 @@
 """The state file a running daemon leaves in its root, so that clients can find it.
 
-``ROOT/.lspfeedback/daemon.json`` holds where the daemon listens (a URL or a Unix socket), the
+``ROOT/.lspfeedback/_daemon.json`` holds where the daemon listens (a URL or a Unix socket), the
 token every request must carry, its pid and version. It is written atomically with mode 0600
 (the token is the only thing between another local user and the workspace), the directory
 gets its own ``.gitignore`` so that it is never committed, and the daemon removes the file
@@ -60,7 +60,7 @@ class DaemonInfo:
 
 
 def state_path(root: str | os.PathLike[str]) -> Path:
-    """``ROOT/.lspfeedback/daemon.json``, for the resolved root."""
+    """``ROOT/.lspfeedback/_daemon.json``, for the resolved root."""
     return Path(root).resolve() / STATE_DIR / STATE_FILE
 
 

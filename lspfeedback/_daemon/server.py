@@ -18,17 +18,17 @@ from types import FrameType
 
 import uvicorn
 
-from lspfeedback._exceptions import DaemonError, WorkspaceError
-from lspfeedback.daemon.app import create_app
-from lspfeedback.daemon.security import DEFAULT_MAX_BODY, allowed_host_names
-from lspfeedback.daemon.service import DaemonSettings
-from lspfeedback.daemon.state import DaemonInfo, new_token, read_state
-from lspfeedback.engine import (
+from lspfeedback._daemon.app import create_app
+from lspfeedback._daemon.security import DEFAULT_MAX_BODY, allowed_host_names
+from lspfeedback._daemon.service import DaemonSettings
+from lspfeedback._daemon.state import DaemonInfo, new_token, read_state
+from lspfeedback._engine import (
     DEFAULT_MAX_DEPENDENTS,
     DEFAULT_SERVERS,
     DEFAULT_STARTUP_TIMEOUT,
     DEFAULT_TIMEOUT,
 )
+from lspfeedback._exceptions import DaemonError, WorkspaceError
 from lspfeedback.servers.base import ServerSpec
 
 DEFAULT_HOST = "127.0.0.1"
@@ -152,7 +152,7 @@ def bind_unix(path: Path) -> socket.socket:
 
 def _refuse_if_running(root: Path) -> None:
     """A daemon that answers for this root already: say where instead of starting a second."""
-    from lspfeedback.daemon.client import Client
+    from lspfeedback._daemon.client import Client
 
     info = read_state(root)
     if info is None:

@@ -21,11 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lspfeedback import servers as registry
+from lspfeedback._daemon.client import Client
+from lspfeedback._daemon.security import DEFAULT_MAX_BODY, is_loopback
+from lspfeedback._daemon.state import DaemonInfo, read_state, state_path
+from lspfeedback._engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
 from lspfeedback._exceptions import DaemonError
-from lspfeedback.daemon.client import Client
-from lspfeedback.daemon.security import DEFAULT_MAX_BODY, is_loopback
-from lspfeedback.daemon.state import DaemonInfo, read_state, state_path
-from lspfeedback.engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
 
 COMMANDS = ("serve", "status", "stop")
 STOP_TIMEOUT = 30.0
@@ -37,7 +37,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve = sub.add_parser(
         "serve", help="run the verify daemon: one warm workspace shared over HTTP",
         description="Serve ROOT over HTTP until SIGTERM or Ctrl-C. Writes the URL and a token "
-        "to ROOT/.lspfeedback/daemon.json (mode 0600), where clients find them.",
+        "to ROOT/.lspfeedback/_daemon.json (mode 0600), where clients find them.",
     )
     serve.add_argument("--root", default=".", help="workspace root (default: current directory)")
     serve.add_argument("--server", action="append", dest="servers", metavar="S",
@@ -103,7 +103,7 @@ def find_daemon(root: str | os.PathLike[str],
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from lspfeedback.daemon.server import serve  # FastAPI and uvicorn: only here
+    from lspfeedback._daemon.server import serve  # FastAPI and uvicorn: only here
 
     servers = tuple(args.servers or DEFAULT_SERVERS)
     for name in servers:

@@ -12,8 +12,8 @@ import difflib
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from lspfeedback.lsp.positions import split_lines
-from lspfeedback.report import Diagnostic
+from lspfeedback._lsp.positions import split_lines
+from lspfeedback._report import Diagnostic
 
 
 def line_map(old_text: str, new_text: str) -> dict[int, int]:

@@ -20,9 +20,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import lspfeedback
-from lspfeedback._exceptions import LspFeedbackError
-from lspfeedback.daemon.metrics import MetricsMiddleware
-from lspfeedback.daemon.models import (
+from lspfeedback._daemon.metrics import MetricsMiddleware
+from lspfeedback._daemon.models import (
     CandidatesRequest,
     CommitResponse,
     DiscardResponse,
@@ -31,9 +30,10 @@ from lspfeedback.daemon.models import (
     SessionRequest,
     VerifyRequest,
 )
-from lspfeedback.daemon.security import Guard
-from lspfeedback.daemon.service import ApiError, Daemon, DaemonSettings, error_for
-from lspfeedback.schema import CandidateModel, ReportModel
+from lspfeedback._daemon.security import Guard
+from lspfeedback._daemon.service import ApiError, Daemon, DaemonSettings, error_for
+from lspfeedback._exceptions import LspFeedbackError
+from lspfeedback._schema import CandidateModel, ReportModel
 
 
 def get_daemon(request: Request) -> Daemon:

@@ -13,7 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from lspfeedback.bench.runner import WorkloadResult, sample_dicts
+from lspfeedback._bench.runner import WorkloadResult, sample_dicts
 
 PACKAGES = ("lspfeedback", "pyright", "ruff", "basedpyright", "ty", "pyrefly",
             "jedi-language-server", "pygls")

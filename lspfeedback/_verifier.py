@@ -15,7 +15,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
-from lspfeedback.engine import (
+from lspfeedback._engine import (
     DEFAULT_MAX_DEPENDENTS,
     DEFAULT_SERVERS,
     DEFAULT_STARTUP_TIMEOUT,
@@ -23,7 +23,7 @@ from lspfeedback.engine import (
     AsyncVerifier,
     Changes,
 )
-from lspfeedback.report import CandidateReport, Report
+from lspfeedback._report import CandidateReport, Report
 from lspfeedback.servers.base import ServerSpec
 
 T = TypeVar("T")

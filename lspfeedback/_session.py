@@ -16,17 +16,17 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import ServerError, ServerStartError
-from lspfeedback.documents import DocumentStore
-from lspfeedback.lsp.client import LspClient
-from lspfeedback.lsp.positions import (
+from lspfeedback._lsp.client import LspClient
+from lspfeedback._lsp.positions import (
     PositionEncoding,
     line_starts,
     offset_to_position,
     split_lines,
     to_code_points,
 )
-from lspfeedback.report import SEVERITIES, Diagnostic
+from lspfeedback._report import SEVERITIES, Diagnostic
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
 # Error codes after which a pull may simply be asked again (LSP 3.17).

@@ -9,7 +9,7 @@ Fresh means proven fresh, as in the rest of lspfeedback: the response to a pull
 ``textDocument/diagnostic`` sent after the change (LSP orders it after the ``didChange``),
 or a ``publishDiagnostics`` carrying exactly the version sent.
 
-Usage: ``python -m lspfeedback.bench.floor ROOT PATH [--server ruff|pyright] [--edits N]``
+Usage: ``python -m lspfeedback._bench.floor ROOT PATH [--server ruff|pyright] [--edits N]``
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from lspfeedback.bench.stats import percentile
+from lspfeedback._bench.stats import percentile
 
 __all__ = ["FloorError", "measure_floor", "server_setup"]
 
@@ -370,7 +370,7 @@ def server_setup(name: str, root: Path,
 
 def main(argv: list[str] | None = None) -> int:
     """Measure one server's floor on one file, with edits from an edit script."""
-    from lspfeedback.bench.edit_scripts import make_script
+    from lspfeedback._bench.edit_scripts import make_script
 
     parser = argparse.ArgumentParser(description="a language server's own edit latency")
     parser.add_argument("root", type=Path)

@@ -12,8 +12,8 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from lspfeedback.bench import output, workloads
-from lspfeedback.bench.runner import Bench, WorkloadResult
+from lspfeedback._bench import output, workloads
+from lspfeedback._bench.runner import Bench, WorkloadResult
 
 OPTIONAL_BACKENDS = ("basedpyright", "ty", "pyrefly", "jedi")
 

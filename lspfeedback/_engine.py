@@ -19,15 +19,15 @@ from pathlib import Path
 from typing import Any, Self
 
 from lspfeedback import servers as registry
+from lspfeedback._delta import compare
+from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import EditError
-from lspfeedback.delta import compare
-from lspfeedback.documents import DocumentStore
-from lspfeedback.imports import PYTHON_SUFFIXES, ImportGraph
-from lspfeedback.report import CandidateReport, Report, Unknown, status_of
+from lspfeedback._imports import PYTHON_SUFFIXES, ImportGraph
+from lspfeedback._report import CandidateReport, Report, Unknown, status_of
+from lspfeedback._session import ServerSession
+from lspfeedback._watch import DiskWatcher
+from lspfeedback._workspace import Check, Workspace
 from lspfeedback.servers.base import ServerContext, ServerSpec
-from lspfeedback.session import ServerSession
-from lspfeedback.watch import DiskWatcher
-from lspfeedback.workspace import Check, Workspace
 
 log = logging.getLogger(__name__)
 

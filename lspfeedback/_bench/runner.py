@@ -24,13 +24,13 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from lspfeedback.bench.edit_scripts import EditStep, make_script
-from lspfeedback.bench.floor import FloorError, measure_floor, server_setup
-from lspfeedback.bench.stats import summary as stats
-from lspfeedback.bench.workloads import Workload
-from lspfeedback.cold import comparable, pyright, ruff
-from lspfeedback.engine import AsyncVerifier
-from lspfeedback.report import Report
+from lspfeedback._bench.edit_scripts import EditStep, make_script
+from lspfeedback._bench.floor import FloorError, measure_floor, server_setup
+from lspfeedback._bench.stats import summary as stats
+from lspfeedback._bench.workloads import Workload
+from lspfeedback._cold import comparable, pyright, ruff
+from lspfeedback._engine import AsyncVerifier
+from lspfeedback._report import Report
 
 COMBINED = ("pyright", "ruff")
 TIMEOUT = 120.0
@@ -281,8 +281,8 @@ class Bench:
     async def _daemon(self, work: Path) -> None:
         """The same speculative verifies through the HTTP daemon and in-process, alternating
         per edit so that both see the same machine load."""
-        from lspfeedback.daemon.client import AsyncClient
-        from lspfeedback.daemon.state import state_path
+        from lspfeedback._daemon.client import AsyncClient
+        from lspfeedback._daemon.state import state_path
 
         edits = [{s.path: s.new_text} for s in self.script]
         proc = await asyncio.create_subprocess_exec(

@@ -18,6 +18,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import lspfeedback
+from lspfeedback._daemon.metrics import Metrics
+from lspfeedback._daemon.security import DEFAULT_MAX_BODY, LOOPBACK_NAMES
+from lspfeedback._daemon.state import DaemonInfo, remove_state, write_state
+from lspfeedback._engine import (
+    DEFAULT_MAX_DEPENDENTS,
+    DEFAULT_SERVERS,
+    DEFAULT_STARTUP_TIMEOUT,
+    DEFAULT_TIMEOUT,
+    AsyncVerifier,
+)
 from lspfeedback._exceptions import (
     EditError,
     LspFeedbackError,
@@ -25,26 +35,16 @@ from lspfeedback._exceptions import (
     ServerError,
     WorkspaceError,
 )
-from lspfeedback.daemon.metrics import Metrics
-from lspfeedback.daemon.security import DEFAULT_MAX_BODY, LOOPBACK_NAMES
-from lspfeedback.daemon.state import DaemonInfo, remove_state, write_state
-from lspfeedback.engine import (
-    DEFAULT_MAX_DEPENDENTS,
-    DEFAULT_SERVERS,
-    DEFAULT_STARTUP_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    AsyncVerifier,
-)
-from lspfeedback.report import Report
+from lspfeedback._report import Report
+from lspfeedback._workspace import Workspace
 from lspfeedback.servers.base import ServerSpec
-from lspfeedback.workspace import Workspace
 
 T = TypeVar("T")
 
 
 @dataclass
 class DaemonSettings:
-    """Everything `create_app` needs; `lspfeedback.daemon.server.serve` fills it in."""
+    """Everything `create_app` needs; `lspfeedback._daemon.server.serve` fills it in."""
 
     root: Path
     token: str
@@ -59,7 +59,7 @@ class DaemonSettings:
     host_names: frozenset[str] = LOOPBACK_NAMES
     port: int | None = None
     write_state: bool = True
-    """Write ROOT/.lspfeedback/daemon.json once the servers are warm (and remove it at the end)."""
+    """Write ROOT/.lspfeedback/_daemon.json once the servers are warm (and remove it at the end)."""
     announce: Callable[[DaemonInfo], None] | None = None
     """Called with the `DaemonInfo` once the daemon is ready (``serve`` prints the URL)."""
 

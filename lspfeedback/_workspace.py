@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import ServerError
-from lspfeedback.documents import DocumentStore
-from lspfeedback.report import Diagnostic, Unknown
+from lspfeedback._report import Diagnostic, Unknown
+from lspfeedback._session import FileResult, ServerSession
 from lspfeedback.servers.base import ServerContext, ServerSpec
-from lspfeedback.session import FileResult, ServerSession
 
 MAX_CACHED_RESULTS = 4096
 """Per-file results kept across states (a few MB at most)."""

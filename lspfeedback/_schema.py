@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from lspfeedback.report import Severity, Status
+from lspfeedback._report import Severity, Status
 
 
 class _Model(BaseModel):

@@ -1,6 +1,6 @@
 """`Client` and `AsyncClient`: the verify daemon's API as the in-process `Verifier`'s methods.
 
-    with Client(root="path/to/repo") as client:      # reads path/to/repo/.lspfeedback/daemon.json
+    with Client(root="path/to/repo") as client:      # reads path/to/repo/.lspfeedback/_daemon.json
         report = client.verify({"pkg/mod.py": new_text})
 
 Both return the same `Report` / `CandidateReport` objects as `Verifier`, and raise the same
@@ -19,9 +19,9 @@ from typing import Any, Self
 import httpx
 from lsprotocol import converters, types
 
+from lspfeedback._daemon.state import read_state
 from lspfeedback._exceptions import DaemonError, EditError, PathOutsideWorkspace, WorkspaceError
-from lspfeedback.daemon.state import read_state
-from lspfeedback.report import CandidateReport, Report
+from lspfeedback._report import CandidateReport, Report
 
 DEFAULT_CLIENT_TIMEOUT = 120.0
 """Seconds to wait for an answer: a verify waits for the engine (one operation at a time),
@@ -54,7 +54,7 @@ class _BaseClient:
             if info is None:
                 raise DaemonError(
                     f"no daemon is running for {Path(where).resolve()} (no "
-                    f".lspfeedback/daemon.json there); start one with: lspfeedback serve --root "
+                    f".lspfeedback/_daemon.json there); start one with: lspfeedback serve --root "
                     f"{where}", kind="NoDaemon")
             if url is None and socket is None:
                 url, socket = info.url, info.socket

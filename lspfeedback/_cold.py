@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from lspfeedback.lsp.positions import split_lines, to_code_points
-from lspfeedback.report import Diagnostic, Severity
+from lspfeedback._lsp.positions import split_lines, to_code_points
+from lspfeedback._report import Diagnostic, Severity
 from lspfeedback.servers import get
 
 

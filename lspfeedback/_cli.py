@@ -22,12 +22,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lspfeedback import servers as registry
+from lspfeedback._bench import cli as bench_cli
+from lspfeedback._daemon import commands as daemon_commands
+from lspfeedback._engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
 from lspfeedback._exceptions import LspFeedbackError, ServerError
-from lspfeedback.bench import cli as bench_cli
-from lspfeedback.daemon import commands as daemon_commands
-from lspfeedback.engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
-from lspfeedback.report import Report
-from lspfeedback.verifier import Verifier
+from lspfeedback._report import Report
+from lspfeedback._verifier import Verifier
 
 EXIT_CLEAN, EXIT_ERRORS, EXIT_UNKNOWN = 0, 1, 2
 

@@ -1,7 +1,7 @@
 """LSP edits: a ``WorkspaceEdit`` (object or JSON) or ``{path: [TextEdit, ...]}``.
 
 Positions count code units of the given encoding (UTF-16, LSP's default, unless told) on LSP
-lines (ending at ``\\n``, ``\\r\\n`` or ``\\r``); see `lspfeedback.lsp.positions`. A character
+lines (ending at ``\\n``, ``\\r\\n`` or ``\\r``); see `lspfeedback._lsp.positions`. A character
 past the end of its line means the line's end, and a line past the last one the document's
 end, as LSP clients treat them. Edits of one document must not overlap; inserts at the same
 position appear in the order given. Edits apply from the last position to the first, so that
@@ -25,8 +25,8 @@ import cattrs
 from lsprotocol import converters, types
 
 from lspfeedback._exceptions import EditError
+from lspfeedback._lsp.positions import PositionEncoding, line_starts, split_lines, to_code_points
 from lspfeedback.edits import ChangeSet, EditApplyError, Reader
-from lspfeedback.lsp.positions import PositionEncoding, line_starts, split_lines, to_code_points
 
 __all__ = ["apply_text_edit_map", "apply_text_edits", "apply_workspace_edit", "uri_to_path"]
 
