@@ -34,12 +34,11 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from lspfeedback import __version__
-from lspfeedback import servers as registry
-from lspfeedback._engine import DEFAULT_SERVERS, DEFAULT_TIMEOUT, AsyncVerifier
+from lspfeedback._engine import AsyncVerifier
 from lspfeedback._exceptions import LspFeedbackError
+from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback._schema import CandidateModel, ReportModel
-from lspfeedback.servers.base import ServerSpec
 
 __all__ = ["create_server", "main", "serve_stdio"]
 
@@ -213,23 +212,21 @@ def _paths_result(paths: list[str], done: str, nothing: str) -> CallToolResult:
 
 def create_server(
     root: str | os.PathLike[str],
-    servers: Sequence[str | ServerSpec] = DEFAULT_SERVERS,
-    timeout: float = DEFAULT_TIMEOUT,
+    options: VerifierOptions | None = None,
     *,
-    replicas: int | None = None,
     log_level: LogLevel = "WARNING",
-    **verifier_options: Any,
 ) -> MCPServer[AsyncVerifier]:
     """The MCP server for ``root``; nothing starts until it runs.
 
-    Its lifespan creates one `AsyncVerifier` (``servers``, ``timeout``, ``replicas`` and
-    ``verifier_options`` are passed on), starts its servers before serving, and closes it
-    when the connection ends. Use `serve_stdio` (or any MCP transport) to run it.
+    Its lifespan creates one `AsyncVerifier` with ``options``, starts its servers before
+    serving, and closes it when the connection ends. Use `serve_stdio` (or any MCP transport)
+    to run it.
     """
+    options = options or VerifierOptions()
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[AsyncVerifier]) -> AsyncIterator[AsyncVerifier]:
-        verifier = AsyncVerifier(root, servers, timeout, replicas=replicas, **verifier_options)
+        verifier = AsyncVerifier(root, options)
         try:
             await verifier.start()
             yield verifier
@@ -240,7 +237,7 @@ def create_server(
                 await verifier.close()
             _end_process_if_signalled()
 
-    names = ", ".join(s if isinstance(s, str) else s.name for s in servers)
+    names = ", ".join(options.server_names)
     server = MCPServer[AsyncVerifier](
         "lspfeedback",
         instructions=(
@@ -305,7 +302,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--root", default=".", help="the workspace root (default: .)")
     parser.add_argument("--server", action="append", dest="servers", metavar="S",
                         help="a language server to run (repeatable; default: pyright and ruff)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    parser.add_argument("--timeout", type=float, default=VerifierOptions().timeout,
                         help="seconds a server gets to answer before a report says unknown")
     parser.add_argument("--replicas", type=int, default=None,
                         help="warm server sets for verify_candidates (default: one per core, "
@@ -322,14 +319,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not Path(args.root).is_dir():
         parser.error(f"--root {args.root!r} is not a directory")
-    names: list[str] = args.servers or list(DEFAULT_SERVERS)
     try:
-        for name in names:
-            registry.get(name)
-    except LspFeedbackError as exc:
+        options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
+                                  timeout=args.timeout, replicas=args.replicas)
+    except (LspFeedbackError, ValueError) as exc:
         parser.error(str(exc))
-    server = create_server(args.root, names, args.timeout, replicas=args.replicas,
-                           log_level=args.log_level)
+    server = create_server(args.root, options, log_level=args.log_level)
     failed: list[BaseException] = []
     try:
         anyio.run(serve_stdio, server)

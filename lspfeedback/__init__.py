@@ -12,6 +12,10 @@ from lspfeedback._daemon.client import AsyncClient, Client
 from lspfeedback._engine import AsyncVerifier
 from lspfeedback._exceptions import (
     DaemonError,
+    DaemonNotRunning,
+    DaemonTimeout,
+    DaemonUnreachable,
+    EditApplyError,
     EditError,
     LspFeedbackError,
     PathOutsideWorkspace,
@@ -20,11 +24,16 @@ from lspfeedback._exceptions import (
     ServerError,
     ServerNotFound,
     ServerStartError,
+    UnknownServer,
+    VerifierClosed,
     WorkspaceError,
 )
+from lspfeedback._options import OptionFields, VerifierOptions
 from lspfeedback._report import CandidateReport, Diagnostic, Report, Unknown
+from lspfeedback._status import ServerStatus, VerifierStatus
 from lspfeedback._verifier import Verifier, verify
-from lspfeedback.servers.base import ServerSpec
+from lspfeedback.edits import Changes
+from lspfeedback.servers import ServerSpec
 
 __version__ = "0.1.0"
 
@@ -32,11 +41,17 @@ __all__ = [
     "AsyncClient",
     "AsyncVerifier",
     "CandidateReport",
+    "Changes",
     "Client",
     "DaemonError",
+    "DaemonNotRunning",
+    "DaemonTimeout",
+    "DaemonUnreachable",
     "Diagnostic",
+    "EditApplyError",
     "EditError",
     "LspFeedbackError",
+    "OptionFields",
     "PathOutsideWorkspace",
     "Report",
     "RequestTimeout",
@@ -45,8 +60,13 @@ __all__ = [
     "ServerNotFound",
     "ServerSpec",
     "ServerStartError",
+    "ServerStatus",
     "Unknown",
+    "UnknownServer",
     "Verifier",
+    "VerifierClosed",
+    "VerifierOptions",
+    "VerifierStatus",
     "WorkspaceError",
     "__version__",
     "verify",

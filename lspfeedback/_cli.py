@@ -24,12 +24,14 @@ from pathlib import Path
 from lspfeedback import servers as registry
 from lspfeedback._bench import cli as bench_cli
 from lspfeedback._daemon import commands as daemon_commands
-from lspfeedback._engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
 from lspfeedback._exceptions import LspFeedbackError, ServerError
+from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
 from lspfeedback._report import Report
 from lspfeedback._verifier import Verifier
+from lspfeedback.edits import Changes
 
 EXIT_CLEAN, EXIT_ERRORS, EXIT_UNKNOWN = 0, 1, 2
+_DEFAULTS = VerifierOptions()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -78,10 +80,10 @@ def _common(command: argparse.ArgumentParser) -> None:
         f"known: {' '.join(registry.available())})",
     )
     command.add_argument("--json", action="store_true", help="print JSON")
-    command.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                         help=f"seconds per server to answer (default {DEFAULT_TIMEOUT:g})")
-    command.add_argument("--max-dependents", type=int, default=DEFAULT_MAX_DEPENDENTS,
-                         help=f"importers to check at most (default {DEFAULT_MAX_DEPENDENTS})")
+    command.add_argument("--timeout", type=float, default=_DEFAULTS.timeout,
+                         help=f"seconds per server to answer (default {_DEFAULTS.timeout:g})")
+    command.add_argument("--max-dependents", type=int, default=_DEFAULTS.max_dependents,
+                         help=f"importers to check at most (default {_DEFAULTS.max_dependents})")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -98,16 +100,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "candidates":
             return _candidates(args)
         return _verify(args)
-    except LspFeedbackError as exc:
+    except (LspFeedbackError, ValueError) as exc:  # ValueError: an option out of range
         print(f"lspfeedback: error: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
 
 
-def _verifier(args: argparse.Namespace, **extra: object) -> Verifier:
-    return Verifier(
-        args.root, servers=tuple(args.servers or DEFAULT_SERVERS), timeout=args.timeout,
-        max_dependents=args.max_dependents, watch=False, **extra,  # type: ignore[arg-type]
-    )
+def _options(args: argparse.Namespace) -> VerifierOptions:
+    """The verifier options the command line asked for (a one-shot run needs no watcher)."""
+    return VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS), timeout=args.timeout,
+                           max_dependents=args.max_dependents, watch=False,
+                           replicas=getattr(args, "replicas", None))
 
 
 def _read_source(name: str) -> str:
@@ -120,7 +122,7 @@ def _verify(args: argparse.Namespace) -> int:
     if bool(args.paths) == bool(args.patch):
         print("lspfeedback: error: give PATHs or --patch, not both or neither", file=sys.stderr)
         return EXIT_UNKNOWN
-    changes: object
+    changes: Changes
     if args.patch:
         changes = _read_source(args.patch)
     else:
@@ -132,7 +134,7 @@ def _verify(args: argparse.Namespace) -> int:
             return EXIT_UNKNOWN
     report = _verify_with_daemon(args, changes)
     if report is None:
-        with _verifier(args) as verifier:
+        with Verifier(args.root, _options(args)) as verifier:
             report = verifier.verify(changes)
     if args.json:
         print(json.dumps(report.to_dict(), indent=2))
@@ -141,7 +143,7 @@ def _verify(args: argparse.Namespace) -> int:
     return exit_status(report, args.fail_on)
 
 
-def _verify_with_daemon(args: argparse.Namespace, changes: object) -> Report | None:
+def _verify_with_daemon(args: argparse.Namespace, changes: Changes) -> Report | None:
     """The report from the daemon running for the root; None when there is none to use."""
     if args.no_daemon:
         return None
@@ -166,7 +168,7 @@ def _candidates(args: argparse.Namespace) -> int:
             print(f"lspfeedback: error: no such file or directory: {source}", file=sys.stderr)
             return EXIT_UNKNOWN
     edits = [p.read_text(encoding="utf-8") for p in files]
-    with _verifier(args, replicas=args.replicas) as verifier:
+    with Verifier(args.root, _options(args)) as verifier:
         ranked = verifier.verify_candidates(edits)
     if args.json:
         print(json.dumps([{**c.to_dict(), "source": str(files[c.index])} for c in ranked], indent=2))

@@ -88,7 +88,7 @@ def run(fixture: Path, rounds: int, console: Console) -> int:
                     cold_root = Path(tmp) / "cold"
                     _write_state(work, cold_root, verifier.overlays)
                     runs = cold_check(cold_root, report.checked_files, SERVERS,
-                                      verifier.engine.context.python)
+                                      verifier.engine.python)
                     cold = sum(r.elapsed_ms for r in runs.values())
                     agree = all(
                         comparable(report.diagnostics, name) == comparable(run.diagnostics, name)

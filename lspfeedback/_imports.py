@@ -12,11 +12,23 @@ import json
 import logging
 from collections import deque
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
 
 PYTHON_SUFFIXES = (".py", ".pyi")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What one check covers: the changed files, the files to check, the importers cut."""
+
+    changed: list[str]
+    targets: list[str]
+    omitted: int
+    notes: tuple[str, ...] = ()
+    """Why the check covers less than it could (the bound, a failed import graph)."""
 
 
 class ImportGraph:
@@ -80,3 +92,15 @@ class ImportGraph:
 
 def _posix(path: str) -> str:
     return Path(path).as_posix()
+
+
+async def plan(graph: ImportGraph, changed: list[str], limit: int) -> Plan:
+    """Check the changed files and up to ``limit`` of their importers, nearest first."""
+    dependents, omitted = await graph.dependents(changed, limit)
+    targets = [p for p in changed + dependents if p.endswith(PYTHON_SUFFIXES)]
+    notes = []
+    if omitted:
+        notes.append(f"{omitted} more importers not checked (max_dependents={limit})")
+    if graph.error:
+        notes.append(f"importers not checked: {graph.error}")
+    return Plan(changed, list(dict.fromkeys(targets)), omitted, tuple(notes))

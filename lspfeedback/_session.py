@@ -83,6 +83,8 @@ class ServerSession:
         self.capabilities: Capabilities | None = None
         self.starts = 0
         self.startup_ms: float | None = None
+        self.last_error: str | None = None
+        """Why the server last failed to answer or to start; None while it never did."""
         self._held: dict[str, _Held] = {}
 
     def __repr__(self) -> str:

@@ -13,18 +13,15 @@ import threading
 from collections.abc import Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Self, TypeVar
+from typing import Any, Self, TypeVar, Unpack
 
-from lspfeedback._engine import (
-    DEFAULT_MAX_DEPENDENTS,
-    DEFAULT_SERVERS,
-    DEFAULT_STARTUP_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    AsyncVerifier,
-    Changes,
-)
+from lspfeedback._engine import AsyncVerifier
+from lspfeedback._exceptions import VerifierClosed
+from lspfeedback._options import DEFAULT_SERVERS, OptionFields, VerifierOptions
 from lspfeedback._report import CandidateReport, Report
-from lspfeedback.servers.base import ServerSpec
+from lspfeedback._status import VerifierStatus
+from lspfeedback.edits import Changes
+from lspfeedback.servers import ServerSpec
 
 T = TypeVar("T")
 
@@ -65,40 +62,42 @@ class Verifier:
         with Verifier("path/to/repo") as v:
             report = v.verify({"pkg/mod.py": new_text})
 
-    Arguments are those of `AsyncVerifier`.
+    Configure it with a `VerifierOptions` (``options``) and/or its fields as keywords
+    (``Verifier(root, servers=["ty", "ruff"], timeout=5)``); keywords win. After `close`,
+    every operation raises `VerifierClosed`.
     """
 
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        servers: Sequence[str | ServerSpec] = DEFAULT_SERVERS,
-        timeout: float = DEFAULT_TIMEOUT,
-        *,
-        max_dependents: int = DEFAULT_MAX_DEPENDENTS,
-        python: str | None = None,
-        startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
-        include_hints: bool = False,
-        replicas: int | None = None,
-        watch: bool = True,
-    ) -> None:
+    def __init__(self, root: str | os.PathLike[str], options: VerifierOptions | None = None,
+                 **fields: Unpack[OptionFields]) -> None:
+        self._closed = False
         self._loop = _LoopThread(f"lspfeedback:{Path(root).name}")
         try:
-            self._async = self._loop.run(_make(
-                root, servers, timeout, max_dependents=max_dependents, python=python,
-                startup_timeout=startup_timeout, include_hints=include_hints,
-                replicas=replicas, watch=watch,
-            ))
+            self._async = self._loop.run(_make(root, options, fields))
         except BaseException:
             self._loop.stop()
             raise
-        self._closed = False
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncVerifier", "Verifier", 1)
 
     @property
     def root(self) -> Path:
+        """The workspace root, resolved."""
         return self._async.root
+
+    @property
+    def options(self) -> VerifierOptions:
+        """The options this verifier runs with."""
+        return self._async.options
+
+    @property
+    def python(self) -> str:
+        """The interpreter whose environment the project is checked against."""
+        return self._async.python
+
+    def status(self) -> VerifierStatus:
+        """Each server's state, restarts and last error, and the replicas in use."""
+        return self._async.status()
 
     @property
     def overlays(self) -> dict[str, str | None]:
@@ -111,40 +110,75 @@ class Verifier:
         return self._async
 
     def start(self) -> None:
-        """Start every server now; see `AsyncVerifier.start`."""
-        self._loop.run(self._async.start())
+        """Start every server of the primary replica now (and the disk watcher).
+
+        Raises `ServerNotFound` or `ServerStartError` for the first server that fails.
+        """
+        self._run(self._async.start())
 
     def verify(self, changes: Changes) -> Report:
-        """See `AsyncVerifier.verify`."""
-        return self._loop.run(self._async.verify(changes))
+        """Apply ``changes`` and return the diagnostics they cause, here and in importers.
+
+        ``changes`` is one of: a mapping path -> full new text (None deletes); an iterable of
+        paths that changed on disk ("re-read them"); a unified diff or search/replace blocks
+        (a `str`); an LSP ``WorkspaceEdit`` (object or JSON) or a mapping path -> list of
+        ``TextEdit``. Edits stay in-memory overlays until `commit` or `discard`. Raises
+        `PathOutsideWorkspace` or `EditError` (`EditApplyError` says where) before changing
+        anything, and `VerifierClosed` after `close`.
+        """
+        return self._run(self._async.verify(changes))
 
     def verify_candidates(
         self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
     ) -> list[CandidateReport]:
-        """See `AsyncVerifier.verify_candidates`."""
-        return self._loop.run(self._async.verify_candidates(candidates, base=base))
+        """Check each candidate against the same base state; return them best first.
+
+        Each candidate is any edit `verify` accepts (not a list of paths). Candidates run in
+        parallel on the warm replicas; the base state is unchanged afterwards. Every
+        candidate is parsed before any is run: one that cannot apply raises and nothing runs.
+        ``base`` (path -> text, or None for a deletion) is laid over the current state for
+        this call only: the candidates apply to it and are compared with it.
+        """
+        return self._run(self._async.verify_candidates(candidates, base=base))
 
     def verify_speculative(
         self, changes: Changes, *, base: Mapping[str, str | None] | None = None
     ) -> Report:
-        """See `AsyncVerifier.verify_speculative`."""
-        return self._loop.run(self._async.verify_speculative(changes, base=base))
+        """Like `verify`, but nothing is left behind: the edit is checked and taken back.
+
+        With ``base``, the edit applies to (and is compared with) that overlay set laid over
+        the current state. This is what the daemon serves to many agents at once.
+        """
+        return self._run(self._async.verify_speculative(changes, base=base))
 
     def apply(self, candidate: CandidateReport | Changes) -> list[str]:
-        """See `AsyncVerifier.apply`."""
-        return self._loop.run(self._async.apply(candidate))
+        """Make a candidate (a `CandidateReport` or any edit) the current overlay, unchecked.
+
+        Returns the paths it changed. The next `verify` reports against this state.
+        """
+        return self._run(self._async.apply(candidate))
 
     def diagnostics(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
-        """See `AsyncVerifier.diagnostics`."""
-        return self._loop.run(self._async.diagnostics(paths))
+        """Current diagnostics of ``paths`` (no change, no importers)."""
+        return self._run(self._async.diagnostics(paths))
 
     def commit(self, changes: Changes | None = None) -> list[str]:
-        """See `AsyncVerifier.commit`."""
-        return self._loop.run(self._async.commit(changes))
+        """Write every overlay to disk atomically (deletions delete); returns the paths.
+
+        With ``changes`` (any edit `verify` accepts), they are laid over the overlays first,
+        in the same step: what the daemon uses to commit one session's edits.
+        """
+        return self._run(self._async.commit(changes))
 
     def discard(self) -> list[str]:
-        """See `AsyncVerifier.discard`."""
-        return self._loop.run(self._async.discard())
+        """Drop every overlay; servers see the disk again. Returns the paths dropped."""
+        return self._run(self._async.discard())
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        if self._closed:
+            coro.close()
+            raise VerifierClosed("this Verifier")
+        return self._loop.run(coro)
 
     def close(self) -> None:
         """Stop every server and the loop thread. Idempotent."""
@@ -168,10 +202,10 @@ class Verifier:
         self.close()
 
 
-async def _make(root: str | os.PathLike[str], servers: Sequence[str | ServerSpec], timeout: float,
-                **kwargs: Any) -> AsyncVerifier:
+async def _make(root: str | os.PathLike[str], options: VerifierOptions | None,
+                fields: OptionFields) -> AsyncVerifier:
     # Built on the loop thread so that its asyncio primitives belong to that loop.
-    return AsyncVerifier(root, servers, timeout, **kwargs)
+    return AsyncVerifier(root, options, **fields)
 
 
 _shared: dict[tuple[Path, tuple[str | ServerSpec, ...]], Verifier] = {}
@@ -192,7 +226,7 @@ def verify(
     with _shared_lock:
         verifier = _shared.get(key)
         if verifier is None:
-            verifier = Verifier(root, key[1])
+            verifier = Verifier(root, servers=key[1])
             _shared[key] = verifier
     return verifier.verify(changes)
 

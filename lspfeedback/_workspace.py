@@ -144,7 +144,8 @@ class Workspace:
                     self._cache.popitem(last=False)
                 session.trim(MAX_OPEN_DOCUMENTS, {d.path for d in self.store.overlays()} | set(todo))
         except ServerError as exc:
-            check.unknown.append(Unknown(session.name, _reason(exc)))
+            session.last_error = _reason(exc)
+            check.unknown.append(Unknown(session.name, session.last_error))
         check.results[session.name] = results
         check.timings_ms[session.name] = (time.perf_counter() - started) * 1000
 

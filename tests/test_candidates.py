@@ -52,7 +52,7 @@ def test_eight_candidates_ranked_and_base_unchanged(shop: Path) -> None:
         ranked = v.verify_candidates(candidates)
         assert v.overlays == base_overlays
         assert tree_digest(shop) == before
-        assert len(v.engine._extra) == 1  # the second replica was started and used
+        assert len(list(v.engine._pool)) == 2  # the second replica was started and used
         by_index = {c.index: c for c in ranked}
         # Candidates that break an importer say where.
         assert [(d.path, d.code) for d in by_index[0].report.introduced] == [(CART, "reportCallIssue")]

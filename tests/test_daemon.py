@@ -31,6 +31,8 @@ from lspfeedback import (
     CandidateReport,
     Client,
     DaemonError,
+    DaemonNotRunning,
+    DaemonUnreachable,
     EditError,
     PathOutsideWorkspace,
     Report,
@@ -167,14 +169,14 @@ def test_health_lists_warm_servers(client: Client, daemon: Daemon) -> None:
 def test_client_without_a_daemon_says_so(tmp_path: Path) -> None:
     with pytest.raises(DaemonError) as info:
         Client(tmp_path)
-    assert info.value.kind == "NoDaemon" and "lspfeedback serve" in str(info.value)
+    assert isinstance(info.value, DaemonNotRunning) and "lspfeedback serve" in str(info.value)
     with socket.socket() as unused:  # a port nobody listens on (bound, never listening)
         unused.bind(("127.0.0.1", 0))
         port = unused.getsockname()[1]
         with Client(url=f"http://127.0.0.1:{port}", token="x" * 43) as c, \
                 pytest.raises(DaemonError) as info:
             c.health()
-    assert info.value.kind == "Unreachable" and info.value.status is None
+    assert isinstance(info.value, DaemonUnreachable) and info.value.status is None
 
 
 # ---- security -------------------------------------------------------------------------------
@@ -389,7 +391,7 @@ def test_sessions_are_isolated_and_commit_or_discard(daemon: Daemon) -> None:
             assert await c.commit("b") == ["shop/cart.py"]
             with pytest.raises(DaemonError) as info:
                 await c.commit("b")
-            assert info.value.status == 404 and info.value.kind == "UnknownSession"
+            assert info.value.status == 404 and info.value.error == "UnknownSession"
 
     try:
         asyncio.run(scenario())
@@ -533,11 +535,11 @@ def test_sigterm_during_a_verify_is_a_clear_error_and_leaves_no_server(shop: Pat
     assert not thread.is_alive()
     [error] = outcome
     assert isinstance(error, DaemonError), error
-    assert error.status == 503 and error.kind == "ShuttingDown" and "shutting down" in str(error)
+    assert error.status == 503 and error.error == "ShuttingDown" and "shutting down" in str(error)
     assert running.proc.wait(timeout=60) in (0, -signal.SIGTERM)
     assert set(servers.values()) <= set(children) and len(servers) == 3
     assert [pid for pid in children if pid_alive(pid)] == []
     assert not state_path(shop).exists()
     with pytest.raises(DaemonError) as info:
         Client(shop)
-    assert info.value.kind == "NoDaemon"
+    assert isinstance(info.value, DaemonNotRunning)

@@ -49,7 +49,7 @@ def test_crashed_server_restarts_on_next_call_and_replays_overlays(shop: Path, t
         assert first.status == "unknown"
         # The overlay from the failed call survives; the restarted server is given it again.
         second = v.verify({"shop/cart.py": "Y = 'BAD too'\n"})
-        session = v.engine.sessions["fake"]
+        session = v.engine._primary.sessions["fake"]
         assert session.restarts == 1
     assert second.status == "errors"
     assert sorted((d.path, d.code) for d in second.diagnostics) == [
@@ -92,7 +92,7 @@ def test_missing_binary_says_how_to_install(shop: Path) -> None:
 def test_stderr_is_drained_so_a_chatty_server_does_not_block(shop: Path) -> None:
     with Verifier(shop, servers=[fake("stderr-flood")], timeout=TIMEOUT) as v:
         reports = [v.verify({"shop/pricing.py": f"X = 'BAD {i}'\n"}) for i in range(4)]
-        tail = v.engine.sessions["fake"].client.stderr_tail()  # type: ignore[union-attr]
+        tail = v.engine._primary.sessions["fake"].client.stderr_tail()  # type: ignore[union-attr]
     assert all(r.status == "errors" for r in reports)
     assert 0 < len(tail.encode()) <= 64 * 1024 + 4096
 
@@ -100,14 +100,14 @@ def test_stderr_is_drained_so_a_chatty_server_does_not_block(shop: Path) -> None
 def test_server_that_ignores_shutdown_is_killed(shop: Path) -> None:
     v = Verifier(shop, servers=[fake("ignore-shutdown")], timeout=TIMEOUT)
     v.start()
-    pid = v.engine.sessions["fake"].client.pid  # type: ignore[union-attr]
+    pid = v.engine._primary.sessions["fake"].client.pid  # type: ignore[union-attr]
     assert pid is not None and pid_alive(pid)
     v.close()
     assert not pid_alive(pid)
 
 
 def _pyright_pid(v: Verifier) -> int:
-    client = v.engine.sessions["pyright"].client
+    client = v.engine._primary.sessions["pyright"].client
     assert client is not None and client.pid is not None
     return client.pid
 
@@ -121,7 +121,7 @@ def test_real_server_killed_between_calls_recovers(shop: Path) -> None:
         before = v.verify({"shop/pricing.py": text})
         kill_and_wait(_pyright_pid(v))
         after = v.verify({"shop/pricing.py": text + "\n# touched\n"})
-        assert v.engine.sessions["pyright"].restarts == 1
+        assert v.engine._primary.sessions["pyright"].restarts == 1
     # The overlay was replayed into the new pyright: the caller is still broken, and it is
     # the same error as before the crash, not a new one.
     assert [d.code for d in before.introduced] == ["reportCallIssue"]

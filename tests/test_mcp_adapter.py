@@ -21,6 +21,7 @@ from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 
 from adapters.mcp_server import create_server, main
+from lspfeedback import VerifierOptions
 
 from .conftest import REPO, TIMEOUT, pid_alive
 
@@ -38,7 +39,7 @@ def run(root: Path, scenario: Callable[[Client], Awaitable[T]]) -> T:
     async def connected() -> T:
         # One replica: the candidates run one after the other on the primary servers, which
         # is all these tests need on a shared 2-core machine.
-        async with Client(create_server(root, timeout=TIMEOUT, replicas=1)) as client:
+        async with Client(create_server(root, VerifierOptions(timeout=TIMEOUT, replicas=1))) as client:
             return await scenario(client)
 
     return asyncio.run(connected())

@@ -120,7 +120,7 @@ class EngineMachine(RuleBasedStateMachine):
         shutil.rmtree(self.tmp, ignore_errors=True)
 
     def _text(self, rel: str) -> str:
-        return self.v.engine.store.get(rel).text
+        return self.v.engine._primary.store.get(rel).text
 
     @rule(rel=st.sampled_from(FILES), snippet=st.sampled_from(SNIPPETS),
           where=st.floats(0, 1), cut=st.integers(0, 40))
@@ -171,7 +171,7 @@ class EngineMachine(RuleBasedStateMachine):
 
     @invariant()
     def servers_hold_the_store_text_and_versions_grow(self) -> None:
-        for session in self.v.engine.sessions.values():
+        for session in self.v.engine._primary.sessions.values():
             client = session.client
             if client is None or not client.alive or session.capabilities is None:
                 continue
@@ -183,14 +183,14 @@ class EngineMachine(RuleBasedStateMachine):
             for uri, seen in versions.items():
                 assert seen == sorted(seen) and len(set(seen)) == len(seen), (session.name, uri, seen)
             for rel in session.held_paths():
-                uri = self.v.engine.store.uri(rel)
+                uri = self.v.engine._primary.store.uri(rel)
                 assert texts.get(uri) == session.held_text(rel), (session.name, rel)
 
     @invariant()
     def reports_describe_current_versions(self) -> None:
         if self.last is None or self.last.status == "unknown":
             return
-        store = self.v.engine.store
+        store = self.v.engine._primary.store
         for rel, version in self.last.versions.items():
             assert version <= store.get(rel).version
         self.last = None

@@ -174,7 +174,7 @@ def test_servers_stop_with_the_verifier(shop: Path) -> None:
     from .conftest import pid_alive
 
     with Verifier(shop, timeout=TIMEOUT) as v:
-        pids = [s.client.pid for s in v.engine.sessions.values() if s.client is not None]
+        pids = [s.client.pid for s in v.engine._primary.sessions.values() if s.client is not None]
         assert len(pids) == 2 and all(pid_alive(p) for p in pids if p)
     assert not any(pid_alive(p) for p in pids if p)
 
@@ -187,7 +187,7 @@ def test_open_documents_are_bounded_without_losing_results(
     monkeypatch.setattr(workspace, "MAX_OPEN_DOCUMENTS", 1)
     first = verifier.verify({PRICING: edited(shop, PRICING, *SIGNATURE)})
     second = verifier.verify({"shop/checkout.py": (shop / "shop/checkout.py").read_text() + "\n"})
-    held = verifier.engine.sessions["pyright"].held_paths()
+    held = verifier.engine._primary.sessions["pyright"].held_paths()
     # Only the overlays and the files of the last check stay open.
     assert set(held) <= {PRICING, "shop/checkout.py"}
     assert codes(first.introduced) == [(CART, "reportCallIssue", "pyright")]

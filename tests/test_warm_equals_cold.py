@@ -61,7 +61,7 @@ def test_warm_equals_cold_across_states(shop: Path, tmp_path: Path, servers: tup
             shutil.copytree(shop, cold_root)
             for rel, text in texts.items():
                 (cold_root / rel).write_bytes(text.encode())
-            runs = cold_check(cold_root, report.checked_files, servers, v.engine.context.python)
+            runs = cold_check(cold_root, report.checked_files, servers, v.engine.python)
             for name, run in runs.items():
                 assert comparable(report.diagnostics, name) == comparable(run.diagnostics, name), (
                     f"{title}: warm {name} differs from its CLI"

@@ -156,7 +156,8 @@ class Bench:
         backend = "+".join(COMBINED)
         shutil.copytree(work, cold_root, symlinks=True)
         started = time.perf_counter()
-        async with AsyncVerifier(work, COMBINED, TIMEOUT, replicas=1, watch=False) as v:
+        async with AsyncVerifier(work, servers=COMBINED, timeout=TIMEOUT, replicas=1,
+                                     watch=False) as v:
             await v.diagnostics([self.script[0].path])
             startup = (time.perf_counter() - started) * 1000
             await self._warm_up(v)
@@ -165,7 +166,7 @@ class Bench:
                 sample = self._sample(backend, number, step, report)
                 if self.cold:
                     (cold_root / step.path).write_bytes(step.new_text.encode("utf-8"))
-                    self._compare_cold(cold_root, report, sample, v.context.python)
+                    self._compare_cold(cold_root, report, sample, v.python)
                 self.result.samples.append(sample)
                 self.progress(f"{self.w.name} {backend} {number}/{len(self.script)} "
                               f"{step.kind}: {report.elapsed_ms:.0f} ms")
@@ -208,7 +209,8 @@ class Bench:
     async def _alone(self, work: Path, backend: str) -> None:
         started = time.perf_counter()
         try:
-            async with AsyncVerifier(work, (backend,), TIMEOUT, replicas=1, watch=False) as v:
+            async with AsyncVerifier(work, servers=(backend,), timeout=TIMEOUT, replicas=1,
+                                     watch=False) as v:
                 await v.diagnostics([self.script[0].path])
                 startup = (time.perf_counter() - started) * 1000
                 await self._warm_up(v)
@@ -239,7 +241,7 @@ class Bench:
             except FloorError as exc:
                 self.progress(f"{self.w.name} floor {name}: {exc}")
                 continue
-            async with AsyncVerifier(work, (name,), TIMEOUT, max_dependents=0, replicas=1,
+            async with AsyncVerifier(work, servers=(name,), timeout=TIMEOUT, max_dependents=0, replicas=1,
                                      watch=False) as v:
                 await v.diagnostics([path])
                 for number, text in enumerate(texts):
@@ -261,7 +263,8 @@ class Bench:
             # A unique comment per phase and candidate: no state is answered from the cache.
             return [{s.path: f"{s.new_text}# {label} {i}\n"} for i, s in enumerate(mistakes)]
 
-        async with AsyncVerifier(work, COMBINED, TIMEOUT, replicas=2, watch=False) as v:
+        async with AsyncVerifier(work, servers=COMBINED, timeout=TIMEOUT, replicas=2,
+                                     watch=False) as v:
             await v.verify_candidates(batch("warm-up"))  # starts and warms both replicas
             singles = [(await v.verify_speculative(c)).elapsed_ms for c in batch("single")]
             started = time.perf_counter()
@@ -292,7 +295,8 @@ class Bench:
         daemon: list[float] = []
         in_process: list[float] = []
         try:
-            async with AsyncVerifier(work, COMBINED, TIMEOUT, replicas=1, watch=False) as v:
+            async with AsyncVerifier(work, servers=COMBINED, timeout=TIMEOUT, replicas=1,
+                                     watch=False) as v:
                 await _wait_for_state(state_path(work), proc)
                 async with AsyncClient(root=work, timeout=TIMEOUT) as client:
                     for path, text in [(s.path, s.new_text) for s in self.script[:2]]:
@@ -330,8 +334,8 @@ async def _wait_for_state(path: Path, proc: asyncio.subprocess.Process, timeout:
 def _peak_rss(v: AsyncVerifier) -> dict[str, float]:
     """VmHWM (peak resident set) of each server process, in MiB."""
     out: dict[str, float] = {}
-    for name, session in v.sessions.items():
-        pid = session.client.pid if session.client is not None else None
+    for server in v.status().servers:
+        name, pid = server.name, server.pid
         if pid is None:
             continue
         try:

@@ -1,6 +1,6 @@
 """The verify daemon: one warm `AsyncVerifier` per workspace, shared by many agents over HTTP.
 
-    lspfeedback serve --root R              # starts it; writes R/.lspfeedback/_daemon.json
+    lspfeedback serve --root R              # starts it; writes R/.lspfeedback/daemon.json
 
     from lspfeedback import Client
     with Client(root="R") as client:         # finds the daemon from the root's state file

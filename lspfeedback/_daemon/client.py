@@ -1,11 +1,13 @@
 """`Client` and `AsyncClient`: the verify daemon's API as the in-process `Verifier`'s methods.
 
-    with Client(root="path/to/repo") as client:      # reads path/to/repo/.lspfeedback/_daemon.json
+    with Client(root="path/to/repo") as client:      # reads path/to/repo/.lspfeedback/daemon.json
         report = client.verify({"pkg/mod.py": new_text})
 
 Both return the same `Report` / `CandidateReport` objects as `Verifier`, and raise the same
-`EditError` / `PathOutsideWorkspace` for a bad edit; anything else that goes wrong between
-here and the daemon is a `DaemonError` (with ``status`` and ``kind``). They share one base
+`EditError` / `EditApplyError` (with its file, block and closest text) / `PathOutsideWorkspace`
+for a bad edit; anything else that goes wrong between here and the daemon is a `DaemonError`:
+`DaemonNotRunning`, `DaemonUnreachable`, `DaemonTimeout`, or the base class with the daemon's
+``status`` and ``error`` name when it answered with an error. They share one base
 for finding the daemon and for turning answers into results; each method is a thin call.
 """
 
@@ -20,15 +22,23 @@ import httpx
 from lsprotocol import converters, types
 
 from lspfeedback._daemon.state import read_state
-from lspfeedback._exceptions import DaemonError, EditError, PathOutsideWorkspace, WorkspaceError
+from lspfeedback._exceptions import (
+    DaemonError,
+    DaemonNotRunning,
+    DaemonTimeout,
+    DaemonUnreachable,
+    EditApplyError,
+    EditError,
+    PathOutsideWorkspace,
+    WorkspaceError,
+)
 from lspfeedback._report import CandidateReport, Report
+from lspfeedback.edits import Changes
 
 DEFAULT_CLIENT_TIMEOUT = 120.0
 """Seconds to wait for an answer: a verify waits for the engine (one operation at a time),
 and a first batch of candidates may start replicas."""
 
-Changes = Any
-"""What `Client.verify` accepts: what `Verifier.verify` accepts (see there)."""
 
 PathLike = str | os.PathLike[str]
 
@@ -52,10 +62,10 @@ class _BaseClient:
             where = root if root is not None else "."
             info = read_state(where)
             if info is None:
-                raise DaemonError(
+                raise DaemonNotRunning(
                     f"no daemon is running for {Path(where).resolve()} (no "
-                    f".lspfeedback/_daemon.json there); start one with: lspfeedback serve --root "
-                    f"{where}", kind="NoDaemon")
+                    f".lspfeedback/daemon.json there); start one with: lspfeedback serve --root "
+                    f"{where}")
             if url is None and socket is None:
                 url, socket = info.url, info.socket
             token = token if token is not None else info.token
@@ -85,16 +95,15 @@ class _BaseClient:
     def _failed(self, exc: httpx.HTTPError) -> DaemonError:
         """A transport failure, said plainly."""
         if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
-            return DaemonError(f"cannot reach the daemon at {self.endpoint}: {exc} (is it running? "
-                               "see: lspfeedback status)", kind="Unreachable")
+            return DaemonUnreachable(f"cannot reach the daemon at {self.endpoint}: {exc} (is it "
+                                     "running? see: lspfeedback status)")
         if isinstance(exc, httpx.TimeoutException):
-            return DaemonError(f"no answer from the daemon at {self.endpoint} within "
-                               f"{self.timeout:g} s", kind="Timeout")
+            return DaemonTimeout(f"no answer from the daemon at {self.endpoint} within "
+                                 f"{self.timeout:g} s")
         if isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | httpx.WriteError):
-            return DaemonError(f"the daemon at {self.endpoint} closed the connection mid-request "
-                               f"(it stopped or died): {exc}", kind="Disconnected")
-        return DaemonError(f"request to the daemon at {self.endpoint} failed: {exc!r}",
-                           kind="Unreachable")
+            return DaemonUnreachable(f"the daemon at {self.endpoint} closed the connection "
+                                     f"mid-request (it stopped or died): {exc}")
+        return DaemonUnreachable(f"request to the daemon at {self.endpoint} failed: {exc!r}")
 
     def _answer(self, response: httpx.Response) -> Any:
         """The JSON of a successful answer; the matching exception otherwise."""
@@ -108,12 +117,17 @@ class _BaseClient:
         if response.status_code == 400:
             if kind == "PathOutsideWorkspace":
                 raise PathOutsideWorkspace(str(body.get("path", "")), str(body.get("root", "")))
+            if kind == "EditApplyError" and isinstance(body.get("path"), str):
+                raise EditApplyError(
+                    body["path"], str(body.get("problem", message)), block=body.get("block"),
+                    unit=str(body.get("unit", "block")), closest=body.get("closest"),
+                    closest_line=body.get("closest_line"), hint=str(body.get("hint", "")))
             if kind in ("EditError", "EditApplyError"):
                 raise EditError(message)
             if kind == "WorkspaceError":
                 raise WorkspaceError(message)
         raise DaemonError(f"the daemon at {self.endpoint} answered {response.status_code} {kind}: "
-                          f"{message}", status=response.status_code, kind=kind)
+                          f"{message}", status=response.status_code, error=kind)
 
 
 def _edit(changes: Changes) -> Any:

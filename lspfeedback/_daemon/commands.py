@@ -20,15 +20,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from lspfeedback import servers as registry
 from lspfeedback._daemon.client import Client
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, is_loopback
 from lspfeedback._daemon.state import DaemonInfo, read_state, state_path
-from lspfeedback._engine import DEFAULT_MAX_DEPENDENTS, DEFAULT_SERVERS, DEFAULT_TIMEOUT
 from lspfeedback._exceptions import DaemonError
+from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
 
 COMMANDS = ("serve", "status", "stop")
 STOP_TIMEOUT = 30.0
+_DEFAULTS = VerifierOptions()
 """Seconds `stop` waits for the daemon to exit (it stops its servers with their own grace)."""
 
 
@@ -37,7 +37,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve = sub.add_parser(
         "serve", help="run the verify daemon: one warm workspace shared over HTTP",
         description="Serve ROOT over HTTP until SIGTERM or Ctrl-C. Writes the URL and a token "
-        "to ROOT/.lspfeedback/_daemon.json (mode 0600), where clients find them.",
+        "to ROOT/.lspfeedback/daemon.json (mode 0600), where clients find them.",
     )
     serve.add_argument("--root", default=".", help="workspace root (default: current directory)")
     serve.add_argument("--server", action="append", dest="servers", metavar="S",
@@ -50,10 +50,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     where.add_argument("--port", type=int, default=0, help="TCP port (default 0: a free one)")
     where.add_argument("--socket", metavar="PATH",
                        help="listen on a Unix socket (mode 0600) instead")
-    serve.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
-                       help=f"seconds per server to answer (default {DEFAULT_TIMEOUT:g})")
-    serve.add_argument("--max-dependents", type=int, default=DEFAULT_MAX_DEPENDENTS,
-                       help=f"importers to check at most (default {DEFAULT_MAX_DEPENDENTS})")
+    serve.add_argument("--timeout", type=float, default=_DEFAULTS.timeout,
+                       help=f"seconds per server to answer (default {_DEFAULTS.timeout:g})")
+    serve.add_argument("--max-dependents", type=int, default=_DEFAULTS.max_dependents,
+                       help=f"importers to check at most (default {_DEFAULTS.max_dependents})")
     serve.add_argument("--replicas", type=int, default=None,
                        help="warm server sets for candidates (default: by cores and memory)")
     serve.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
@@ -92,7 +92,7 @@ def find_daemon(root: str | os.PathLike[str],
         health = client.health()
     except DaemonError as exc:
         client.close()
-        return None, (f"the daemon in {state_path(root)} does not answer ({exc.kind}); "
+        return None, (f"the daemon in {state_path(root)} does not answer ({exc.error or type(exc).__name__}); "
                       "checking in-process")
     running = sorted(health.get("servers", {}))
     if servers and sorted(set(servers)) != running:
@@ -105,19 +105,18 @@ def find_daemon(root: str | os.PathLike[str],
 def _serve(args: argparse.Namespace) -> int:
     from lspfeedback._daemon.server import serve  # FastAPI and uvicorn: only here
 
-    servers = tuple(args.servers or DEFAULT_SERVERS)
-    for name in servers:
-        registry.get(name)  # an unknown name fails here, in one line, before anything starts
+    # An unknown name or a bad number fails here, in one line, before anything starts.
+    options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
+                              timeout=args.timeout, max_dependents=args.max_dependents,
+                              replicas=args.replicas)
     if args.socket is None and not is_loopback(args.host):
         print(f"lspfeedback: warning: {args.host} is not a loopback address: other machines can "
               "reach the daemon, and only the token (sent in clear text) protects it",
               file=sys.stderr)
     try:
         return serve(
-            args.root, servers=servers, host=args.host,
-            port=args.port, socket_path=args.socket, timeout=args.timeout,
-            max_dependents=args.max_dependents, replicas=args.replicas, max_body=args.max_body,
-            announce=_announce,
+            args.root, options, host=args.host, port=args.port, socket_path=args.socket,
+            max_body=args.max_body, announce=_announce,
         )
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown
         return 130
@@ -161,7 +160,7 @@ def _stop(args: argparse.Namespace) -> int:
         if _alive(info.pid):
             # The pid may belong to another process by now: never signal what did not answer.
             print(f"lspfeedback: error: the daemon of {info.endpoint} (pid {info.pid}) does not "
-                  f"answer ({exc.kind}); not stopping anything", file=sys.stderr)
+                  f"answer ({exc.error or type(exc).__name__}); not stopping anything", file=sys.stderr)
             return 2
         state_path(args.root).unlink(missing_ok=True)
         print(f"no daemon is running for {info.root} (removed a stale state file)")

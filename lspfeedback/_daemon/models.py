@@ -68,6 +68,7 @@ class ServerHealth(BaseModel):
     state: str = Field(description="running, crashed or stopped")
     restarts: int
     pid: int | None
+    last_error: str | None = Field(default=None, description="Why it last failed to answer.")
 
 
 class HealthResponse(BaseModel):

@@ -132,7 +132,7 @@ class Guard:
         if not self.token_ok(headers.get(b"authorization", b"")):
             await reject(send, 401, "Unauthorized",
                          "missing or wrong token: send 'Authorization: Bearer <token>' with the "
-                         "token from ROOT/.lspfeedback/_daemon.json",
+                         "token from ROOT/.lspfeedback/daemon.json",
                          extra_headers=[(b"www-authenticate", b"Bearer")])
             return
         length = headers.get(b"content-length")

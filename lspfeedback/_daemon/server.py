@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import socket
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Unpack
 
 import uvicorn
 
@@ -22,14 +23,8 @@ from lspfeedback._daemon.app import create_app
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, allowed_host_names
 from lspfeedback._daemon.service import DaemonSettings
 from lspfeedback._daemon.state import DaemonInfo, new_token, read_state
-from lspfeedback._engine import (
-    DEFAULT_MAX_DEPENDENTS,
-    DEFAULT_SERVERS,
-    DEFAULT_STARTUP_TIMEOUT,
-    DEFAULT_TIMEOUT,
-)
 from lspfeedback._exceptions import DaemonError, WorkspaceError
-from lspfeedback.servers.base import ServerSpec
+from lspfeedback._options import OptionFields, VerifierOptions
 
 DEFAULT_HOST = "127.0.0.1"
 GRACEFUL_SHUTDOWN = 10
@@ -51,19 +46,19 @@ class _Server(uvicorn.Server):
 
 def serve(
     root: str | os.PathLike[str],
+    options: VerifierOptions | None = None,
     *,
-    servers: Sequence[str | ServerSpec] = DEFAULT_SERVERS,
     host: str = DEFAULT_HOST,
     port: int = 0,
     socket_path: str | os.PathLike[str] | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
-    max_dependents: int = DEFAULT_MAX_DEPENDENTS,
-    replicas: int | None = None,
-    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT,
     max_body: int = DEFAULT_MAX_BODY,
     announce: Callable[[DaemonInfo], None] | None = None,
+    **fields: Unpack[OptionFields],
 ) -> int:
     """Serve ``root`` until a stop signal; returns 0, or 2 when the servers did not start.
+
+    The engine runs with ``options`` and ``fields`` (as `AsyncVerifier` takes them); the disk
+    watcher is always on, since a daemon outlives many edits by others.
 
     Listens on ``host:port`` (port 0 picks a free one) or, with ``socket_path``, on a Unix
     socket. ``announce`` is called with the `DaemonInfo` once the servers are warm and the
@@ -84,9 +79,8 @@ def serve(
         shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else str(address[0])
         url, names = f"http://{shown}:{bound_port}", allowed_host_names(str(address[0]))
     settings = DaemonSettings(
-        root=root_path, token=new_token(), servers=tuple(servers), timeout=timeout,
-        max_dependents=max_dependents, replicas=replicas, startup_timeout=startup_timeout,
-        max_body=max_body, url=url, socket=str(unix_path) if unix_path is not None else None,
+        root=root_path, token=new_token(),
+        options=(options or VerifierOptions()).replace(**{**fields, "watch": True}), max_body=max_body, url=url, socket=str(unix_path) if unix_path is not None else None,
         host_names=names, port=bound_port, announce=announce,
     )
     app = create_app(settings)
@@ -109,7 +103,7 @@ def bind_tcp(host: str, port: int) -> socket.socket:
     """A listening TCP socket on ``host:port``."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     if not infos:
-        raise DaemonError(f"cannot resolve {host!r}", kind="Unreachable")
+        raise DaemonError(f"cannot resolve {host!r}")
     family, kind, proto, _, address = infos[0]
     sock = socket.socket(family, kind, proto)
     try:
@@ -118,8 +112,7 @@ def bind_tcp(host: str, port: int) -> socket.socket:
         sock.listen(128)  # listening now: clients that come before uvicorn accepts just wait
     except OSError as exc:
         sock.close()
-        raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}",
-                          kind="Unreachable") from exc
+        raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     return sock
 
 
@@ -127,14 +120,14 @@ def bind_unix(path: Path) -> socket.socket:
     """A listening Unix socket at ``path`` with mode 0600; a stale socket file is replaced."""
     if path.exists() or path.is_symlink():
         if not stat.S_ISSOCK(path.lstat().st_mode):
-            raise DaemonError(f"{path} exists and is not a socket", kind="Unreachable")
+            raise DaemonError(f"{path} exists and is not a socket")
         probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
             probe.connect(str(path))
         except OSError:
             path.unlink()  # nobody listens: left behind by a daemon that was killed
         else:
-            raise DaemonError(f"{path} is in use by a running process", kind="Unreachable")
+            raise DaemonError(f"{path} is in use by a running process")
         finally:
             probe.close()
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -144,7 +137,7 @@ def bind_unix(path: Path) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
-        raise DaemonError(f"cannot listen on {path}: {exc.strerror}", kind="Unreachable") from exc
+        raise DaemonError(f"cannot listen on {path}: {exc.strerror}") from exc
     finally:
         os.umask(previous)
     return sock
@@ -164,4 +157,4 @@ def _refuse_if_running(root: Path) -> None:
         return  # a stale state file (the daemon was killed): it is replaced
     raise DaemonError(
         f"a daemon already serves {root} at {info.endpoint} (pid {info.pid}); stop it with: "
-        f"lspfeedback stop --root {root}", kind="AlreadyRunning")
+        f"lspfeedback stop --root {root}")

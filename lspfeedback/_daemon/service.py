@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,23 +21,17 @@ import lspfeedback
 from lspfeedback._daemon.metrics import Metrics
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, LOOPBACK_NAMES
 from lspfeedback._daemon.state import DaemonInfo, remove_state, write_state
-from lspfeedback._engine import (
-    DEFAULT_MAX_DEPENDENTS,
-    DEFAULT_SERVERS,
-    DEFAULT_STARTUP_TIMEOUT,
-    DEFAULT_TIMEOUT,
-    AsyncVerifier,
-)
+from lspfeedback._engine import AsyncVerifier
 from lspfeedback._exceptions import (
+    EditApplyError,
     EditError,
     LspFeedbackError,
     PathOutsideWorkspace,
     ServerError,
     WorkspaceError,
 )
+from lspfeedback._options import VerifierOptions
 from lspfeedback._report import Report
-from lspfeedback._workspace import Workspace
-from lspfeedback.servers.base import ServerSpec
 
 T = TypeVar("T")
 
@@ -48,18 +42,15 @@ class DaemonSettings:
 
     root: Path
     token: str
-    servers: Sequence[str | ServerSpec] = DEFAULT_SERVERS
-    timeout: float = DEFAULT_TIMEOUT
-    max_dependents: int = DEFAULT_MAX_DEPENDENTS
-    replicas: int | None = None
-    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    options: VerifierOptions = field(default_factory=VerifierOptions)
+    """How the engine runs (servers, timeouts, bounds, replicas)."""
     max_body: int = DEFAULT_MAX_BODY
     url: str | None = None
     socket: str | None = None
     host_names: frozenset[str] = LOOPBACK_NAMES
     port: int | None = None
     write_state: bool = True
-    """Write ROOT/.lspfeedback/_daemon.json once the servers are warm (and remove it at the end)."""
+    """Write ROOT/.lspfeedback/daemon.json once the servers are warm (and remove it at the end)."""
     announce: Callable[[DaemonInfo], None] | None = None
     """Called with the `DaemonInfo` once the daemon is ready (``serve`` prints the URL)."""
 
@@ -123,9 +114,7 @@ class Daemon:
         self._loop = asyncio.get_running_loop()
         engine: AsyncVerifier | None = None
         try:
-            engine = AsyncVerifier(s.root, s.servers, s.timeout, max_dependents=s.max_dependents,
-                                   startup_timeout=s.startup_timeout, replicas=s.replicas,
-                                   watch=True)
+            engine = AsyncVerifier(s.root, s.options)
             await engine.start()
         except BaseException as exc:
             self.startup_error = exc
@@ -209,33 +198,26 @@ class Daemon:
 
     # ---- introspection ---------------------------------------------------------------------
 
-    def replicas(self) -> list[Workspace]:
-        return self.engine.workspaces
-
     def health(self) -> dict[str, Any]:
-        engine = self.engine
-        servers = {
-            name: {"state": s.state, "restarts": s.restarts,
-                   "pid": s.client.pid if s.client is not None and s.client.alive else None}
-            for name, s in engine.sessions.items()
-        }
+        status = self.engine.status()
+        servers = {s.name: {"state": s.state, "restarts": s.restarts, "pid": s.pid,
+                            "last_error": s.last_error} for s in status.servers}
         return {
             "status": "stopping" if self.stopping.is_set() else "ok",
             "version": lspfeedback.__version__,
-            "root": str(engine.root),
+            "root": status.root,
             "pid": os.getpid(),
             "uptime_s": round(time.monotonic() - self.started, 3),
             "servers": servers,
-            "replicas": {"started": sum(1 for w in self.replicas() if w.running()),
-                         "max": engine.replicas},
+            "replicas": {"started": status.replicas_started, "max": status.replicas_max},
             "sessions": len(self.sessions),
-            "overlays": len(engine.overlays),
+            "overlays": status.overlays,
             "in_flight": self.in_flight,
         }
 
     def render_metrics(self) -> str:
-        restarts = [(w.name, s.name, s.restarts)
-                    for w in self.replicas() for s in w.sessions.values()]
+        restarts = [(r.name, s.name, s.restarts)
+                    for r in self.engine.status().replicas for s in r.servers]
         return self.metrics.render(restarts=restarts, sessions=len(self.sessions),
                                    in_flight=self.in_flight, uptime=time.monotonic() - self.started)
 
@@ -250,6 +232,8 @@ def error_for(exc: LspFeedbackError) -> ApiError:
     kind = type(exc).__name__
     if isinstance(exc, PathOutsideWorkspace):
         return ApiError(400, kind, str(exc), path=exc.path, root=exc.root)
+    if isinstance(exc, EditApplyError):
+        return ApiError(400, kind, str(exc), path=exc.path, problem=exc.problem, **exc.fields())
     if isinstance(exc, EditError | WorkspaceError):
         extra = {k: getattr(exc, k) for k in ("path", "block", "closest", "closest_line")
                  if getattr(exc, k, None) is not None}

@@ -1,6 +1,6 @@
 """The state file a running daemon leaves in its root, so that clients can find it.
 
-``ROOT/.lspfeedback/_daemon.json`` holds where the daemon listens (a URL or a Unix socket), the
+``ROOT/.lspfeedback/daemon.json`` holds where the daemon listens (a URL or a Unix socket), the
 token every request must carry, its pid and version. It is written atomically with mode 0600
 (the token is the only thing between another local user and the workspace), the directory
 gets its own ``.gitignore`` so that it is never committed, and the daemon removes the file
@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lspfeedback._exceptions import DaemonError
+from lspfeedback._exceptions import DaemonError, DaemonNotRunning
 
 STATE_DIR = ".lspfeedback"
 STATE_FILE = "daemon.json"
@@ -60,7 +60,7 @@ class DaemonInfo:
 
 
 def state_path(root: str | os.PathLike[str]) -> Path:
-    """``ROOT/.lspfeedback/_daemon.json``, for the resolved root."""
+    """``ROOT/.lspfeedback/daemon.json``, for the resolved root."""
     return Path(root).resolve() / STATE_DIR / STATE_FILE
 
 
@@ -87,7 +87,7 @@ def write_state(info: DaemonInfo) -> Path:
 def read_state(root: str | os.PathLike[str]) -> DaemonInfo | None:
     """The state file of ``root``, or None when there is none.
 
-    Raises `DaemonError` when it exists but cannot be read.
+    Raises `DaemonNotRunning` when it exists but cannot be read.
     """
     path = state_path(root)
     try:
@@ -96,8 +96,7 @@ def read_state(root: str | os.PathLike[str]) -> DaemonInfo | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DaemonError(f"cannot read the daemon state file {path}: {exc}",
-                          kind="NoDaemon") from exc
+        raise DaemonNotRunning(f"cannot read the daemon state file {path}: {exc}") from exc
 
 
 def remove_state(info: DaemonInfo) -> None:

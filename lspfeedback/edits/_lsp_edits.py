@@ -24,9 +24,9 @@ from typing import TypeVar
 import cattrs
 from lsprotocol import converters, types
 
-from lspfeedback._exceptions import EditError
+from lspfeedback._exceptions import EditApplyError, EditError
 from lspfeedback._lsp.positions import PositionEncoding, line_starts, split_lines, to_code_points
-from lspfeedback.edits import ChangeSet, EditApplyError, Reader
+from lspfeedback.edits._buffer import EditBuffer, Reader
 
 __all__ = ["apply_text_edit_map", "apply_text_edits", "apply_workspace_edit", "uri_to_path"]
 
@@ -132,7 +132,7 @@ def apply_workspace_edit(
         edit if isinstance(edit, types.WorkspaceEdit) else _structure(edit, types.WorkspaceEdit)
     )
     to_path = _hook(root, uri_to_path)
-    changes = ChangeSet(read)
+    changes = EditBuffer(read)
     if workspace_edit.document_changes is not None:
         for number, change in enumerate(workspace_edit.document_changes, 1):
             _document_change(change, number, changes, to_path, encoding)
@@ -157,7 +157,7 @@ def apply_text_edit_map(
     if all(isinstance(value, str) for value in edits.values()):
         return {path: value for path, value in edits.items() if isinstance(value, str)}
     to_path = _hook(root, uri_to_path)
-    changes = ChangeSet(read)
+    changes = EditBuffer(read)
     for key, value in edits.items():
         if not isinstance(key, str):
             raise EditError(f"paths must be str, not {type(key).__name__} ({key!r})")
@@ -203,7 +203,7 @@ def _as_text_edit(item: object, path: str) -> types.TextEdit | types.AnnotatedTe
 
 
 def _edit_document(
-    path: str, edits: Sequence[AnyTextEdit], changes: ChangeSet, encoding: PositionEncoding
+    path: str, edits: Sequence[AnyTextEdit], changes: EditBuffer, encoding: PositionEncoding
 ) -> None:
     text = changes.get(path)
     if text is None:
@@ -218,7 +218,7 @@ def _edit_document(
 def _document_change(
     change: types.TextDocumentEdit | types.CreateFile | types.RenameFile | types.DeleteFile,
     number: int,
-    changes: ChangeSet,
+    changes: EditBuffer,
     to_path: Callable[[str], str],
     encoding: PositionEncoding,
 ) -> None:

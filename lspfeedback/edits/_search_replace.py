@@ -30,20 +30,10 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lspfeedback._exceptions import EditError
-from lspfeedback.edits import (
-    ChangeSet,
-    EditApplyError,
-    Line,
-    Reader,
-    closest_window,
-    dominant_eol,
-    join_eol,
-    line_similarity,
-    rank_windows,
-    split_eol,
-    strip_path,
-)
+from lspfeedback._exceptions import EditApplyError, EditError
+from lspfeedback.edits._buffer import EditBuffer, Reader
+from lspfeedback.edits._lines import Line, dominant_eol, join_eol, split_eol, strip_path
+from lspfeedback.edits._similarity import closest_window, line_similarity, rank_windows
 
 __all__ = ["FUZZY_MAX_LINES", "FUZZY_RATIO", "apply_search_replace", "has_search_replace"]
 
@@ -85,7 +75,7 @@ def apply_search_replace(text: str, read: Reader) -> dict[str, str | None]:
     Raises `EditError` for malformed blocks and `EditApplyError` when a block's SEARCH text
     is missing or ambiguous (``block`` counts blocks through the whole string).
     """
-    changes = ChangeSet(read)
+    changes = EditBuffer(read)
     for block in _parse(text):
         changes.set(block.path, _apply(block, changes.get(block.path)))
     return changes.result()

@@ -22,18 +22,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from lspfeedback._exceptions import EditError
-from lspfeedback.edits import (
-    ChangeSet,
-    EditApplyError,
-    Line,
-    Reader,
-    closest_window,
-    dominant_eol,
-    join_eol,
-    split_eol,
-    strip_path,
-)
+from lspfeedback._exceptions import EditApplyError, EditError
+from lspfeedback.edits._buffer import EditBuffer, Reader
+from lspfeedback.edits._lines import Line, dominant_eol, join_eol, split_eol, strip_path
+from lspfeedback.edits._similarity import closest_window
 
 __all__ = ["SEARCH_RADIUS", "apply_unified_diff", "has_unified_diff"]
 
@@ -118,7 +110,7 @@ def apply_unified_diff(diff: str, read: Reader) -> dict[str, str | None]:
     patches = _parse(diff)
     if not patches:
         raise EditError("the diff has no file sections ('--- a/path' / '+++ b/path' lines)")
-    changes = ChangeSet(read)
+    changes = EditBuffer(read)
     for patch in patches:
         _apply_patch(patch, changes)
     return changes.result()
@@ -372,7 +364,7 @@ def _continues_hunk(lines: list[_RawLine], i: int) -> bool:
 # ---- applying -----------------------------------------------------------------------------
 
 
-def _apply_patch(patch: _FilePatch, changes: ChangeSet) -> None:
+def _apply_patch(patch: _FilePatch, changes: EditBuffer) -> None:
     old_path, new_path = patch.old_path, patch.new_path
     if old_path is None:
         if new_path is None:  # _finish_names already refused this

@@ -8,7 +8,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 
-from lspfeedback._exceptions import LspFeedbackError
+from lspfeedback._exceptions import UnknownServer
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
 __all__ = ["ServerContext", "ServerSpec", "available", "get"]
@@ -33,9 +33,9 @@ def available() -> dict[str, ServerSpec]:
 
 
 def get(name: str) -> ServerSpec:
-    """The server called ``name``; a clear error listing the known ones otherwise."""
+    """The server called ``name``. Raises `UnknownServer` (a `ValueError`) listing the known
+    ones otherwise."""
     try:
         return _REGISTRY[name]
     except KeyError:
-        known = ", ".join(_REGISTRY)
-        raise LspFeedbackError(f"unknown server {name!r}; known servers: {known}") from None
+        raise UnknownServer(name, list(_REGISTRY)) from None

@@ -1,0 +1,78 @@
+"""`DiskSync`: what the replicas' servers must hear when files change on disk.
+
+Two sources: the rescan at the start of every operation (documents we know, compared by
+content) and the watcher (files we do not know). A ``verify`` of paths is the third case: the
+paths named are this call's change, every other disk change belongs to the baseline.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Collection, Iterable
+
+from lspfeedback._imports import ImportGraph, plan
+from lspfeedback._replicas import ReplicaPool
+from lspfeedback._report import Report
+from lspfeedback._reporting import assemble
+from lspfeedback._workspace import Check, Workspace
+
+
+class DiskSync:
+    """Keeps every replica's view of the disk, and the import graph, current."""
+
+    def __init__(self, pool: ReplicaPool, graph: ImportGraph) -> None:
+        self._pool = pool
+        self._graph = graph
+
+    def refresh(self, ws: Workspace, skip: Collection[str] = ()) -> None:
+        """Re-read every document ``ws`` knows, by content; tell its servers."""
+        changed = ws.store.rescan(skip)
+        if changed:
+            self._graph.invalidate()
+            ws.tell_disk_changed(changed)
+
+    def written(self, ws: Workspace, rels: list[str]) -> None:
+        """``ws`` wrote ``rels`` to disk itself."""
+        if rels:
+            self._graph.invalidate()
+            ws.tell_disk_changed(rels)
+
+    def watched(self, rels: list[str]) -> None:
+        """The watcher saw ``rels`` change on disk (someone else changed them).
+
+        Documents we know are left to the rescan at the start of the next operation (which
+        also decides whether a change belongs to the baseline or is the change being
+        verified); files we do not track are what the servers must hear about now.
+        """
+        self._graph.invalidate()
+        for ws in self._pool:
+            untracked = [rel for rel in rels if not ws.store.known(rel)]
+            if untracked:
+                ws.store.note_disk_change()
+                ws.tell_disk_changed(untracked)
+
+    async def verify_paths(self, paths: Iterable[str | os.PathLike[str]], *, limit: int,
+                           timeout: float) -> Report:
+        """What the disk changes of ``paths`` did, in them and their importers."""
+        started = time.perf_counter()
+        ws = self._pool.primary
+        store = ws.store
+        changed = list(dict.fromkeys(store.relpath(p) for p in paths))
+        self.refresh(ws, skip=set(changed))
+        # Never seen before and changed on disk: its earlier state is unknown, so the baseline
+        # is empty and everything current counts as introduced (never hidden).
+        first_sight = any(not store.known(p) for p in changed)
+        old_texts = {p: store.get(p).text for p in changed}
+        scope = await plan(self._graph, changed, limit)
+        before = Check() if first_sight else await ws.check(scope.targets, timeout)
+        reloaded = [rel for rel in changed if store.reload(rel)]
+        if reloaded or first_sight:
+            # A file read for the first time may have changed after a server read it from
+            # disk: the servers must hear of it, and cached results are no longer valid.
+            store.note_disk_change()
+            self._graph.invalidate()
+            ws.tell_disk_changed(changed)
+            scope = await plan(self._graph, changed, limit)
+        after = await ws.check(scope.targets, timeout)
+        return assemble(ws, scope, old_texts, before, after, started)

@@ -1,0 +1,130 @@
+"""`ReplicaPool`: the primary replica and the extra ones candidates run on.
+
+The primary holds the shared base state. Extra replicas start on first need, mirror the
+primary's overlays before each candidate and are put back after it, so every candidate sees
+the same base; a replica that fails to start is left out and its candidates run on the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lspfeedback._documents import DocumentStore
+from lspfeedback._imports import Plan
+from lspfeedback._report import Report
+from lspfeedback._reporting import FileChanges, assemble
+from lspfeedback._workspace import Check, Workspace
+from lspfeedback.servers import ServerContext, ServerSpec
+
+SavedOverlays = dict[str, tuple[bool, str | None]]
+"""path -> (deleted, overlay text): what `save_overlays` keeps to put back."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate to run: its changes and what checking it covers."""
+
+    changes: FileChanges
+    plan: Plan
+
+
+class ReplicaPool:
+    """The primary replica plus up to ``size - 1`` extra ones, started lazily."""
+
+    def __init__(self, root: Path, specs: Sequence[ServerSpec], context: ServerContext, *,
+                 startup_timeout: float, include_hints: bool, size: int) -> None:
+        self._root = root
+        self._specs = list(specs)
+        self._context = context
+        self._startup_timeout = startup_timeout
+        self._include_hints = include_hints
+        self.size = size
+        self.primary = self._new("primary")
+        self._extra: list[Workspace] = []
+
+    def __repr__(self) -> str:
+        return f"<ReplicaPool started={1 + len(self._extra)}/{self.size}>"
+
+    def __iter__(self) -> Iterator[Workspace]:
+        """Every replica created so far, the primary first."""
+        return iter([self.primary, *self._extra])
+
+    async def close(self) -> None:
+        await asyncio.gather(*(w.close() for w in self))
+
+    def _new(self, name: str) -> Workspace:
+        return Workspace(self._root, self._specs, self._context,
+                         startup_timeout=self._startup_timeout,
+                         include_hints=self._include_hints, name=name)
+
+    async def workers(self, wanted: int) -> list[Workspace]:
+        """The primary plus extra replicas up to ``min(size, wanted)``, started if needed."""
+        target = min(self.size, wanted)
+        while 1 + len(self._extra) < target:
+            self._extra.append(self._new(f"replica-{len(self._extra) + 1}"))
+        workers = [self.primary, *self._extra[: target - 1]]
+        results = await asyncio.gather(*(w.start() for w in workers[1:]), return_exceptions=True)
+        failed = {id(w) for w, r in zip(workers[1:], results, strict=True)
+                  if isinstance(r, BaseException)}
+        return [w for w in workers if id(w) not in failed]
+
+    async def run(self, candidates: Sequence[Candidate], baseline: Check,
+                  base_texts: dict[str, str], timeout: float,
+                  refresh: Callable[[Workspace], None]) -> list[Report]:
+        """Each candidate's report against ``baseline``, in the order given.
+
+        Candidates are handed out from one queue to every started replica; ``refresh``
+        brings an extra replica's disk view up to date before it mirrors the primary.
+        """
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for index in range(len(candidates)):
+            queue.put_nowait(index)
+        reports: dict[int, Report] = {}
+
+        async def work(ws: Workspace) -> None:
+            while not queue.empty():
+                index = queue.get_nowait()
+                reports[index] = await self._try(ws, candidates[index], baseline, base_texts,
+                                                 timeout, refresh)
+
+        await asyncio.gather(*(work(ws) for ws in await self.workers(len(candidates))))
+        return [reports[i] for i in range(len(candidates))]
+
+    async def _try(self, ws: Workspace, candidate: Candidate, baseline: Check,
+                   base_texts: dict[str, str], timeout: float,
+                   refresh: Callable[[Workspace], None]) -> Report:
+        started = time.perf_counter()
+        if ws is not self.primary:
+            refresh(ws)
+            ws.mirror(self.primary.store)
+        saved = save_overlays(ws.store, candidate.changes)
+        try:
+            for rel, text in candidate.changes.items():
+                ws.store.set_overlay(rel, text)
+            after = await ws.check(candidate.plan.targets, timeout)
+            return assemble(ws, candidate.plan, base_texts, baseline, after, started)
+        finally:
+            if ws is self.primary:
+                restore_overlays(ws.store, saved)
+            else:
+                ws.mirror(self.primary.store)
+
+
+def save_overlays(store: DocumentStore, rels: Iterable[str]) -> SavedOverlays:
+    """What ``store`` holds for ``rels`` now, for `restore_overlays`."""
+    return {rel: (store.get(rel).deleted, store.get(rel).overlay) for rel in rels}
+
+
+def restore_overlays(store: DocumentStore, saved: SavedOverlays) -> None:
+    """Put back overlays saved by `save_overlays` (a deletion, a text, or none at all)."""
+    for rel, (deleted, overlay) in saved.items():
+        if deleted:
+            store.set_overlay(rel, None)
+        elif overlay is not None:
+            store.set_overlay(rel, overlay)
+        else:
+            store.drop_overlay(rel)

@@ -1,0 +1,88 @@
+"""`VerifierStatus`: what a verifier's servers are doing, for health checks and humans."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lspfeedback._replicas import ReplicaPool
+    from lspfeedback._session import ServerSession
+
+
+@dataclass(frozen=True)
+class ServerStatus:
+    """One server of the primary replica."""
+
+    name: str
+    state: str
+    """``"stopped"`` (not started yet, or closed), ``"running"`` or ``"crashed"`` (it is
+    restarted on the next call that needs it)."""
+    restarts: int
+    """How often it was started again after the first start."""
+    pid: int | None
+    """Its process id while it runs."""
+    last_error: str | None
+    """Why it last failed to answer (a timeout, a crash, a failed start), if it ever did."""
+
+    def __str__(self) -> str:
+        text = f"{self.name}: {self.state}, {self.restarts} restarts"
+        return text + (f", last error: {self.last_error}" if self.last_error else "")
+
+
+@dataclass(frozen=True)
+class ReplicaStatus:
+    """One replica (a warm server set): the primary or one started for candidates."""
+
+    name: str
+    running: bool
+    """Its servers have started (at least one runs)."""
+    servers: tuple[ServerStatus, ...]
+
+
+@dataclass(frozen=True)
+class VerifierStatus:
+    """The state of a verifier: its servers, replicas and overlays."""
+
+    root: str
+    replicas: tuple[ReplicaStatus, ...]
+    """Every replica created so far, the primary first."""
+    replicas_max: int
+    overlays: int
+    """Paths with an uncommitted in-memory edit."""
+    closed: bool
+
+    @property
+    def servers(self) -> tuple[ServerStatus, ...]:
+        """The primary replica's servers."""
+        return self.replicas[0].servers
+
+    @property
+    def replicas_started(self) -> int:
+        """Replicas whose servers have started."""
+        return sum(r.running for r in self.replicas)
+
+    def __str__(self) -> str:
+        head = (f"{self.root}: {self.overlays} overlays, replicas {self.replicas_started} of "
+                f"{self.replicas_max}{' (closed)' if self.closed else ''}")
+        return "\n".join([head, *(f"  {s}" for s in self.servers)])
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+def status_of_pool(root: Path, pool: ReplicaPool, *, closed: bool) -> VerifierStatus:
+    """The status of a verifier whose replicas are ``pool``."""
+    replicas = tuple(
+        ReplicaStatus(name=ws.name, running=bool(ws.running()),
+                      servers=tuple(_server(s) for s in ws.sessions.values()))
+        for ws in pool)
+    return VerifierStatus(root=str(root), replicas=replicas, replicas_max=pool.size,
+                          overlays=len(pool.primary.store.overlays()), closed=closed)
+
+
+def _server(s: ServerSession) -> ServerStatus:
+    return ServerStatus(name=s.name, state=s.state, restarts=s.restarts, last_error=s.last_error,
+                        pid=s.client.pid if s.client is not None and s.client.alive else None)
