@@ -11,7 +11,7 @@ import contextlib
 import hashlib
 import os
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,6 +120,17 @@ class DocumentStore:
             doc = Document(path=rel, uri=self.uri(rel), disk_text=self._read(rel))
             self._docs[rel] = doc
         return doc
+
+    def current_text(self, rel: str) -> str | None:
+        """The text the servers see for ``rel``; None when it does not exist (in this view)."""
+        doc = self.get(rel)
+        return doc.text if doc.exists else None
+
+    def set_overlays(self, changes: Mapping[str, str | None]) -> list[str]:
+        """`set_overlay` for each path of ``changes``; returns the paths."""
+        for rel, text in changes.items():
+            self.set_overlay(rel, text)
+        return list(changes)
 
     def known(self, rel: str) -> bool:
         return rel in self._docs

@@ -24,7 +24,7 @@ from lspfeedback._imports import ImportGraph, Plan, plan
 from lspfeedback._options import OptionFields, VerifierOptions, default_python
 from lspfeedback._replicas import Candidate, ReplicaPool, restore_overlays, save_overlays
 from lspfeedback._report import CandidateReport, Report
-from lspfeedback._reporting import FileChanges, assemble, ranked
+from lspfeedback._reporting import FileChanges, assemble
 from lspfeedback._status import VerifierStatus, status_of_pool
 from lspfeedback._watch import DiskWatcher
 from lspfeedback._workspace import Workspace
@@ -41,8 +41,10 @@ class AsyncVerifier:
 
     def __init__(self, root: str | os.PathLike[str], options: VerifierOptions | None = None,
                  **fields: Unpack[OptionFields]) -> None:
-        self.options = (options or VerifierOptions()).replace(**fields)
-        self.root = Path(root).resolve()
+        self.options: VerifierOptions = (options or VerifierOptions()).replace(**fields)
+        """The options this verifier runs with."""
+        self.root: Path = Path(root).resolve()
+        """The workspace root, resolved."""
         o = self.options
         self._context = ServerContext(root=self.root, python=o.python or default_python(self.root))
         self._pool = ReplicaPool(self.root, o.specs, self._context, size=o.replica_count,
@@ -127,8 +129,7 @@ class AsyncVerifier:
             old_texts = {p: store.get(p).text for p in parsed}
             plan = await self._plan(list(parsed))
             before = await self._primary.check(plan.targets, self.options.timeout)
-            for rel, text in parsed.items():
-                store.set_overlay(rel, text)
+            store.set_overlays(parsed)
             after = await self._primary.check(plan.targets, self.options.timeout)
             return assemble(self._primary, plan, old_texts, before, after, started)
 
@@ -150,8 +151,7 @@ class AsyncVerifier:
             base_set = self._parse(dict(base)) if base else {}
             saved = save_overlays(store, base_set)
             try:
-                for rel, text in base_set.items():
-                    store.set_overlay(rel, text)
+                store.set_overlays(base_set)
                 return await self._run_candidates(candidates)
             finally:
                 restore_overlays(store, saved)
@@ -175,7 +175,7 @@ class AsyncVerifier:
         async with self._lock:
             self._ensure_open()
             changes = candidate.changes if isinstance(candidate, CandidateReport) else candidate
-            return self._lay_over(self._parse(changes))
+            return self._primary.store.set_overlays(self._parse(changes))
 
     async def diagnostics(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
         """Current diagnostics of ``paths`` (no change, no importers)."""
@@ -199,7 +199,7 @@ class AsyncVerifier:
             self._ensure_open()
             if changes is not None:
                 self._disk.refresh(self._primary)
-                self._lay_over(self._parse(changes))
+                self._primary.store.set_overlays(self._parse(changes))
             written = self._primary.store.write_overlays()
             self._disk.written(self._primary, written)
             return written
@@ -222,33 +222,16 @@ class AsyncVerifier:
 
     def _parse(self, changes: Changes) -> FileChanges:
         store = self._primary.store
-
-        def read(rel: str) -> str | None:
-            doc = store.get(rel)
-            return doc.text if doc.exists else None
-
-        return parse_changes(changes, relpath=store.relpath, read=read, root=self.root)
-
-    def _lay_over(self, parsed: FileChanges) -> list[str]:
-        for rel, text in parsed.items():
-            self._primary.store.set_overlay(rel, text)
-        return list(parsed)
+        return parse_changes(changes, relpath=store.relpath, read=store.current_text,
+                             root=self.root)
 
     async def _run_candidates(self, candidates: Sequence[Changes]) -> list[CandidateReport]:
         for number, candidate in enumerate(candidates, 1):
             if is_disk_paths(candidate):
                 raise EditError(f"candidate {number}: a list of paths is not an edit")
         change_sets = [self._parse(c) for c in candidates]
-        if not change_sets:
-            return []
         jobs = [Candidate(cs, await self._plan(list(cs))) for cs in change_sets]
-        union = list(dict.fromkeys(t for job in jobs for t in job.plan.targets))
-        baseline = await self._primary.check(union, self.options.timeout)
-        store = self._primary.store
-        base_texts = {rel: store.get(rel).text for rel in union}
-        reports = await self._pool.run(jobs, baseline, base_texts, self.options.timeout,
-                                       self._disk.refresh)
-        return ranked(reports, change_sets, base_texts, store)
+        return await self._pool.rank(jobs, self.options.timeout, self._disk.refresh)
 
     async def _on_disk_change(self, rels: list[str]) -> None:
         """Called by the watcher with paths changed on disk by someone else."""

@@ -15,8 +15,8 @@ from pathlib import Path
 
 from lspfeedback._documents import DocumentStore
 from lspfeedback._imports import Plan
-from lspfeedback._report import Report
-from lspfeedback._reporting import FileChanges, assemble
+from lspfeedback._report import CandidateReport, Report
+from lspfeedback._reporting import FileChanges, assemble, ranked
 from lspfeedback._workspace import Check, Workspace
 from lspfeedback.servers import ServerContext, ServerSpec
 
@@ -71,6 +71,21 @@ class ReplicaPool:
         failed = {id(w) for w, r in zip(workers[1:], results, strict=True)
                   if isinstance(r, BaseException)}
         return [w for w in workers if id(w) not in failed]
+
+    async def rank(self, candidates: Sequence[Candidate], timeout: float,
+                   refresh: Callable[[Workspace], None]) -> list[CandidateReport]:
+        """Check every candidate against the primary's current state; best first.
+
+        The baseline is one check of every file any candidate covers, on the primary.
+        """
+        if not candidates:
+            return []
+        union = list(dict.fromkeys(t for c in candidates for t in c.plan.targets))
+        baseline = await self.primary.check(union, timeout)
+        store = self.primary.store
+        base_texts = {rel: store.get(rel).text for rel in union}
+        reports = await self.run(candidates, baseline, base_texts, timeout, refresh)
+        return ranked(reports, [c.changes for c in candidates], base_texts, store)
 
     async def run(self, candidates: Sequence[Candidate], baseline: Check,
                   base_texts: dict[str, str], timeout: float,

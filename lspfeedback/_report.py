@@ -33,10 +33,12 @@ class Diagnostic:
         return f"{self.path}:{self.line}:{self.column}: {self.severity}: {message} [{tag}]"
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; `Diagnostic.from_dict` reads it back."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Diagnostic:
+        """The diagnostic `to_dict` wrote (unknown keys are ignored)."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
 
 
@@ -128,6 +130,7 @@ class Report:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """The report `to_dict` wrote (``ok`` is recomputed, not read)."""
         def diags(key: str) -> tuple[Diagnostic, ...]:
             return tuple(Diagnostic.from_dict(d) for d in data.get(key, ()))
 
@@ -182,6 +185,7 @@ class CandidateReport:
                 f"introduced={len(self.report.introduced)} lines={self.changed_lines}>")
 
     def rank_key(self) -> tuple[object, ...]:
+        """The sort key of the ranking described in the class docstring."""
         introduced = self.report.introduced
         errors = sum(d.severity == "error" for d in introduced)
         warnings = sum(d.severity == "warning" for d in introduced)
@@ -189,11 +193,13 @@ class CandidateReport:
                 self.changed_lines, self.index)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; `CandidateReport.from_dict` reads it back."""
         return {"index": self.index, "rank": self.rank, "changed_lines": self.changed_lines,
                 "changes": dict(self.changes), "report": self.report.to_dict()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CandidateReport:
+        """The candidate report `to_dict` wrote."""
         return cls(index=int(data["index"]), rank=int(data["rank"]),
                    report=Report.from_dict(data["report"]), changes=dict(data["changes"]),
                    changed_lines=int(data["changed_lines"]))

@@ -16,17 +16,16 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from lspfeedback._capabilities import Capabilities, resolve_capabilities
+from lspfeedback._convert import to_diagnostics
 from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import ServerError, ServerStartError
 from lspfeedback._lsp.client import LspClient
 from lspfeedback._lsp.positions import (
-    PositionEncoding,
     line_starts,
     offset_to_position,
-    split_lines,
-    to_code_points,
 )
-from lspfeedback._report import SEVERITIES, Diagnostic
+from lspfeedback._report import Diagnostic
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
 # Error codes after which a pull may simply be asked again (LSP 3.17).
@@ -34,16 +33,6 @@ _RETRY_CODES = {
     types.LSPErrorCodes.ContentModified.value,
     types.LSPErrorCodes.ServerCancelled.value,
 }
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """The server's capabilities, resolved once into the booleans we branch on."""
-
-    pull_diagnostics: bool
-    incremental_sync: bool
-    encoding: PositionEncoding
-    pull_identifier: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +132,8 @@ class ServerSession:
                 self.spec.initialization_options(self.ctx),
                 self.startup_timeout,
             )
-            self.capabilities = await self._resolve_capabilities(client, result.capabilities)
+            self.capabilities = await resolve_capabilities(
+                client, result.capabilities, self.spec, self.startup_timeout)
         except ServerError as exc:
             await client.stop()
             if isinstance(exc, ServerStartError):
@@ -151,31 +141,6 @@ class ServerSession:
             raise ServerStartError(self.name, f"failed during start-up: {exc.reason}", client.stderr_tail()) from exc
         self.startup_ms = (time.perf_counter() - started) * 1000
         return client
-
-    async def _resolve_capabilities(
-        self, client: LspClient, caps: types.ServerCapabilities
-    ) -> Capabilities:
-        pull = caps.diagnostic_provider is not None
-        identifier = getattr(caps.diagnostic_provider, "identifier", None)
-        if not pull and self.spec.dynamic_pull_registration:
-            pull = await client.wait_registered(types.TEXT_DOCUMENT_DIAGNOSTIC, self.startup_timeout)
-            for reg in client.registrations.values():
-                if reg.method == types.TEXT_DOCUMENT_DIAGNOSTIC:
-                    identifier = getattr(reg.register_options, "identifier", None) or (
-                        reg.register_options.get("identifier")
-                        if isinstance(reg.register_options, dict) else None
-                    )
-        sync = caps.text_document_sync
-        kind = sync.change if isinstance(sync, types.TextDocumentSyncOptions) else sync
-        encoding = str(caps.position_encoding or "utf-16")
-        if encoding not in ("utf-8", "utf-16", "utf-32"):
-            encoding = "utf-16"
-        return Capabilities(
-            pull_diagnostics=pull,
-            incremental_sync=kind == types.TextDocumentSyncKind.Incremental,
-            encoding=encoding,  # type: ignore[arg-type]
-            pull_identifier=identifier,
-        )
 
     async def stop(self) -> None:
         if self.client is not None:
@@ -293,7 +258,10 @@ class ServerSession:
             items = await self._pull(client, uri, caps.pull_identifier, deadline)
         else:
             items = await client.wait_for_push(uri, held.session_version, max(0.0, deadline - loop.time()))
-        return FileResult(rel, held.store_version, self._convert(rel, held.text, items))
+        encoding = caps.encoding if caps is not None else "utf-16"
+        return FileResult(rel, held.store_version, to_diagnostics(
+            rel, held.text, items, source=self.name, encoding=encoding,
+            include_hints=self.include_hints))
 
     async def _pull(
         self, client: LspClient, uri: str, identifier: str | None, deadline: float
@@ -319,32 +287,6 @@ class ServerSession:
             if isinstance(report, dict) and isinstance(report.get("items"), list):
                 return [client.converter.structure(i, types.Diagnostic) for i in report["items"]]
             raise ServerError(self.name, f"unexpected diagnostic report kind: {type(report).__name__}")
-
-    def _convert(self, rel: str, text: str, items: list[types.Diagnostic]) -> tuple[Diagnostic, ...]:
-        encoding = self.capabilities.encoding if self.capabilities else "utf-16"
-        lines = split_lines(text)
-        out: list[Diagnostic] = []
-        for item in items:
-            severity = SEVERITIES[(item.severity or types.DiagnosticSeverity.Error) - 1]
-            if severity == "hint" and not self.include_hints:
-                continue
-            out.append(Diagnostic(
-                path=rel,
-                line=item.range.start.line + 1,
-                column=_column(lines, item.range.start, encoding) + 1,
-                end_line=item.range.end.line + 1,
-                end_column=_column(lines, item.range.end, encoding) + 1,
-                severity=severity,
-                message=item.message,
-                source=self.name,
-                code=None if item.code is None else str(item.code),
-            ))
-        return tuple(sorted(out))
-
-
-def _column(lines: list[str], pos: types.Position, encoding: PositionEncoding) -> int:
-    line = lines[pos.line] if pos.line < len(lines) else ""
-    return to_code_points(line, pos.character, encoding)
 
 
 def _changed_span(old: str, new: str) -> tuple[int, int, int]:

@@ -33,6 +33,7 @@ from lspfeedback import (
     DaemonError,
     DaemonNotRunning,
     DaemonUnreachable,
+    EditApplyError,
     EditError,
     PathOutsideWorkspace,
     Report,
@@ -162,6 +163,7 @@ def test_health_lists_warm_servers(client: Client, daemon: Daemon) -> None:
     assert set(health["servers"]) == {"pyright", "ruff"}
     for server in health["servers"].values():
         assert server["state"] == "running" and server["restarts"] == 0
+        assert server["last_error"] is None
         assert server["pid"] in descendants(daemon.proc.pid)
     assert health["replicas"]["started"] >= 1 and health["overlays"] == 0
 
@@ -289,8 +291,17 @@ def test_paths_outside_the_root_are_400(daemon: Daemon, client: Client, outside:
 def test_bad_edits_are_400_edit_errors(client: Client, daemon: Daemon) -> None:
     with pytest.raises(EditError, match="neither a unified diff"):
         client.verify("not an edit at all")
-    with pytest.raises(EditError):
+    with pytest.raises(EditApplyError) as info:
         client.verify(f"{CHECKOUT}\n<<<<<<< SEARCH\nno such text\n=======\nx\n>>>>>>> REPLACE\n")
+    # Over HTTP the error keeps what an agent needs to fix its edit: file, block, message.
+    assert info.value.path == CHECKOUT and info.value.block == 1
+    assert "Nothing was applied" in str(info.value)
+    with pytest.raises(EditApplyError) as info:
+        client.verify(f"{CHECKOUT}\n<<<<<<< SEARCH\n    lines.append(f\"sum: {{cart.sum()}}\")\n"
+                      "=======\nx\n>>>>>>> REPLACE\n")
+    near = info.value
+    assert near.closest is not None and near.closest_line is not None
+    assert near.closest in checkout_text(daemon.root) and str(near.closest_line) in str(near)
     response = httpx.post(daemon.url + "/v1/verify", json={"changes": 42}, headers=daemon.headers())
     assert response.status_code == 422 and response.json()["error"] == "InvalidRequest"
     response = httpx.post(daemon.url + "/v1/verify", headers=daemon.headers(),

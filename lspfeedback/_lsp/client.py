@@ -16,7 +16,6 @@ import os
 import signal
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
@@ -25,6 +24,7 @@ from pygls.lsp.client import LanguageClient
 from pygls.protocol import JsonRPCResponseMessage, LanguageServerProtocol
 
 from lspfeedback._exceptions import RequestTimeout, ServerCrashed, ServerStartError
+from lspfeedback._lsp.handlers import install_handlers
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,8 @@ class LspClient:
         self.command = list(command)
         self.cwd = cwd
         self.env = dict(env) if env is not None else None
-        self._configuration = configuration or (lambda section, scope: None)
+        self.configuration: ConfigurationProvider = configuration or (lambda section, scope: None)
+        """Answers ``workspace/configuration`` items: (section, scope URI) -> value or None."""
         self._client = LanguageClient("lspfeedback", "0.1.0", protocol_cls=_LenientProtocol)
         self._process: asyncio.subprocess.Process | None = None
         self._stderr: collections.deque[bytes] = collections.deque()
@@ -178,7 +179,7 @@ class LspClient:
         self.registered = asyncio.Event()  # set on every registerCapability
         self.refresh_count = 0  # workspace/diagnostic/refresh requests seen
         self.server_capabilities: types.ServerCapabilities | None = None
-        self._install_handlers()
+        install_handlers(self, self._client)
 
     def __repr__(self) -> str:
         state = "not started" if self._process is None else (
@@ -398,48 +399,3 @@ class LspClient:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
-
-    # ---- server → client -------------------------------------------------------------------
-
-    def _install_handlers(self) -> None:
-        client = self._client
-
-        @client.feature(types.WORKSPACE_CONFIGURATION)
-        def configuration(params: types.ConfigurationParams) -> list[Any]:
-            # One answer per item, in order; null for anything we have no opinion about.
-            return [self._configuration(item.section, item.scope_uri) for item in params.items]
-
-        @client.feature(types.CLIENT_REGISTER_CAPABILITY)
-        def register(params: types.RegistrationParams) -> None:
-            for registration in params.registrations:
-                self.registrations[registration.id] = registration
-            self.registered.set()
-
-        @client.feature(types.CLIENT_UNREGISTER_CAPABILITY)
-        def unregister(params: types.UnregistrationParams) -> None:
-            for item in params.unregisterations:
-                self.registrations.pop(item.id, None)
-
-        @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
-        def progress_create(params: types.WorkDoneProgressCreateParams) -> None:
-            return None
-
-        @client.feature(types.WORKSPACE_DIAGNOSTIC_REFRESH)
-        def refresh(params: None) -> None:
-            self.refresh_count += 1
-
-        @client.feature(types.WORKSPACE_WORKSPACE_FOLDERS)
-        def folders(params: None) -> list[types.WorkspaceFolder]:
-            return [types.WorkspaceFolder(uri=Path(self.cwd).as_uri(), name=Path(self.cwd).name)]
-
-        @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
-        def publish(params: types.PublishDiagnosticsParams) -> None:
-            self.published.publish(params)
-
-        for method in (types.PROGRESS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
-                       types.LOG_TRACE, types.TELEMETRY_EVENT):
-            client.feature(method)(lambda params: None)
-
-        @client.feature(types.WINDOW_SHOW_MESSAGE_REQUEST)
-        def show_message_request(params: types.ShowMessageRequestParams) -> None:
-            return None

@@ -48,6 +48,7 @@ class ServerSpec:
         return None
 
     def initialization_options(self, ctx: ServerContext) -> Any:
+        """The ``initializationOptions`` of ``initialize``; None sends none."""
         return None
 
     def executable(self, name: str) -> str:

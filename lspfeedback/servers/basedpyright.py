@@ -6,6 +6,8 @@ from lspfeedback.servers.pyright import Pyright
 
 
 class BasedPyright(Pyright):
+    """The basedpyright language server: pyright's settings and protocol."""
+
     package: str = "basedpyright"
     script: str = "langserver.index.js"
     wrapper: str = "basedpyright-langserver"

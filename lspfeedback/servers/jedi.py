@@ -9,10 +9,14 @@ from lspfeedback.servers.base import ServerContext, ServerSpec
 
 
 class Jedi(ServerSpec):
+    """jedi-language-server: syntax errors only."""
+
     def command(self, ctx: ServerContext) -> list[str]:
+        """jedi-language-server over stdio."""
         return [self.executable("jedi-language-server")]
 
     def initialization_options(self, ctx: ServerContext) -> dict[str, object]:
+        """Diagnostics on open and change, so that edits are checked without a save."""
         return {"diagnostics": {"enable": True, "didOpen": True, "didChange": True, "didSave": True}}
 
 

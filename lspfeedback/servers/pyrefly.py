@@ -16,10 +16,14 @@ _PYREFLY = {"typeCheckingMode": "default", "displayTypeErrors": "force-on"}
 
 
 class Pyrefly(ServerSpec):
+    """The pyrefly language server."""
+
     def command(self, ctx: ServerContext) -> list[str]:
+        """``pyrefly lsp`` over stdio."""
         return [self.executable("pyrefly"), "lsp"]
 
     def configuration(self, ctx: ServerContext, section: str | None) -> Any:
+        """The ``python.pyrefly`` section: type checking on (the LSP reports none by default)."""
         if section == "python":
             return {"pythonPath": ctx.python, "pyrefly": dict(_PYREFLY)}
         if section == "python.pyrefly":

@@ -12,12 +12,15 @@ from lspfeedback.servers.base import ServerContext, ServerSpec
 
 
 class Pyright(ServerSpec):
+    """The pyright language server (the default type checker)."""
+
     package: str = "pyright"
     script: str = "dist/langserver.index.js"
     wrapper: str = "pyright-langserver"
     analysis_section: str = "python.analysis"
 
     def command(self, ctx: ServerContext) -> list[str]:
+        """pyright-langserver over stdio, run by the Node.js that ships as a wheel."""
         # Run node on the bundled langserver directly: the `pyright-langserver` wrapper is an
         # extra Python process that costs start-up time and one more level in the process tree.
         spec = importlib.util.find_spec(self.package)
@@ -31,6 +34,7 @@ class Pyright(ServerSpec):
         return [self.executable(self.wrapper), "--stdio"]
 
     def configuration(self, ctx: ServerContext, section: str | None) -> Any:
+        """The ``python`` and ``python.analysis`` sections pyright asks for."""
         if section == "python":
             return {"pythonPath": ctx.python}
         if section == self.analysis_section:

@@ -6,7 +6,10 @@ from lspfeedback.servers.base import ServerContext, ServerSpec
 
 
 class Ruff(ServerSpec):
+    """The ruff language server (the default linter)."""
+
     def command(self, ctx: ServerContext) -> list[str]:
+        """``ruff server`` over stdio."""
         return [self.executable("ruff"), "server"]
 
 

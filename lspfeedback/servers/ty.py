@@ -7,7 +7,10 @@ from lspfeedback.servers.base import ServerContext, ServerSpec
 
 
 class Ty(ServerSpec):
+    """The ty language server."""
+
     def command(self, ctx: ServerContext) -> list[str]:
+        """``ty server`` over stdio."""
         return [self.executable("ty"), "server"]
 
 
