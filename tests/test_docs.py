@@ -36,3 +36,13 @@ def test_code_block_runs(name: str, code: str, tmp_path: Path) -> None:
 def test_readme_opens_with_the_two_commands() -> None:
     head = (REPO / "README.md").read_text().split("```")[1]
     assert "make demo" in head and "make test" in head
+
+
+def test_readme_layout_names_every_module() -> None:
+    readme = (REPO / "README.md").read_text()
+    layout = readme[readme.index("## Layout"):]
+    package = REPO / "lspfeedback"
+    names = [p.name + ("/" if p.is_dir() else "") for p in package.iterdir()
+             if not p.name.startswith("__") and (p.suffix == ".py" or (p / "__init__.py").exists())]
+    missing = [name for name in names if name not in layout]
+    assert missing == [], f"README's layout section does not mention {missing}"
