@@ -5,11 +5,16 @@
     lspfeedback candidates [--root R] [--json] DIR_OR_FILES...
     lspfeedback servers
     lspfeedback serve | status | stop [--root R]          (the verify daemon: docs/daemon.md)
+    lspfeedback mcp --root R [--server S]...              (an MCP server over stdio)
 
 ``verify PATH...`` checks the files as they are on disk, plus the files that import them;
 ``verify --patch`` checks an edit in memory without writing it. Exit status: 0 clean,
 1 errors, 2 unknown or a usage error. ``candidates`` ranks several edits (one per file).
 ``verify`` uses the daemon running for the root, if one answers, instead of starting servers.
+
+Only the core dependencies are imported here: ``serve`` imports the daemon (the ``daemon``
+extra) and ``mcp`` the MCP server (the ``mcp`` extra) when they run, and say what to install
+when the extra is missing.
 """
 
 from __future__ import annotations
@@ -69,7 +74,36 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("servers", help="list the known language servers and whether they are installed")
     bench_cli.add_command(sub)
     daemon_commands.add_commands(sub)
+    _add_mcp(sub)
     return parser
+
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+def _add_mcp(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    mcp = sub.add_parser(
+        "mcp", help="serve the verify tools to an MCP client over stdio (the mcp extra)",
+        description="Serve verify, verify_candidates, commit, discard and diagnostics over the "
+        "Model Context Protocol on stdin/stdout, with warm servers for ROOT, until the client "
+        "disconnects. Needs: pip install 'lspfeedback[mcp]'.",
+    )
+    mcp.add_argument("--root", default=".", type=_directory,
+                     help="the workspace root (default: current directory)")
+    mcp.add_argument("--server", action="append", dest="servers", metavar="S",
+                     help=f"a server to use; repeat for several (default: {' '.join(DEFAULT_SERVERS)})")
+    mcp.add_argument("--timeout", type=float, default=_DEFAULTS.timeout,
+                     help=f"seconds per server to answer (default {_DEFAULTS.timeout:g})")
+    mcp.add_argument("--replicas", type=int, default=None,
+                     help="warm server sets for verify_candidates (default: by cores and memory)")
+    mcp.add_argument("--log-level", default="WARNING", choices=_LOG_LEVELS,
+                     help="what the MCP server logs on stderr (default: WARNING)")
+
+
+def _directory(value: str) -> str:
+    if not Path(value).is_dir():
+        raise argparse.ArgumentTypeError(f"{value!r} is not a directory (give the workspace root)")
+    return value
 
 
 def _common(command: argparse.ArgumentParser) -> None:
@@ -99,6 +133,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bench_cli.run(args, argv)
         if args.command == "candidates":
             return _candidates(args)
+        if args.command == "mcp":
+            return _mcp(args)
         return _verify(args)
     except (LspFeedbackError, ValueError) as exc:  # ValueError: an option out of range
         print(f"lspfeedback: error: {exc}", file=sys.stderr)
@@ -110,6 +146,21 @@ def _options(args: argparse.Namespace) -> VerifierOptions:
     return VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS), timeout=args.timeout,
                            max_dependents=args.max_dependents, watch=False,
                            replicas=getattr(args, "replicas", None))
+
+
+def _mcp(args: argparse.Namespace) -> int:
+    # An unknown server or a bad number fails here, in one line, before anything starts.
+    options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
+                              timeout=args.timeout, replicas=args.replicas)
+    try:
+        from lspfeedback import mcp as mcp_server  # the MCP SDK: only here
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] == "lspfeedback":
+            raise
+        print(f"lspfeedback: error: the mcp command needs the mcp extra ({exc}); install it "
+              "with: pip install 'lspfeedback[mcp]'", file=sys.stderr)
+        return EXIT_UNKNOWN
+    return mcp_server.run(args.root, options, log_level=args.log_level)
 
 
 def _read_source(name: str) -> str:

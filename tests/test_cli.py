@@ -60,3 +60,43 @@ def test_servers_lists_the_registry(shop: Path) -> None:
     assert proc.returncode == 0
     for name in ("pyright", "ruff", "jedi"):
         assert f"\n{name} " in "\n" + proc.stdout
+
+
+def run_without(modules: tuple[str, ...], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The command as in an install without ``modules`` (each one fails to import)."""
+    code = (f"import sys\nfor name in {modules!r}:\n    sys.modules[name] = None\n"
+            "from lspfeedback._cli import main\nsys.exit(main(sys.argv[1:]))")
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=180, check=False)
+
+
+def test_help_lists_every_command(shop: Path) -> None:
+    proc = run("--help", cwd=shop)
+    assert proc.returncode == 0
+    for command in ("verify", "candidates", "servers", "bench", "serve", "status", "stop", "mcp"):
+        assert f"    {command} " in proc.stdout
+
+
+def test_mcp_usage_errors_exit_two_before_anything_starts(shop: Path, tmp_path: Path) -> None:
+    missing = run("mcp", "--root", str(tmp_path / "missing"), cwd=shop)
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
+    unknown = run("mcp", "--root", ".", "--server", "nope", cwd=shop)
+    assert unknown.returncode == 2 and "known servers" in unknown.stderr
+    assert unknown.stdout == ""  # stdout is the protocol channel: nothing was served
+
+
+def test_commands_needing_a_missing_extra_say_what_to_install(shop: Path) -> None:
+    mcp = run_without(("mcp",), "mcp", "--root", ".", cwd=shop)
+    assert mcp.returncode == 2 and mcp.stdout == ""
+    [line] = mcp.stderr.splitlines()
+    assert "pip install 'lspfeedback[mcp]'" in line
+    serve = run_without(("fastapi", "uvicorn"), "serve", "--root", ".", cwd=shop)
+    assert serve.returncode == 2 and serve.stdout == ""
+    [line] = serve.stderr.splitlines()
+    assert "pip install 'lspfeedback[daemon]'" in line
+    assert not (shop / ".lspfeedback").exists()  # no daemon was started
+    # The commands of the core install still work without either extra.
+    verify = run_without(("mcp", "fastapi", "uvicorn", "starlette", "pydantic"),
+                         "verify", "--server", "ruff", "--json", "shop/cart.py", cwd=shop)
+    assert verify.returncode == 0, verify.stderr
+    assert json.loads(verify.stdout)["status"] == "clean"

@@ -1,31 +1,40 @@
-"""The MCP adapter end to end: an MCP client drives `adapters.mcp_server` on a private copy of
+"""The MCP server end to end: an MCP client drives `lspfeedback.mcp` on a private copy of
 the shop fixture with the real pyright and ruff. In memory (the SDK's in-process client)
-for the tools; one run of ``python -m adapters.mcp_server`` over stdio for the command, its
-clean shutdown and the language servers it must not leave behind.
+for the tools; one run of the installed ``lspfeedback mcp`` command over stdio, started in a
+directory that is not the repository, for the command, its clean shutdown and the language
+servers it must not leave behind. And the adapter configurations in adapters/mcp/ name
+a command line the real parser accepts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import select
 import sys
+import tomllib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import psutil
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult, TextContent
 
-from adapters.mcp_server import create_server, main
 from lspfeedback import VerifierOptions
+from lspfeedback._cli import _LOG_LEVELS, _parser, main
+from lspfeedback.mcp import LogLevel, create_server
 
 from .conftest import REPO, TIMEOUT, pid_alive
 
 pytestmark = pytest.mark.slow
+
+# The command an MCP client starts: the console script installed beside this interpreter.
+LSPFEEDBACK = Path(sys.executable).with_name("lspfeedback")
+ADAPTER_CONFIGS = sorted((REPO / "adapters" / "mcp").glob("*.json"))
 
 T = TypeVar("T")
 PRICING = "shop/pricing.py"
@@ -151,11 +160,16 @@ def test_kept_edit_is_seen_by_diagnostics_then_discarded_or_committed(shop: Path
 
 
 @pytest.mark.parametrize("ending", ["stdin closed", "SIGTERM"])
-def test_stdio_command_serves_and_leaves_no_language_server_behind(shop: Path, ending: str) -> None:
+def test_stdio_command_serves_and_leaves_no_language_server_behind(
+        shop: Path, tmp_path: Path, ending: str) -> None:
+    assert LSPFEEDBACK.is_file(), f"no {LSPFEEDBACK}: install the package (pip install -e '.[dev]')"
+    # Started from a directory that is neither the repository nor the workspace: the
+    # command must not depend on where it runs.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
     params = StdioServerParameters(
-        command=sys.executable, cwd=REPO,
-        args=["-m", "adapters.mcp_server", "--root", str(shop), "--replicas", "1",
-              "--timeout", str(TIMEOUT)],
+        command=str(LSPFEEDBACK), cwd=elsewhere,
+        args=["mcp", "--root", str(shop), "--replicas", "1", "--timeout", str(TIMEOUT)],
     )
     descendants: list[int] = []
 
@@ -163,7 +177,8 @@ def test_stdio_command_serves_and_leaves_no_language_server_behind(shop: Path, e
         async with Client(params) as client:
             result = await client.call_tool("diagnostics", {"paths": [CART]})
             # While connected: the MCP server and, below it, pyright and ruff.
-            [server] = [p for p in psutil.Process().children() if "adapters.mcp_server" in p.cmdline()]
+            [server] = [p for p in psutil.Process().children() if "mcp" in p.cmdline()]
+            assert server.cwd() == str(elsewhere)
             language_servers = [p.pid for p in server.children()]
             descendants.extend(p.pid for p in server.children(recursive=True))
             descendants.append(server.pid)
@@ -196,6 +211,34 @@ def wait_for_exit(pid: int, timeout: float) -> bool:
 def test_root_that_is_not_a_directory_is_a_usage_error(tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        main(["--root", str(tmp_path / "missing")])
+        main(["mcp", "--root", str(tmp_path / "missing")])
     assert exit_info.value.code == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("config", ADAPTER_CONFIGS, ids=[c.name for c in ADAPTER_CONFIGS])
+def test_adapter_config_names_a_command_line_the_cli_accepts(
+        config: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    servers = json.loads(config.read_text())["mcpServers"]
+    assert set(servers) == {"lspfeedback"}
+    entry = servers["lspfeedback"]
+    # The console script (found on PATH) whose entry point is the parser checked below.
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts[entry["command"]] == "lspfeedback._cli:main"
+    # `--root .` is the directory the client starts the server in: any directory will do.
+    monkeypatch.chdir(REPO / "fixtures" / "shop")
+    args = _parser().parse_args(entry["args"])
+    assert args.command == "mcp"
+    assert Path(args.root).resolve() == REPO / "fixtures" / "shop"
+    assert args.servers is None and args.log_level == "WARNING"
+
+
+def test_adapter_configs_exist() -> None:
+    assert [c.name for c in ADAPTER_CONFIGS] == ["claude_code.mcp.json"]
+
+
+def test_cli_log_levels_are_the_servers() -> None:
+    # The CLI lists them itself, so that its parser works without the MCP SDK installed.
+    assert _LOG_LEVELS == get_args(LogLevel)
+    for level in _LOG_LEVELS:
+        assert _parser().parse_args(["mcp", "--log-level", level]).log_level == level

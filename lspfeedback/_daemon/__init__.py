@@ -10,6 +10,8 @@ Modules: `app` (the FastAPI app and its routes), `service` (the warm engine and 
 sessions the routes share), `models` (request and response shapes),
 `security` (token, Host/Origin and body-size checks), `state` (the state file), `metrics`
 (Prometheus text), `server` (binding and running uvicorn), `client` (`Client`,
-`AsyncClient`), `commands` (``serve``, ``status``, ``stop``). `client`, `state`, `security`
-and `commands` import neither FastAPI nor uvicorn: a client never pays for the server's imports.
+`AsyncClient`), `commands` (``serve``, ``status``, ``stop``). Only `app`, `models` and
+`server` import FastAPI, uvicorn, starlette or pydantic, which come with the ``daemon`` extra
+(``pip install 'lspfeedback[daemon]'``); `client`, `state`, `security`, `metrics`, `service`
+and `commands` need only the core dependencies: a client never pays for the server's imports.
 """

@@ -57,7 +57,7 @@ class _BaseClient:
     ) -> None:
         if url is not None and socket is not None:
             raise ValueError("give url or socket, not both")
-        self.root = Path(root) if root is not None else None
+        self.root: Path | None = Path(root) if root is not None else None
         if (url is None and socket is None) or token is None:
             where = root if root is not None else "."
             info = read_state(where)
@@ -70,7 +70,7 @@ class _BaseClient:
                 url, socket = info.url, info.socket
             token = token if token is not None else info.token
         self.url = url
-        self.socket = os.fspath(socket) if socket is not None else None
+        self.socket: str | None = os.fspath(socket) if socket is not None else None
         self.timeout = timeout
         self._token = token
 
@@ -219,6 +219,7 @@ class Client(_BaseClient):
         return dict(self._call("GET", "/v1/health"))
 
     def close(self) -> None:
+        """Close the connection pool (the daemon keeps running)."""
         self._http.close()
 
     def __enter__(self) -> Self:
@@ -281,6 +282,7 @@ class AsyncClient(_BaseClient):
         return dict(await self._call("GET", "/v1/health"))
 
     async def aclose(self) -> None:
+        """Close the connection pool (the daemon keeps running)."""
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:

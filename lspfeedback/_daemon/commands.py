@@ -4,7 +4,8 @@
     lspfeedback status [--root R] [--json]        exit 0 running, 1 not running
     lspfeedback stop [--root R]                   SIGTERM, then wait until it has exited
 
-FastAPI and uvicorn are imported only by ``serve``: ``verify`` and ``status`` stay light.
+FastAPI, uvicorn and pydantic (the ``daemon`` extra) are imported only by ``serve``, which says
+what to install when they are missing: ``verify``, ``status`` and ``stop`` need only the core.
 """
 
 from __future__ import annotations
@@ -103,12 +104,18 @@ def find_daemon(root: str | os.PathLike[str],
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from lspfeedback._daemon.server import serve  # FastAPI and uvicorn: only here
-
     # An unknown name or a bad number fails here, in one line, before anything starts.
     options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
                               timeout=args.timeout, max_dependents=args.max_dependents,
                               replicas=args.replicas)
+    try:
+        from lspfeedback._daemon.server import serve  # FastAPI, uvicorn, pydantic: only here
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] == "lspfeedback":
+            raise
+        print(f"lspfeedback: error: serve needs the daemon extra ({exc}); install it with: "
+              "pip install 'lspfeedback[daemon]'", file=sys.stderr)
+        return 2
     if args.socket is None and not is_loopback(args.host):
         print(f"lspfeedback: warning: {args.host} is not a loopback address: other machines can "
               "reach the daemon, and only the token (sent in clear text) protects it",

@@ -1,11 +1,13 @@
 """lspfeedback as a Model Context Protocol server, for agents that speak MCP.
 
-    python -m adapters.mcp_server --root PATH [--server S]... [--timeout SECONDS]
+    lspfeedback mcp --root PATH [--server S]... [--timeout SECONDS] [--replicas N]
 
-(from the repository root, or with it on ``PYTHONPATH``). It serves over stdio. One warm
+needs the ``mcp`` extra (``pip install 'lspfeedback[mcp]'``) and serves over stdio. One warm
 `AsyncVerifier` for the root is the server's lifespan state: its language servers start
 before the first request is answered and stop when the client disconnects (or on SIGTERM /
-SIGINT), so no language server outlives the MCP server.
+SIGINT), so no language server outlives the MCP server. From Python: `create_server` builds
+the server (for any MCP transport, or the SDK's in-memory client), `serve_stdio` serves one
+over stdio, and `run` does both as the command does.
 
 Tools: ``verify``, ``verify_candidates``, ``commit``, ``discard`` and ``diagnostics``. Each
 returns the library's JSON (`Report.to_dict`, `CandidateReport.to_dict`) as structured
@@ -13,11 +15,12 @@ content, described by an output schema, and the report's text (one line per diag
 content. A bad edit (`EditError`, `PathOutsideWorkspace`, any `LspFeedbackError`) comes back
 as a tool error carrying the library's message; a server that cannot answer is a report with
 status ``"unknown"``, as everywhere in lspfeedback.
+
+This module is ``lspfeedback.mcp``; ``import mcp`` below is the MCP SDK (imports are absolute).
 """
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import os
 import signal
@@ -25,7 +28,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -36,13 +39,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from lspfeedback import __version__
 from lspfeedback._engine import AsyncVerifier
 from lspfeedback._exceptions import LspFeedbackError
-from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
+from lspfeedback._options import VerifierOptions
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback._schema import CandidateModel, ReportModel
 
-__all__ = ["create_server", "main", "serve_stdio"]
+__all__ = ["LogLevel", "create_server", "run", "serve_stdio"]
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
+"""What the MCP server logs on stderr (stdout is the protocol channel)."""
 VerifierContext = Context[AsyncVerifier, Any]
 """What a tool receives: the request context, whose lifespan state is the warm verifier."""
 
@@ -50,7 +54,10 @@ VerifierContext = Context[AsyncVerifier, Any]
 # ---- output schemas: the library's to_dict() shapes (lspfeedback._schema) -------------------
 
 class _Out(BaseModel):
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    """A tool's output schema: exact (``additionalProperties: false``), each field described
+    by its docstring."""
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(extra="forbid", use_attribute_docstrings=True)
 
 
 class CandidatesOut(_Out):
@@ -181,6 +188,8 @@ TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (
     (discard, "Drop kept edits", _READ_ONLY),
     (diagnostics, "Current diagnostics", _READ_ONLY),
 )
+"""The tools `create_server` registers: each function (its docstring is the description the
+model reads), its title and its hints."""
 
 
 @contextmanager
@@ -294,44 +303,25 @@ def _end_process_if_signalled() -> None:
         os.kill(os.getpid(), signum)
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m adapters.mcp_server",
-        description="Serve lspfeedback's verify tools over MCP (stdio) for one workspace.",
-    )
-    parser.add_argument("--root", default=".", help="the workspace root (default: .)")
-    parser.add_argument("--server", action="append", dest="servers", metavar="S",
-                        help="a language server to run (repeatable; default: pyright and ruff)")
-    parser.add_argument("--timeout", type=float, default=VerifierOptions().timeout,
-                        help="seconds a server gets to answer before a report says unknown")
-    parser.add_argument("--replicas", type=int, default=None,
-                        help="warm server sets for verify_candidates (default: one per core, "
-                        "at most 4)")
-    parser.add_argument("--log-level", default="WARNING",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
-                        help="what the MCP server logs on stderr (default: WARNING)")
-    return parser
+def run(
+    root: str | os.PathLike[str],
+    options: VerifierOptions | None = None,
+    *,
+    log_level: LogLevel = "WARNING",
+) -> int:
+    """Serve ``root`` over stdio until the client disconnects or a signal ends it.
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the stdio server; 0 on a clean exit, 2 on a usage error or a failed start."""
-    parser = _parser()
-    args = parser.parse_args(argv)
-    if not Path(args.root).is_dir():
-        parser.error(f"--root {args.root!r} is not a directory")
-    try:
-        options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
-                                  timeout=args.timeout, replicas=args.replicas)
-    except (LspFeedbackError, ValueError) as exc:
-        parser.error(str(exc))
-    server = create_server(args.root, options, log_level=args.log_level)
+    What ``lspfeedback mcp`` runs. Returns 0 on a clean exit, 2 when the language servers
+    could not start (each reason on one line of stderr; stdout is the protocol channel).
+    """
+    server = create_server(root, options, log_level=log_level)
     failed: list[BaseException] = []
     try:
         anyio.run(serve_stdio, server)
     except* LspFeedbackError as group:
         failed = _leaves(group)
-    # A server that is not installed or would not start: one line each on stderr (stdout
-    # is the protocol channel), not a traceback through anyio's task groups.
+    # A server that is not installed or would not start: one line each on stderr, not a
+    # traceback through anyio's task groups.
     for exc in failed:
         print(f"lspfeedback mcp: error: {exc}", file=sys.stderr)
     return 2 if failed else 0
@@ -341,7 +331,3 @@ def _leaves(exc: BaseException) -> list[BaseException]:
     if isinstance(exc, BaseExceptionGroup):
         return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
     return [exc]
-
-
-if __name__ == "__main__":
-    sys.exit(main())
