@@ -30,6 +30,7 @@ from lspfeedback import servers as registry
 from lspfeedback._bench import cli as bench_cli
 from lspfeedback._daemon import commands as daemon_commands
 from lspfeedback._exceptions import LspFeedbackError, ServerError
+from lspfeedback._extras import missing_extra
 from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
 from lspfeedback._report import Report
 from lspfeedback._verifier import Verifier
@@ -155,11 +156,7 @@ def _mcp(args: argparse.Namespace) -> int:
     try:
         from lspfeedback import mcp as mcp_server  # the MCP SDK: only here
     except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] == "lspfeedback":
-            raise
-        print(f"lspfeedback: error: the mcp command needs the mcp extra ({exc}); install it "
-              "with: pip install 'lspfeedback[mcp]'", file=sys.stderr)
-        return EXIT_UNKNOWN
+        return missing_extra(exc, "the mcp command", "mcp")
     return mcp_server.run(args.root, options, log_level=args.log_level)
 
 

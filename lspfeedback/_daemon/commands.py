@@ -25,6 +25,7 @@ from lspfeedback._daemon.client import Client
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, is_loopback
 from lspfeedback._daemon.state import DaemonInfo, read_state, state_path
 from lspfeedback._exceptions import DaemonError
+from lspfeedback._extras import missing_extra
 from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
 
 COMMANDS = ("serve", "status", "stop")
@@ -111,11 +112,7 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         from lspfeedback._daemon.server import serve  # FastAPI, uvicorn, pydantic: only here
     except ModuleNotFoundError as exc:
-        if (exc.name or "").partition(".")[0] == "lspfeedback":
-            raise
-        print(f"lspfeedback: error: serve needs the daemon extra ({exc}); install it with: "
-              "pip install 'lspfeedback[daemon]'", file=sys.stderr)
-        return 2
+        return missing_extra(exc, "serve", "daemon")
     if args.socket is None and not is_loopback(args.host):
         print(f"lspfeedback: warning: {args.host} is not a loopback address: other machines can "
               "reach the daemon, and only the token (sent in clear text) protects it",
