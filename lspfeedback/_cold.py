@@ -59,10 +59,16 @@ def pyright(root: Path, files: Sequence[str] = (), python: str | None = None) ->
 def ruff(root: Path, files: Sequence[str] = ()) -> ColdRun:
     """``ruff check --output-format json`` on ``files`` (relative to ``root``) or the project.
 
-    Severity is not compared with the server's: the CLI calls every violation an error.
+    It never writes: ``--no-fix`` (a project whose config says ``fix = true`` would otherwise
+    have its files rewritten, and the findings fixed away unreported) and ``--no-cache``.
+    Explicit ``files`` get ``--force-exclude``, so that the project's excludes apply to them
+    as they do to ``ruff check .``. Severity is not compared with the server's: the CLI calls
+    every violation an error.
     """
     exe = get("ruff").executable("ruff")
-    args = [exe, "check", "--output-format", "json", "--no-cache", "--exit-zero", *files]
+    args = [exe, "check", "--output-format", "json", "--no-cache", "--no-fix", "--exit-zero"]
+    if files:
+        args += ["--force-exclude", *files]
     out, elapsed = _run(args, root, dict(os.environ))
     diagnostics = []
     for item in json.loads(out):

@@ -1,42 +1,100 @@
 """Which diagnostics an edit introduced and which it resolved.
 
 A diagnostic is the same one before and after if it has the same source, code, severity and
-message and either sits on the line its old line maps to (lines inserted or deleted above it
-only shift it), or points at the same text. Matching is one-to-one, so a second copy of an
-existing error counts as introduced.
+message and, in this order of preference:
+
+1. it sits on the line its old line maps to, the line untouched by the edit (lines inserted or
+   deleted above it only shift it);
+2. it points at the same text (a line the edit moved, or only re-indented);
+3. it sits on the line the edit put in place of its old line, although that line's text
+   changed: inside a block of lines the edit replaced, old line ``i1 + k`` maps to new line
+   ``j1 + k`` for ``k`` below the shorter block's length (the rest of the longer block maps to
+   nothing).
+
+Matching is one-to-one, so a second copy of an existing error counts as introduced. It is also
+symmetric: ``compare(a, b)`` and ``compare(b, a)`` are mirror images (the introduced of one is
+the resolved of the other), so undoing an edit introduces exactly what the edit resolved. For
+that, the line correspondence is always computed in one orientation of the two texts and
+inverted for the other (difflib breaks ties by position, which a swap would change), and each
+pass pairs the diagnostics of an equivalence class first with first, in list order.
 """
 
 from __future__ import annotations
 
 import difflib
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 
 from lspfeedback._lsp.positions import split_lines
 from lspfeedback._report import Diagnostic
 
 
-def line_map(old_text: str, new_text: str) -> dict[int, int]:
-    """1-based old line → new line, for lines the edit left untouched."""
+def line_maps(old_text: str, new_text: str) -> tuple[dict[int, int], dict[int, int]]:
+    """1-based old line → new line: ``(unchanged, replaced)``.
+
+    ``unchanged`` holds the lines the edit left untouched, ``replaced`` the positional
+    correspondence inside the blocks it replaced. Both are one-to-one, and swapping the texts
+    gives exactly their inverses. Identical texts give two empty maps (the caller's identity
+    fast path).
+    """
     if old_text == new_text:
-        return {}  # identity, see _mapped
+        return {}, {}
     old, new = split_lines(old_text), split_lines(new_text)
-    mapping: dict[int, int] = {}
-    matcher = difflib.SequenceMatcher(None, old, new, autojunk=False)
-    for block in matcher.get_matching_blocks():
-        for i in range(block.size):
-            mapping[block.a + i + 1] = block.b + i + 1
-    return mapping
+    swapped = new < old
+    a, b = (new, old) if swapped else (old, new)
+    unchanged: dict[int, int] = {}
+    replaced: dict[int, int] = {}
+    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            target = unchanged
+        elif tag == "replace":
+            target = replaced
+        else:
+            continue
+        for k in range(min(i2 - i1, j2 - j1)):
+            i, j = i1 + k + 1, j1 + k + 1
+            if swapped:
+                i, j = j, i
+            target[i] = j
+    return unchanged, replaced
 
 
 def _key(d: Diagnostic) -> tuple[str, str | None, str, str]:
-    return (d.source, d.code, d.severity, d.message)
+    # The message's first line: ruff's server appends a fix suggestion ("help: ...") that
+    # changes with the rest of the line while the finding stays the same.
+    return (d.source, d.code, d.severity, d.message.split("\n", 1)[0])
 
 
 def _snippet(d: Diagnostic, lines: Sequence[str]) -> str:
     if not 1 <= d.line <= len(lines):
         return ""
     return lines[d.line - 1].strip()
+
+
+_Class = Callable[[Diagnostic], Hashable | None]
+"""A pass's equivalence class of a diagnostic (None: this pass cannot match it)."""
+
+
+def _match(before: list[Diagnostic], after: list[Diagnostic], old_class: _Class,
+           new_class: _Class) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """Pair diagnostics of equal class, first with first in list order; return the unpaired
+    ``(before, after)`` in their original order."""
+    buckets: dict[Hashable, list[int]] = defaultdict(list)
+    for index, d in enumerate(before):
+        cls = old_class(d)
+        if cls is not None:
+            buckets[cls].append(index)
+    taken: set[int] = set()
+    left_after: list[Diagnostic] = []
+    for d in after:
+        cls = new_class(d)
+        bucket = buckets.get(cls) if cls is not None else None
+        if bucket:
+            taken.add(bucket.pop(0))
+        else:
+            left_after.append(d)
+    return [d for i, d in enumerate(before) if i not in taken], left_after
 
 
 def compare(
@@ -55,33 +113,34 @@ def compare(
     introduced: list[Diagnostic] = []
     resolved: list[Diagnostic] = []
     for path in sorted(set(by_path_before) | set(by_path_after)):
-        old_text, new_text = old_texts.get(path, ""), new_texts.get(path, "")
-        mapping = line_map(old_text, new_text)
-        identity = old_text == new_text
-        old_lines, new_lines = split_lines(old_text), split_lines(new_text)
-        remaining = list(by_path_before[path])
-        unmatched: list[Diagnostic] = []
-        # Pass 1: same line after mapping. Pass 2: same text under it.
-        for d in by_path_after[path]:
-            match = next(
-                (o for o in remaining if _key(o) == _key(d)
-                 and (o.line if identity else mapping.get(o.line)) == d.line
-                 and (not identity or o.column == d.column)),
-                None,
-            )
-            if match is None:
-                unmatched.append(d)
-            else:
-                remaining.remove(match)
-        for d in unmatched:
-            snippet = _snippet(d, new_lines)
-            match = next(
-                (o for o in remaining if _key(o) == _key(d) and _snippet(o, old_lines) == snippet),
-                None,
-            )
-            if match is None:
-                introduced.append(d)
-            else:
-                remaining.remove(match)
-        resolved.extend(remaining)
+        new, gone = _compare_file(by_path_before[path], by_path_after[path],
+                                  old_texts.get(path, ""), new_texts.get(path, ""))
+        introduced.extend(new)
+        resolved.extend(gone)
     return introduced, resolved
+
+
+def _compare_file(before: list[Diagnostic], after: list[Diagnostic], old_text: str,
+                  new_text: str) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    """``(introduced, resolved)`` for one file: the passes of the module's docstring."""
+    old_lines, new_lines = split_lines(old_text), split_lines(new_text)
+    if old_text == new_text:
+        # Identity: same line and column (the column tells copies on one line apart).
+        before, after = _match(before, after, lambda o: (_key(o), o.line, o.column),
+                               lambda d: (_key(d), d.line, d.column))
+        replaced: dict[int, int] = {}
+    else:
+        unchanged, replaced = line_maps(old_text, new_text)
+        before, after = _match(before, after, lambda o: _mapped(o, unchanged),
+                               lambda d: (_key(d), d.line))
+    before, after = _match(before, after, lambda o: (_key(o), _snippet(o, old_lines)),
+                           lambda d: (_key(d), _snippet(d, new_lines)))
+    if replaced:
+        before, after = _match(before, after, lambda o: _mapped(o, replaced),
+                               lambda d: (_key(d), d.line))
+    return after, before
+
+
+def _mapped(d: Diagnostic, mapping: Mapping[int, int]) -> Hashable | None:
+    line = mapping.get(d.line)
+    return None if line is None else (_key(d), line)

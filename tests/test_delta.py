@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from lspfeedback._delta import compare
 from lspfeedback._report import Diagnostic
 
@@ -152,3 +158,140 @@ def test_lines_inserted_above_a_duplicate_keep_the_original_matched() -> None:
         introduced, resolved = run([diag(1)], after, old, new)
         assert introduced == [diag(5)]
         assert resolved == []
+
+
+# ---- lines the edit changed ----------------------------------------------------------------
+
+
+def test_diagnostic_on_a_line_whose_text_changed_is_neither_introduced_nor_resolved() -> None:
+    # The edit rewrote line 3, and the error under it is still there: the same one.
+    new = "import os\n\nx = undefined_name or 0\nprint(x)\n"
+    assert run([diag(3)], [diag(3, 9)], OLD, new) == ([], [])
+    # Undoing the edit does not introduce it either.
+    assert run([diag(3, 9)], [diag(3)], new, OLD) == ([], [])
+
+
+def test_unused_import_edited_to_another_unused_name_keeps_its_diagnostic() -> None:
+    unused = diag(1, 8, "`os` imported but unused", code="F401", severity="warning",
+                  source="Ruff")
+    new = "import os, sys\n\nx = undefined_name\nprint(x)\n"
+    after = [unused, diag(1, 12, "`sys` imported but unused", code="F401", severity="warning",
+                          source="Ruff"), diag(3)]
+    introduced, resolved = run([unused, diag(3)], after, OLD, new)
+    assert introduced == [after[1]]
+    assert resolved == []
+
+
+def test_changed_line_below_inserted_lines_still_maps() -> None:
+    new = "# header\nimport os\n\nx = undefined_name or 0\nprint(x)\n"
+    assert run([diag(3)], [diag(4)], OLD, new) == ([], [])
+
+
+def test_changed_line_with_a_different_diagnostic_is_introduced_and_resolved() -> None:
+    new = "import os\n\nx = undefined_nam\nprint(x)\n"
+    fresh = diag(3, message='"undefined_nam" is not defined')
+    assert run([diag(3)], [fresh], OLD, new) == ([fresh], [diag(3)])
+
+
+def test_line_replaced_by_two_lines_maps_to_the_first_and_a_copy_is_introduced() -> None:
+    new = "import os\n\nx = undefined_name or 0\ny = undefined_name or 1\nprint(x)\n"
+    for after in ([diag(3), diag(4)], [diag(4), diag(3)]):
+        assert run([diag(3)], after, OLD, new) == ([diag(4)], [])
+    # The rest of the longer block maps to nothing: the error only on the second line is new.
+    assert run([diag(3)], [diag(4)], OLD, new) == ([diag(4)], [diag(3)])
+
+
+def test_same_text_wins_over_position_in_a_reindented_block() -> None:
+    # Wrapping lines in `try:` changes every line's text (indentation) and shifts them by one:
+    # position would pair old line 2 with `try:`; the text under each error pairs them right.
+    old = "def f():\n    a = undefined_name\n    b = undefined_name\n"
+    new = ("def f():\n    try:\n        a = undefined_name\n        b = undefined_name\n"
+           "    except ValueError:\n        pass\n")
+    before, after = [diag(2, 9), diag(3, 9)], [diag(3, 13), diag(4, 13)]
+    assert run(before, after, old, new) == ([], [])
+    assert run(after, before, new, old) == ([], [])
+
+
+@pytest.mark.parametrize(("old", "new", "before", "after"), [
+    # A line moved below another and pasted twice: which copy is the new one must not depend
+    # on the direction difflib was asked in (it breaks ties by position).
+    pytest.param("x = undefined_name\ny = 1", "y = 1\nx = undefined_name\nx = undefined_name",
+                 [diag(1)], [diag(3), diag(2)], id="moved-and-pasted"),
+    pytest.param("y = 1\nx = undefined_name", "x = undefined_name\ny = 1\ny = 1",
+                 [diag(2)], [diag(3)], id="moved-below-a-copy"),
+])
+def test_the_reverse_edit_pairs_the_same_lines(old: str, new: str, before: list[Diagnostic],
+                                                 after: list[Diagnostic]) -> None:
+    forward, backward = run(before, after, old, new), run(after, before, new, old)
+    assert forward == (backward[1], backward[0])
+
+
+# ---- symmetry: compare(a, b) mirrors compare(b, a) -------------------------------------------
+
+# Few distinct lines, blank ones and re-indented copies: many ties for difflib to break.
+LINES = st.sampled_from(["", "", "x = undefined_name", "    x = undefined_name", "y = 1", "y = 2"])
+TEXTS = st.builds(lambda lines, crlf: ("\r\n" if crlf else "\n").join(lines),
+                  st.lists(LINES, max_size=6), st.booleans())
+
+
+@st.composite
+def states(draw: st.DrawFn, text: str | None = None) -> tuple[str, list[Diagnostic]]:
+    """A text and diagnostics on it (sometimes on a line past its end)."""
+    if text is None:
+        text = draw(TEXTS)
+    lines = len(text.splitlines()) + 2
+    diagnostics = draw(st.lists(st.builds(
+        lambda line, column, message, severity, path: diag(
+            line, column, message, severity=severity, path=path),
+        st.integers(1, lines), st.integers(1, 2), st.sampled_from(["m1", "m2"]),
+        st.sampled_from(["error", "error", "warning"]), st.sampled_from([PATH, PATH, "other.py"]),
+    ), max_size=6))
+    return text, diagnostics
+
+
+@st.composite
+def edits(draw: st.DrawFn) -> tuple[tuple[str, list[Diagnostic]], tuple[str, list[Diagnostic]]]:
+    """Two states of both files: independent texts, or the second an edit of the first."""
+    a_text, a_diags = draw(states())
+    lines = a_text.split("\n")
+    if draw(st.booleans()):
+        b_text = draw(TEXTS)
+    else:
+        at = draw(st.integers(0, len(lines)))
+        cut = draw(st.integers(0, 3))
+        b_text = "\n".join(lines[:at] + draw(st.lists(LINES, max_size=3)) + lines[at + cut:])
+    b_text, b_diags = draw(states(b_text))
+    return (a_text, a_diags), (b_text, b_diags)
+
+
+def _texts(text: str) -> dict[str, str]:
+    return {PATH: text, "other.py": text.upper()}
+
+
+@settings(max_examples=500, deadline=None)
+@given(edits())
+def test_edit_then_undo_is_the_mirror_image_of_the_edit(pair) -> None:
+    (a_text, a_diags), (b_text, b_diags) = pair
+    introduced, resolved = compare(a_diags, b_diags, _texts(a_text), _texts(b_text))
+    back_introduced, back_resolved = compare(b_diags, a_diags, _texts(b_text), _texts(a_text))
+    # The undo introduces exactly what the edit resolved (nothing that survived the edit)
+    # and resolves exactly what the edit introduced.
+    assert back_introduced == resolved
+    assert back_resolved == introduced
+    # One-to-one: as many matched on each side, and only the diagnostics of each side.
+    assert len(a_diags) - len(resolved) == len(b_diags) - len(introduced)
+    assert Counter(introduced) <= Counter(b_diags)
+    assert Counter(resolved) <= Counter(a_diags)
+    # The state it comes back to is unchanged against itself.
+    assert compare(a_diags, a_diags, _texts(a_text), _texts(a_text)) == ([], [])
+
+
+def test_a_changed_fix_suggestion_is_the_same_finding() -> None:
+    # ruff's server appends "help: ..." to the message; it changes with the line's text.
+    old, new = "import sys\n", "import sys, re\n"
+    before = [diag(1, 8, "`sys` imported but unused\nRemove unused import: `sys`")]
+    after = [diag(1, 8, "`sys` imported but unused\nRemove unused import"),
+             diag(1, 13, "`re` imported but unused\nRemove unused import")]
+    introduced, resolved = run(before, after, old, new)
+    assert [d.message.split("\n")[0] for d in introduced] == ["`re` imported but unused"]
+    assert resolved == []
