@@ -20,6 +20,9 @@ class Capabilities:
     incremental_sync: bool
     encoding: PositionEncoding
     pull_identifier: str | None = None
+    file_operations: frozenset[str] = frozenset()
+    """The LSP file-operation notifications it declared: ``didCreate``, ``didRename``,
+    ``didDelete``."""
 
 
 async def resolve_capabilities(client: LspClient, caps: types.ServerCapabilities, spec: ServerSpec,
@@ -41,7 +44,12 @@ async def resolve_capabilities(client: LspClient, caps: types.ServerCapabilities
     encoding = str(caps.position_encoding or "utf-16")
     if encoding not in ("utf-8", "utf-16", "utf-32"):
         encoding = "utf-16"
+    declared = caps.workspace.file_operations if caps.workspace is not None else None
+    operations = frozenset(
+        name for name in ("did_create", "did_rename", "did_delete")
+        if declared is not None and getattr(declared, name) is not None)
     return Capabilities(
+        file_operations=frozenset("did" + n[4:].capitalize() for n in operations),
         pull_diagnostics=pull,
         incremental_sync=kind == types.TextDocumentSyncKind.Incremental,
         encoding=encoding,  # type: ignore[arg-type]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from lsprotocol import types
 
 from lspfeedback._lsp.positions import PositionEncoding, split_lines, to_code_points
@@ -9,7 +11,8 @@ from lspfeedback._report import SEVERITIES, Diagnostic
 
 
 def to_diagnostics(rel: str, text: str, items: list[types.Diagnostic], *, source: str,
-                   encoding: PositionEncoding, include_hints: bool) -> tuple[Diagnostic, ...]:
+                   encoding: PositionEncoding, include_hints: bool,
+                   rewrite: Callable[[str], str] | None = None) -> tuple[Diagnostic, ...]:
     """The LSP diagnostics ``items`` of ``rel`` (whose text is ``text``) as report diagnostics:
     1-based lines, code-point columns, sorted."""
     lines = split_lines(text)

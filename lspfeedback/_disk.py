@@ -29,14 +29,12 @@ class DiskSync:
         """Re-read every document ``ws`` knows, by content; tell its servers."""
         changed = ws.store.rescan(skip)
         if changed:
-            self._graph.invalidate()
-            ws.tell_disk_changed(changed)
+            ws.disk_changed(changed)
 
     def written(self, ws: Workspace, rels: list[str]) -> None:
         """``ws`` wrote ``rels`` to disk itself."""
         if rels:
-            self._graph.invalidate()
-            ws.tell_disk_changed(rels)
+            ws.disk_changed(rels)
 
     def watched(self, rels: list[str]) -> None:
         """The watcher saw ``rels`` change on disk (someone else changed them).
@@ -45,12 +43,11 @@ class DiskSync:
         also decides whether a change belongs to the baseline or is the change being
         verified); files we do not track are what the servers must hear about now.
         """
-        self._graph.invalidate()
         for ws in self._pool:
             untracked = [rel for rel in rels if not ws.store.known(rel)]
             if untracked:
                 ws.store.note_disk_change()
-                ws.tell_disk_changed(untracked)
+                ws.disk_changed(untracked)
 
     async def verify_paths(self, paths: Iterable[str | os.PathLike[str]], *, limit: int,
                            timeout: float) -> Report:
@@ -59,6 +56,7 @@ class DiskSync:
         ws = self._pool.primary
         store = ws.store
         changed = list(dict.fromkeys(store.relpath(p) for p in paths))
+        await ws.ensure_shadow()
         self.refresh(ws, skip=set(changed))
         # Never seen before and changed on disk: its earlier state is unknown, so the baseline
         # is empty and everything current counts as introduced (never hidden).
@@ -71,8 +69,7 @@ class DiskSync:
             # A file read for the first time may have changed after a server read it from
             # disk: the servers must hear of it, and cached results are no longer valid.
             store.note_disk_change()
-            self._graph.invalidate()
-            ws.tell_disk_changed(changed)
+            ws.disk_changed(changed)
             scope = await plan(self._graph, changed, limit)
         after = await ws.check(scope.targets, timeout)
         return assemble(ws, scope, old_texts, before, after, started)

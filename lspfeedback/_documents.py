@@ -67,11 +67,14 @@ def content_hash(text: str | None) -> str | None:
 class DocumentStore:
     """Documents of one workspace, keyed by their posix path relative to ``root``."""
 
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str],
+                 server_root: str | os.PathLike[str] | None = None) -> None:
         root_path = Path(root)
         if not root_path.is_dir():
             raise WorkspaceError(f"workspace root {str(root)!r} is not a directory")
         self.root = root_path.resolve()
+        self.server_root = Path(server_root) if server_root is not None else self.root
+        """Where the servers see the workspace (a shadow root): URIs point there."""
         self._docs: dict[str, Document] = {}
         self.generation = 0
         """Bumped whenever any document's text changes."""
@@ -109,7 +112,8 @@ class DocumentStore:
         return self.root / rel
 
     def uri(self, rel: str) -> str:
-        return self.abspath(rel).as_uri()
+        """The URI the servers know ``rel`` by (under `server_root`)."""
+        return (self.server_root / rel).as_uri()
 
     # ---- documents -------------------------------------------------------------------------
 

@@ -49,7 +49,10 @@ class AsyncVerifier:
         self._context = ServerContext(root=self.root, python=o.python or default_python(self.root))
         self._pool = ReplicaPool(self.root, o.specs, self._context, size=o.replica_count,
                                  startup_timeout=o.startup_timeout, include_hints=o.include_hints)
-        self._graph = ImportGraph(self.root, registry.get("ruff").executable("ruff"))
+        # The import graph is read where the primary's servers look: its shadow root.
+        self._graph = ImportGraph(self._primary.shadow.root,
+                                  registry.get("ruff").executable("ruff"))
+        self._primary.on_shadow_change = self._graph.note
         self._disk = DiskSync(self._pool, self._graph)
         self._lock = asyncio.Lock()
         self._watcher = DiskWatcher(self.root, self._on_disk_change) if o.watch else None
@@ -127,7 +130,7 @@ class AsyncVerifier:
             self._disk.refresh(self._primary)
             store = self._primary.store
             old_texts = {p: store.get(p).text for p in parsed}
-            plan = await self._plan(list(parsed))
+            plan = await self._plan(parsed)
             before = await self._primary.check(plan.targets, self.options.timeout)
             store.set_overlays(parsed)
             after = await self._primary.check(plan.targets, self.options.timeout)
@@ -230,7 +233,7 @@ class AsyncVerifier:
             if is_disk_paths(candidate):
                 raise EditError(f"candidate {number}: a list of paths is not an edit")
         change_sets = [self._parse(c) for c in candidates]
-        jobs = [Candidate(cs, await self._plan(list(cs))) for cs in change_sets]
+        jobs = [Candidate(cs, await self._plan(cs)) for cs in change_sets]
         return await self._pool.rank(jobs, self.options.timeout, self._disk.refresh)
 
     async def _on_disk_change(self, rels: list[str]) -> None:
@@ -239,5 +242,9 @@ class AsyncVerifier:
             if not self._closed:
                 self._disk.watched(rels)
 
-    async def _plan(self, changed: list[str]) -> Plan:
-        return await plan(self._graph, changed, self.options.max_dependents)
+    async def _plan(self, changes: FileChanges) -> Plan:
+        await self._primary.ensure_shadow()  # the graph reads the shadow: it must be current
+        store = self._primary.store
+        created = [rel for rel, text in changes.items()
+                   if text is not None and store.current_text(rel) is None]
+        return await plan(self._graph, list(changes), self.options.max_dependents, created)

@@ -1,8 +1,12 @@
 """The reverse import graph, from ``ruff analyze graph`` (ruff resolves the imports, we don't).
 
-The graph is read from the disk and cached until `ImportGraph.invalidate`; overlays' own new
-imports are not in it (an edited file is always checked itself, so only an overlay that starts
-importing another edited file is missed as a dependent).
+The graph is read from the primary replica's shadow root, where overlays are real files, so
+imports that exist only in overlays are in it and those an overlay removed are not. It is
+kept current incrementally: a changed Python file has its own imports re-read
+(``ruff analyze graph FILE...``, milliseconds); a created or deleted module, or a changed
+configuration file, can change how any import resolves, so the whole graph is read again on
+the next use. A module an edit creates has no importers in the graph yet (their imports did
+not resolve): files that name it are found by text (`importers_of_new`).
 """
 
 from __future__ import annotations
@@ -10,14 +14,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+from lsprotocol import types
 
 log = logging.getLogger(__name__)
 
 PYTHON_SUFFIXES = (".py", ".pyi")
+CONFIG_FILES = frozenset({"pyproject.toml", "ruff.toml", ".ruff.toml", "pyrightconfig.json",
+                          "setup.cfg"})
+"""Files whose change may change how imports resolve: the graph is read again."""
 
 
 @dataclass(frozen=True)
@@ -30,32 +40,84 @@ class Plan:
     notes: tuple[str, ...] = ()
     """Why the check covers less than it could (the bound, a failed import graph)."""
 
+    @property
+    def complete(self) -> bool:
+        """Every importer is among the targets and the graph could be read."""
+        return self.omitted == 0 and not any(n.startswith("importers not checked") for n in
+                                             self.notes)
+
 
 class ImportGraph:
-    """Who imports whom in one workspace. ``dependents`` are walked breadth first."""
+    """Who imports whom in one (shadow) root. ``dependents`` are walked breadth first."""
 
     def __init__(self, root: Path, ruff: str) -> None:
         self.root = root
         self.ruff = ruff
-        self._dependents: dict[str, list[str]] | None = None
+        self._imports: dict[str, list[str]] | None = None
+        """file -> the files it imports."""
+        self._importers: dict[str, set[str]] = {}
+        """file -> the files that import it (the reverse of ``_imports``)."""
+        self._dirty: set[str] = set()
         self.error: str | None = None
+        self.full_reads = 0
+        self.partial_reads = 0
 
     def __repr__(self) -> str:
-        size = "not loaded" if self._dependents is None else f"{len(self._dependents)} files"
-        return f"<ImportGraph {self.root} {size}>"
+        size = "not loaded" if self._imports is None else f"{len(self._imports)} files"
+        return f"<ImportGraph {self.root} {size} dirty={len(self._dirty)}>"
 
     def invalidate(self) -> None:
-        self._dependents = None
+        """Read the whole graph again on the next use."""
+        self._imports = None
+        self._dirty.clear()
 
-    async def load(self) -> dict[str, list[str]]:
-        if self._dependents is None:
-            self._dependents = await self._run_ruff()
-        return self._dependents
+    def note(self, changes: Sequence[tuple[str, types.FileChangeType]]) -> None:
+        """Files changed in the root: keep the graph current (see the module docstring)."""
+        for rel, kind in changes:
+            name = rel.rsplit("/", 1)[-1]
+            if name in CONFIG_FILES:
+                self.invalidate()
+                return
+            if not rel.endswith(PYTHON_SUFFIXES):
+                continue
+            if kind == types.FileChangeType.Changed:
+                self._dirty.add(rel)
+            else:
+                self.invalidate()
+                return
 
-    async def _run_ruff(self) -> dict[str, list[str]]:
+    async def load(self) -> dict[str, set[str]]:
+        """file -> its importers, current."""
+        if self._imports is None:
+            self._dirty.clear()
+            imports = await self._run_ruff([])
+            self.full_reads += 1
+            self._imports = imports
+            self._importers = {}
+            for source, targets in imports.items():
+                for target in targets:
+                    self._importers.setdefault(target, set()).add(source)
+        elif self._dirty:
+            dirty = sorted(self._dirty)
+            self._dirty.clear()
+            present = [rel for rel in dirty if (self.root / rel).is_file()]
+            fresh = await self._run_ruff(present) if present else {}
+            self.partial_reads += 1
+            for rel in dirty:
+                for target in self._imports.pop(rel, []):
+                    self._importers.get(target, set()).discard(rel)
+                targets = fresh.get(rel)
+                if targets is not None:
+                    self._imports[rel] = targets
+                    for target in targets:
+                        self._importers.setdefault(target, set()).add(rel)
+        return self._importers
+
+    async def _run_ruff(self, files: list[str]) -> dict[str, list[str]]:
         try:
             proc = await asyncio.create_subprocess_exec(
-                self.ruff, "analyze", "graph", "--direction", "dependents", "--preview",
+                self.ruff, "analyze", "graph", "--direction", "dependencies", "--preview",
+                *files,
                 cwd=self.root,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
@@ -71,8 +133,10 @@ class ImportGraph:
         raw: dict[str, list[str]] = json.loads(out or b"{}")
         return {_posix(k): [_posix(v) for v in vs] for k, vs in raw.items()}
 
-    async def dependents(self, changed: Iterable[str], limit: int) -> tuple[list[str], int]:
-        """Files that import ``changed`` directly or through others, nearest first.
+    async def dependents(self, changed: Iterable[str], limit: int,
+                         also: Iterable[str] = ()) -> tuple[list[str], int]:
+        """Files that import ``changed`` directly or through others, nearest first; ``also``
+        are direct importers known otherwise (of modules the graph cannot know yet).
 
         Returns at most ``limit`` of them and how many more there were.
         """
@@ -81,6 +145,11 @@ class ImportGraph:
         seen = set(start)
         order: list[str] = []
         queue = deque(start)
+        for extra in also:
+            if extra not in seen:
+                seen.add(extra)
+                order.append(extra)
+                queue.append(extra)
         while queue:
             for importer in sorted(graph.get(queue.popleft(), ())):
                 if importer not in seen:
@@ -89,14 +158,51 @@ class ImportGraph:
                     queue.append(importer)
         return order[:limit], max(0, len(order) - limit)
 
+    async def importers_of_new(self, created: Sequence[str]) -> list[str]:
+        """Python files that name a module of ``created`` (files an edit creates): their
+        imports of it did not resolve before, so the graph does not list them. Found by the
+        module's last name in the text, an over-approximation (more files checked, never
+        fewer)."""
+        names = {_module_name(rel) for rel in created if rel.endswith(PYTHON_SUFFIXES)}
+        names.discard("")
+        if not names:
+            return []
+        await self.load()
+        pattern = re.compile(r"\b(" + "|".join(sorted(map(re.escape, names))) + r")\b")
+        found = []
+        for rel in sorted(self._imports or {}):
+            if rel in created:
+                continue
+            try:
+                text = (self.root / rel).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            if pattern.search(text):
+                found.append(rel)
+        return found
+
+
+def _module_name(rel: str) -> str:
+    """The name an import uses for the module at ``rel`` (a package's folder name for an
+    ``__init__``)."""
+    parts = Path(rel).with_suffix("").parts
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    return parts[-1] if parts else ""
+
 
 def _posix(path: str) -> str:
     return Path(path).as_posix()
 
 
-async def plan(graph: ImportGraph, changed: list[str], limit: int) -> Plan:
-    """Check the changed files and up to ``limit`` of their importers, nearest first."""
-    dependents, omitted = await graph.dependents(changed, limit)
+async def plan(graph: ImportGraph, changed: list[str], limit: int,
+               created: Sequence[str] = ()) -> Plan:
+    """Check the changed files and up to ``limit`` of their importers, nearest first.
+
+    ``created`` are the changed files the change creates: files naming them are importers.
+    """
+    also = await graph.importers_of_new(created) if created else []
+    dependents, omitted = await graph.dependents(changed, limit, also)
     targets = [p for p in changed + dependents if p.endswith(PYTHON_SUFFIXES)]
     notes = []
     if omitted:

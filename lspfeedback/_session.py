@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -73,6 +74,8 @@ class ServerSession:
         self.starts = 0
         self.startup_ms: float | None = None
         self.last_error: str | None = None
+        self.rewrite: Callable[[str], str] | None = None
+        """Maps paths in the server's messages (the shadow root's) to workspace paths."""
         """Why the server last failed to answer or to start; None while it never did."""
         self._held: dict[str, _Held] = {}
 
@@ -225,15 +228,25 @@ class ServerSession:
             closed.append(rel)
         return closed
 
-    def did_change_watched_files(self, rels: list[str]) -> None:
+    def files_changed(self, changes: list[tuple[str, types.FileChangeType]]) -> None:
+        """Tell the server that files changed on the file system it reads (the shadow root):
+        ``workspace/didChangeWatchedFiles``, plus ``workspace/didCreateFiles`` and
+        ``didDeleteFiles`` when it declared them (LSP 3.17 file operations)."""
         client = self._require_client()
-        changes = []
-        for rel in rels:
-            kind = types.FileChangeType.Changed if self.store.abspath(rel).exists() else types.FileChangeType.Deleted
-            changes.append(types.FileEvent(uri=self.store.uri(rel), type=kind))
-        if changes:
-            client.notify(types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-                          types.DidChangeWatchedFilesParams(changes=changes))
+        if not changes:
+            return
+        events = [types.FileEvent(uri=self.store.uri(rel), type=kind) for rel, kind in changes]
+        client.notify(types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                      types.DidChangeWatchedFilesParams(changes=events))
+        operations = self.capabilities.file_operations if self.capabilities else frozenset()
+        created = [types.FileCreate(uri=e.uri) for e in events
+                   if e.type == types.FileChangeType.Created]
+        deleted = [types.FileDelete(uri=e.uri) for e in events
+                   if e.type == types.FileChangeType.Deleted]
+        if created and "didCreate" in operations:
+            client.notify(types.WORKSPACE_DID_CREATE_FILES, types.CreateFilesParams(files=created))
+        if deleted and "didDelete" in operations:
+            client.notify(types.WORKSPACE_DID_DELETE_FILES, types.DeleteFilesParams(files=deleted))
 
     def _require_client(self) -> LspClient:
         if self.client is None:
@@ -261,7 +274,7 @@ class ServerSession:
         encoding = caps.encoding if caps is not None else "utf-16"
         return FileResult(rel, held.store_version, to_diagnostics(
             rel, held.text, items, source=self.name, encoding=encoding,
-            include_hints=self.include_hints))
+            include_hints=self.include_hints, rewrite=self.rewrite))
 
     async def _pull(
         self, client: LspClient, uri: str, identifier: str | None, deadline: float

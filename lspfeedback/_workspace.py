@@ -8,17 +8,21 @@ processes and its own result cache.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from lsprotocol import types
 
 from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import ServerError
 from lspfeedback._report import Diagnostic, Unknown
 from lspfeedback._session import FileResult, ServerSession
+from lspfeedback._shadow import Change, ShadowRoot
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
 MAX_CACHED_RESULTS = 4096
@@ -56,12 +60,21 @@ class Workspace:
         name: str = "primary",
     ) -> None:
         self.name = name
-        self.store = DocumentStore(root)
+        self.shadow = ShadowRoot.create(root, name)
+        self.store = DocumentStore(root, server_root=self.shadow.root)
+        # The servers run over the shadow root: overlays are files there (see _shadow.py).
+        shadow_context = dataclasses.replace(context, root=self.shadow.root)
         self.sessions = {
-            spec.name: ServerSession(spec, context, self.store,
+            spec.name: ServerSession(spec, shadow_context, self.store,
                                      startup_timeout=startup_timeout, include_hints=include_hints)
             for spec in specs
         }
+        for session in self.sessions.values():
+            session.rewrite = self.shadow.to_workspace
+        self._shown: dict[str, int] = {}
+        """Path -> the store version the shadow shows, for documents the store knows."""
+        self.on_shadow_change: Callable[[list[Change]], None] | None = None
+        """Told of every change made in the shadow (the engine keeps its import graph so)."""
         # Results by (server, path, state key), least recently used first. Several states per
         # file: a speculative check or a candidate is taken back, and the base state it came
         # from must still be answered from the cache.
@@ -71,8 +84,15 @@ class Workspace:
         states = ", ".join(f"{s.name}:{s.state}" for s in self.sessions.values())
         return f"<Workspace {self.name} [{states}] overlays={len(self.store.overlays())}>"
 
+    async def ensure_shadow(self) -> None:
+        """Materialize the shadow root if it is not yet, and make it show the store."""
+        if self.shadow.stats is None:
+            await asyncio.to_thread(self.shadow.materialize)
+        self.sync_shadow()
+
     async def start(self) -> None:
-        """Start every server; raise the first failure."""
+        """Materialize the shadow root (once), start every server; raise the first failure."""
+        await self.ensure_shadow()
         results = await asyncio.gather(
             *(s.ensure_started() for s in self.sessions.values()), return_exceptions=True
         )
@@ -81,7 +101,9 @@ class Workspace:
                 raise result
 
     async def close(self) -> None:
+        """Stop every server and delete the shadow root."""
         await asyncio.gather(*(s.stop() for s in self.sessions.values()))
+        self.shadow.close()
 
     def running(self) -> list[ServerSession]:
         return [s for s in self.sessions.values() if s.state == "running"]
@@ -97,9 +119,46 @@ class Workspace:
         for rel, text in wanted.items():
             self.store.set_overlay(rel, text)
 
-    def tell_disk_changed(self, rels: list[str]) -> None:
+    def sync_shadow(self) -> list[Change]:
+        """Make the shadow show what the store shows (overlays written, deletions applied,
+        the disk linked back where an overlay went); tell the running servers."""
+        if self.shadow.stats is None:
+            return []  # not materialized yet: it will be built from the store's view
+        changes: list[Change] = []
+        for doc in self.store.documents():
+            if self._shown.get(doc.path) == doc.version:
+                continue
+            self._shown[doc.path] = doc.version
+            if doc.has_overlay:
+                change = self.shadow.show(doc.path, None if doc.deleted else doc.overlay)
+            else:
+                change = self.shadow.restore(doc.path)
+            if change is not None:
+                changes.append(change)
+        self._announce(changes)
+        return changes
+
+    def disk_changed(self, rels: list[str]) -> None:
+        """``rels`` changed on disk: link them into the shadow again (unless an overlay
+        hides them) and tell the servers."""
+        changes: list[Change] = []
+        for rel in rels:
+            doc = self.store.get(rel) if self.store.known(rel) else None
+            if doc is not None and doc.has_overlay:
+                continue
+            if doc is not None:
+                self._shown[rel] = doc.version
+            change = self.shadow.restore(rel) if self.shadow.stats is not None else None
+            changes.append(change or (rel, types.FileChangeType.Changed))
+        self._announce(changes)
+
+    def _announce(self, changes: list[Change]) -> None:
+        if not changes:
+            return
+        if self.on_shadow_change is not None:
+            self.on_shadow_change(changes)
         for session in self.running():
-            session.did_change_watched_files(rels)
+            session.files_changed(changes)
 
     def resync(self, rels: list[str]) -> None:
         """Send the servers the current text of those of ``rels`` they hold."""
@@ -111,6 +170,7 @@ class Workspace:
     async def check(self, targets: list[str], timeout: float) -> Check:
         """Fresh diagnostics of ``targets`` from every server, in parallel across servers."""
         check = Check()
+        await self.ensure_shadow()
         await asyncio.gather(*(self._check_one(s, targets, timeout, check)
                                for s in self.sessions.values()))
         return check

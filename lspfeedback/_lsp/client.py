@@ -60,6 +60,9 @@ def client_capabilities() -> types.ClientCapabilities:
                 dynamic_registration=True, relative_pattern_support=True
             ),
             diagnostics=types.DiagnosticWorkspaceClientCapabilities(refresh_support=True),
+            file_operations=types.FileOperationClientCapabilities(
+                did_create=True, did_rename=True, did_delete=True
+            ),
         ),
         text_document=types.TextDocumentClientCapabilities(
             synchronization=types.TextDocumentSyncClientCapabilities(
