@@ -73,6 +73,13 @@ class Report:
     timings_ms: Mapping[str, float] = field(default_factory=dict)
     """Per server: wall time of its part of this call, in ms."""
     unknown: tuple[Unknown, ...] = ()
+    complete: bool = True
+    """Every importer was checked (none cut by ``max_dependents``, the import graph could be
+    read), every server answered, and every server can vouch for importers on overlays
+    (`unvouched` is empty). ``ok`` on an incomplete check is not the whole truth."""
+    unvouched: tuple[str, ...] = ()
+    """Servers that checked importers but whose cross-file results on overlays are not
+    trustworthy (see `ServerSpec.sees_overlays_across_files`)."""
     dependents_omitted: int = 0
     """Importers of the edited files that were not checked because of ``max_dependents``."""
     conflicts: tuple[str, ...] = ()
@@ -95,6 +102,8 @@ class Report:
             f"({self.elapsed_ms:.0f} ms)"
         )
         lines = [head]
+        if not self.complete:
+            lines.append(f"  incomplete: {self.incompleteness()}")
         lines += [f"  unknown: {u}" for u in self.unknown]
         lines += [f"  conflict: {c} changed on disk under an overlay" for c in self.conflicts]
         lines += [f"+ {d}" for d in self.introduced]
@@ -102,9 +111,24 @@ class Report:
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
+    def incompleteness(self) -> str:
+        """Why the check is not complete, in one line ("" when it is)."""
+        if self.complete:
+            return ""
+        why = []
+        if self.dependents_omitted:
+            why.append(f"{self.dependents_omitted} importers not checked (max_dependents)")
+        why += [n for n in self.notes if n.startswith("importers not checked:")]
+        if self.unknown:
+            why.append(f"{len(self.unknown)} servers did not answer")
+        if self.unvouched:
+            why.append(f"{', '.join(self.unvouched)} cannot vouch for importers on overlays")
+        return "; ".join(why) or "not every importer was checked"
+
     def __repr__(self) -> str:
         return (
-            f"<Report {self.status} ok={self.ok} introduced={len(self.introduced)} "
+            f"<Report {self.status} ok={self.ok} complete={self.complete} "
+            f"introduced={len(self.introduced)} "
             f"resolved={len(self.resolved)} diagnostics={len(self.diagnostics)} "
             f"files={len(self.checked_files)} {self.elapsed_ms:.0f}ms>"
         )
@@ -123,6 +147,8 @@ class Report:
             "elapsed_ms": round(self.elapsed_ms, 3),
             "timings_ms": {k: round(v, 3) for k, v in self.timings_ms.items()},
             "unknown": [asdict(u) for u in self.unknown],
+            "complete": self.complete,
+            "unvouched": list(self.unvouched),
             "dependents_omitted": self.dependents_omitted,
             "conflicts": list(self.conflicts),
             "notes": list(self.notes),
@@ -145,6 +171,8 @@ class Report:
             elapsed_ms=float(data.get("elapsed_ms", 0.0)),
             timings_ms=dict(data.get("timings_ms", {})),
             unknown=tuple(Unknown(**u) for u in data.get("unknown", ())),
+            complete=bool(data.get("complete", True)),
+            unvouched=tuple(data.get("unvouched", ())),
             dependents_omitted=int(data.get("dependents_omitted", 0)),
             conflicts=tuple(data.get("conflicts", ())),
             notes=tuple(data.get("notes", ())),

@@ -39,6 +39,9 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
     ]
     conflicts = tuple(sorted(ws.store.conflicts))
     ws.store.conflicts.clear()
+    importers = set(targets) - set(plan.changed)
+    unvouched = tuple(s.name for s in ws.sessions.values()
+                      if importers and not s.spec.sees_overlays_across_files)
     return Report(
         status=status_of(current, unknown),
         diagnostics=tuple(current),
@@ -50,6 +53,8 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
         elapsed_ms=(time.perf_counter() - started) * 1000,
         timings_ms=dict(after.timings_ms),
         unknown=tuple(unknown),
+        complete=plan.complete and not unknown and not unvouched,
+        unvouched=unvouched,
         dependents_omitted=plan.omitted,
         conflicts=conflicts,
         notes=plan.notes,

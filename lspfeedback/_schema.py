@@ -65,6 +65,13 @@ class ReportModel(_Model):
     timings_ms: dict[str, float]
     """Per server: wall time of its part of this call."""
     unknown: list[UnknownModel]
+    complete: bool
+    """True when every importer was checked (none cut by max_dependents, the import graph was
+    read), every server answered, and every server can vouch for importers on overlays. An
+    ok that rests on an incomplete check is not the whole truth: read notes."""
+    unvouched: list[str]
+    """Servers whose importer results on overlays cannot be trusted (they were checked but
+    do not count as proof)."""
     dependents_omitted: int
     """Importers left unchecked because there were too many."""
     conflicts: list[str]

@@ -137,3 +137,19 @@ def test_candidates_see_created_and_deleted_files_on_their_own_replicas(
     assert v.overlays == {}  # the base is untouched
     # And the base still imports what is on disk.
     assert v.verify({CART: (shop / CART).read_text() + "\n"}).introduced == ()
+
+
+@pytest.mark.parametrize("server", ["pyright", "ty", "pyrefly"])
+def test_an_importer_error_with_each_type_checker(shop: Path, server: str) -> None:
+    changed = (shop / PRICING).read_text().replace("percent: int)", "percent: int, note: str)")
+    with Verifier(shop, servers=[server], timeout=TIMEOUT, replicas=1) as v:
+        report = v.verify({PRICING: changed})
+    assert CART in report.checked_files
+    if server == "pyrefly":
+        # Measured not to see overlays across files reliably: its importer results are
+        # checked but cannot make the report complete, and the report names it.
+        assert report.unvouched == ("pyrefly",) and not report.complete
+        assert "pyrefly cannot vouch for importers" in str(report)
+    else:
+        assert [d.path for d in report.introduced if d.severity == "error"] == [CART], report
+        assert report.complete and report.unvouched == ()

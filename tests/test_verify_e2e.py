@@ -142,6 +142,11 @@ def test_dependents_are_bounded_and_the_report_says_so(shop: Path) -> None:
     assert len(report.checked_files) == 2
     assert report.dependents_omitted == 2
     assert any("max_dependents=1" in note for note in report.notes)
+    # The bound is part of the verdict: wherever the report is printed, it says so.
+    assert not report.complete
+    assert "incomplete: 2 importers not checked" in str(report)
+    assert report.to_dict()["complete"] is False
+    assert "complete=False" in repr(report)
 
 
 def test_async_verifier_gives_the_same_report(shop: Path) -> None:

@@ -38,6 +38,10 @@ class ServerSpec:
     """The server registers ``textDocument/diagnostic`` dynamically after start-up: wait for it
     before choosing pull or push."""
     env: dict[str, str] = field(default_factory=dict)
+    sees_overlays_across_files: bool = True
+    """Its results for an importer reflect the overlays (unsaved edits) of the files it
+    imports, once they are files in the shadow root. False for a server measured not to: its
+    importer results then do not count as proof (the report is not `complete`)."""
 
     def command(self, ctx: ServerContext) -> list[str]:
         """The argv that starts the server on stdio. Raises `ServerNotFound`."""

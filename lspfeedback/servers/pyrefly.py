@@ -4,6 +4,8 @@ Its language server reports no type errors unless the type-checking mode is set,
 the CLI's default preset. Measured here: after an unsaved change to a module, pyrefly
 re-published an open importer without the new error (its CLI reports it once the change is on
 disk), so its cross-file results on overlays are not trustworthy; same-file results are.
+With overlays written as files in a shadow root it still lagged: the importer's error appeared
+one verify late (measured 2026-12-01, pyrefly 1.5), so it stays marked.
 """
 
 from __future__ import annotations
@@ -36,4 +38,5 @@ SPEC = Pyrefly(
     summary="Meta's type checker pyrefly (push; cross-file results on overlays not trusted)",
     checks=("types", "syntax"),
     install_hint="install it with: pip install pyrefly",
+    sees_overlays_across_files=False,
 )
