@@ -10,12 +10,22 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 
-from lspfeedback._imports import ImportGraph, plan
+from lspfeedback._delta import compare
+from lspfeedback._imports import PYTHON_SUFFIXES, ImportGraph, plan
 from lspfeedback._replicas import ReplicaPool
-from lspfeedback._report import Report
+from lspfeedback._report import Diagnostic, Report
 from lspfeedback._reporting import assemble
 from lspfeedback._workspace import Check, Workspace
+
+
+@dataclass(frozen=True)
+class External:
+    """Files someone else changed on disk since the last call, and what they brought."""
+
+    changes: tuple[str, ...] = ()
+    introduced: tuple[Diagnostic, ...] = ()
 
 
 class DiskSync:
@@ -30,6 +40,26 @@ class DiskSync:
         changed = ws.store.rescan(skip)
         if changed:
             ws.disk_changed(changed)
+
+    async def refresh_external(self, ws: Workspace, timeout: float,
+                               skip: Collection[str] = ()) -> External:
+        """`refresh`, and say what the files someone else changed brought: their current
+        diagnostics compared with what was known of them before (nothing known: everything
+        current counts, nothing is hidden)."""
+        key = ws.store.state_key()
+        old_texts = {d.path: d.text for d in ws.store.documents()}
+        changed = ws.store.rescan(skip)
+        if not changed:
+            return External()
+        ws.disk_changed(changed)
+        python = [rel for rel in changed
+                  if rel.endswith(PYTHON_SUFFIXES) and ws.store.get(rel).exists]
+        if not python:
+            return External(tuple(changed))
+        now = await ws.check(python, timeout)
+        introduced, _ = compare(ws.cached_diagnostics(python, key), now.diagnostics(),
+                                old_texts, {rel: ws.store.get(rel).text for rel in python})
+        return External(tuple(changed), tuple(sorted(introduced)))
 
     def written(self, ws: Workspace, rels: list[str]) -> None:
         """``ws`` wrote ``rels`` to disk itself."""
@@ -57,7 +87,7 @@ class DiskSync:
         store = ws.store
         changed = list(dict.fromkeys(store.relpath(p) for p in paths))
         await ws.ensure_shadow()
-        self.refresh(ws, skip=set(changed))
+        external = await self.refresh_external(ws, timeout, skip=set(changed))
         # Never seen before and changed on disk: its earlier state is unknown, so the baseline
         # is empty and everything current counts as introduced (never hidden).
         first_sight = any(not store.known(p) for p in changed)
@@ -72,4 +102,4 @@ class DiskSync:
             ws.disk_changed(changed)
             scope = await plan(self._graph, changed, limit)
         after = await ws.check(scope.targets, timeout)
-        return assemble(ws, scope, old_texts, before, after, started)
+        return assemble(ws, scope, old_texts, before, after, started, external)

@@ -127,14 +127,14 @@ class AsyncVerifier:
                     changes, limit=self.options.max_dependents,  # type: ignore[arg-type]
                     timeout=self.options.timeout)
             parsed = self._parse(changes)
-            self._disk.refresh(self._primary)
+            external = await self._disk.refresh_external(self._primary, self.options.timeout)
             store = self._primary.store
             old_texts = {p: store.get(p).text for p in parsed}
             plan = await self._plan(parsed)
             before = await self._primary.check(plan.targets, self.options.timeout)
             store.set_overlays(parsed)
             after = await self._primary.check(plan.targets, self.options.timeout)
-            return assemble(self._primary, plan, old_texts, before, after, started)
+            return assemble(self._primary, plan, old_texts, before, after, started, external)
 
     async def verify_candidates(
         self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None

@@ -84,6 +84,11 @@ class Report:
     """Importers of the edited files that were not checked because of ``max_dependents``."""
     conflicts: tuple[str, ...] = ()
     """Files whose disk text changed under an overlay since the last report (the overlay won)."""
+    external_changes: tuple[str, ...] = ()
+    """Files that someone else changed on disk since the last call (nobody passed them): they
+    are part of the state this edit is compared with, not of the edit."""
+    external_introduced: tuple[Diagnostic, ...] = ()
+    """Diagnostics those external changes brought into their own files (not this edit's)."""
     notes: tuple[str, ...] = ()
 
     @property
@@ -106,6 +111,8 @@ class Report:
             lines.append(f"  incomplete: {self.incompleteness()}")
         lines += [f"  unknown: {u}" for u in self.unknown]
         lines += [f"  conflict: {c} changed on disk under an overlay" for c in self.conflicts]
+        lines += [f"  external: {c} changed on disk by someone else" for c in self.external_changes]
+        lines += [f"! {d}" for d in self.external_introduced]
         lines += [f"+ {d}" for d in self.introduced]
         lines += [f"- {d}" for d in self.resolved]
         lines += [f"  note: {n}" for n in self.notes]
@@ -151,6 +158,8 @@ class Report:
             "unvouched": list(self.unvouched),
             "dependents_omitted": self.dependents_omitted,
             "conflicts": list(self.conflicts),
+            "external_changes": list(self.external_changes),
+            "external_introduced": [d.to_dict() for d in self.external_introduced],
             "notes": list(self.notes),
         }
 
@@ -175,6 +184,8 @@ class Report:
             unvouched=tuple(data.get("unvouched", ())),
             dependents_omitted=int(data.get("dependents_omitted", 0)),
             conflicts=tuple(data.get("conflicts", ())),
+            external_changes=tuple(data.get("external_changes", ())),
+            external_introduced=diags("external_introduced"),
             notes=tuple(data.get("notes", ())),
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from lspfeedback._delta import compare
 from lspfeedback._documents import DocumentStore
@@ -17,12 +18,15 @@ from lspfeedback._imports import Plan
 from lspfeedback._report import CandidateReport, Report, Unknown, status_of
 from lspfeedback._workspace import Check, Workspace
 
+if TYPE_CHECKING:
+    from lspfeedback._disk import External
+
 FileChanges = dict[str, str | None]
 """Parsed changes: workspace path -> full new text, or None for a deletion."""
 
 
 def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Check,
-             after: Check, started: float) -> Report:
+             after: Check, started: float, external: External | None = None) -> Report:
     """The report of ``plan`` on ``ws``: ``after`` compared with ``before``.
 
     ``old_texts`` are the texts ``before`` describes (a file missing there is taken as
@@ -57,6 +61,8 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
         unvouched=unvouched,
         dependents_omitted=plan.omitted,
         conflicts=conflicts,
+        external_changes=external.changes if external else (),
+        external_introduced=external.introduced if external else (),
         notes=plan.notes,
     )
 

@@ -76,6 +76,10 @@ class ReportModel(_Model):
     """Importers left unchecked because there were too many."""
     conflicts: list[str]
     """Files changed on disk under a kept edit since the last call (the kept edit won)."""
+    external_changes: list[str]
+    """Files someone else changed on disk since the last call: part of the baseline."""
+    external_introduced: list[DiagnosticModel]
+    """Diagnostics those external changes brought (not caused by this edit)."""
     notes: list[str]
 
 

@@ -167,6 +167,13 @@ class Workspace:
 
     # ---- checking --------------------------------------------------------------------------
 
+    def cached_diagnostics(self, rels: list[str], key: object) -> list[Diagnostic]:
+        """What the servers said of ``rels`` in the state ``key``, as far as it is cached (a
+        file not cached counts as having had no diagnostics: nothing is hidden)."""
+        return sorted(d for session in self.sessions.values() for rel in rels
+                      for d in getattr(self._cache.get((session.name, rel, key)),
+                                       "diagnostics", ()))
+
     async def check(self, targets: list[str], timeout: float) -> Check:
         """Fresh diagnostics of ``targets`` from every server, in parallel across servers."""
         check = Check()

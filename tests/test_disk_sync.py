@@ -58,3 +58,20 @@ def test_disk_change_under_an_overlay_is_a_conflict_and_the_overlay_wins(shop: P
         v.discard()
         after = v.diagnostics([CART])
     assert after.status == "errors"
+
+
+def test_a_change_by_someone_else_is_surfaced_not_folded_into_the_baseline(shop: Path) -> None:
+    checkout = "shop/checkout.py"
+    with Verifier(shop, timeout=TIMEOUT) as v:
+        first = v.verify({CART: (shop / CART).read_text() + "\n"})
+        assert first.status == "clean" and checkout in first.checked_files
+        # Someone else breaks checkout.py on disk; the next edit of cart.py is harmless.
+        path = shop / checkout
+        path.write_text(path.read_text().replace('return "\\n".join(lines)', "return len(lines)"))
+        report = v.verify({CART: (shop / CART).read_text() + "\n\n"})
+    assert report.external_changes == (checkout,)
+    assert [(d.path, d.code) for d in report.external_introduced] == [
+        (checkout, "reportReturnType")]
+    assert report.introduced == () and report.ok  # not this edit's doing
+    assert f"external: {checkout} changed on disk by someone else" in str(report)
+    assert report.to_dict()["external_introduced"][0]["path"] == checkout
