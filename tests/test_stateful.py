@@ -147,13 +147,37 @@ class EngineMachine(RuleBasedStateMachine):
         assert {rel: self._text(rel) for rel in FILES} == before
         assert self.v.overlays == overlays
 
+    @rule(name=st.sampled_from(("extra", "more", "pricing")), snippet=st.sampled_from(SNIPPETS))
+    def create_module(self, name: str, snippet: str) -> None:
+        rel = f"shop/{name}_new.py"
+        importer = "shop/checkout.py"
+        self.last = self.v.verify({rel: snippet or "z = 0\n", importer: self._text(importer)
+                                   + f"\nfrom shop import {name}_new\n"})
+        if self.last.status != "unknown":
+            assert not any(f"{name}_new" in d.message and "could not be resolved" in d.message
+                           for d in self.last.diagnostics), self.last
+
+    @rule(rel=st.sampled_from(FILES), new=st.sampled_from(("shop/renamed.py", "shop/moved.py")))
+    def rename_module(self, rel: str, new: str) -> None:
+        text = self._text(rel)
+        if not self.v.engine._primary.store.get(rel).exists or rel == new:
+            return
+        self.last = self.v.verify({rel: None, new: text})
+
+    @rule(rel=st.sampled_from(FILES))
+    def delete_module(self, rel: str) -> None:
+        self.last = self.v.verify({rel: None})
+
     @precondition(lambda self: bool(self.v.overlays))
     @rule()
     def commit(self) -> None:
         overlays = self.v.overlays
         self.v.commit()
         for rel, text in overlays.items():
-            assert (self.root / rel).read_bytes().decode() == text
+            if text is None:
+                assert not (self.root / rel).exists()
+            else:
+                assert (self.root / rel).read_bytes().decode() == text
 
     @rule()
     def discard(self) -> None:
@@ -185,6 +209,20 @@ class EngineMachine(RuleBasedStateMachine):
             for rel in session.held_paths():
                 uri = self.v.engine._primary.store.uri(rel)
                 assert texts.get(uri) == session.held_text(rel), (session.name, rel)
+
+    @invariant()
+    def what_the_servers_can_import_is_the_store_view(self) -> None:
+        # The servers read the file system of their replica's shadow root: after a sync it
+        # must show exactly what the store shows, deletions and new files included.
+        # An idle replica catches up with the disk when it is next used: do that first.
+        for ws in self.v.engine._pool:
+            self.v.engine._disk.refresh(ws)
+            self.v._loop.run(ws.ensure_shadow())
+            for doc in ws.store.documents():
+                path = ws.shadow.path(doc.path)
+                assert path.exists() == doc.exists, (ws.name, doc.path)
+                if doc.exists:
+                    assert path.read_bytes().decode("utf-8", "surrogatepass") == doc.text
 
     @invariant()
     def reports_describe_current_versions(self) -> None:
