@@ -25,6 +25,10 @@ from lsprotocol import types
 log = logging.getLogger(__name__)
 
 PYTHON_SUFFIXES = (".py", ".pyi")
+_IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+\S+[ \t]+)?import\b(?:[ \t]*\([^)]*\)|.*)",
+                     re.MULTILINE)
+"""An import statement, a parenthesized name list included (over-approximate: a line that
+merely starts with ``import`` in a string counts too, which only costs a ruff run)."""
 CONFIG_FILES = frozenset({"pyproject.toml", "ruff.toml", ".ruff.toml", "pyrightconfig.json",
                           "setup.cfg"})
 """Files whose change may change how imports resolve: the graph is read again."""
@@ -58,6 +62,9 @@ class ImportGraph:
         self._importers: dict[str, set[str]] = {}
         """file -> the files that import it (the reverse of ``_imports``)."""
         self._dirty: set[str] = set()
+        self._signatures: dict[str, frozenset[str]] = {}
+        """file -> its import statements when its edges were last read: an edit that leaves
+        them alone cannot change the graph, and needs no ruff run."""
         self.error: str | None = None
         self.full_reads = 0
         self.partial_reads = 0
@@ -70,6 +77,7 @@ class ImportGraph:
         """Read the whole graph again on the next use."""
         self._imports = None
         self._dirty.clear()
+        self._signatures.clear()
 
     def note(self, changes: Sequence[tuple[str, types.FileChangeType]]) -> None:
         """Files changed in the root: keep the graph current (see the module docstring)."""
@@ -98,8 +106,10 @@ class ImportGraph:
                 for target in targets:
                     self._importers.setdefault(target, set()).add(source)
         elif self._dirty:
-            dirty = sorted(self._dirty)
+            dirty = [rel for rel in sorted(self._dirty) if self._imports_changed(rel)]
             self._dirty.clear()
+            if not dirty:
+                return self._importers
             present = [rel for rel in dirty if (self.root / rel).is_file()]
             fresh = await self._run_ruff(present) if present else {}
             self.partial_reads += 1
@@ -112,6 +122,17 @@ class ImportGraph:
                     for target in targets:
                         self._importers.setdefault(target, set()).add(rel)
         return self._importers
+
+    def _imports_changed(self, rel: str) -> bool:
+        """Whether ``rel``'s import statements may differ from when its edges were read."""
+        try:
+            text = (self.root / rel).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return True
+        signature = frozenset(" ".join(m.group(0).split()) for m in _IMPORT.finditer(text))
+        same = self._signatures.get(rel) == signature
+        self._signatures[rel] = signature
+        return not same
 
     async def _run_ruff(self, files: list[str]) -> dict[str, list[str]]:
         try:

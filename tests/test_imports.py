@@ -122,3 +122,45 @@ def test_failing_ruff_gives_no_dependents_and_an_error(project: Path) -> None:
     graph.invalidate()
     assert set(dependents(graph, ["pkg/a.py"])[0]) == ALL
     assert graph.error is None
+
+
+def test_the_graph_follows_edits_incrementally(project: Path) -> None:
+    from lsprotocol.types import FileChangeType
+
+    changed = FileChangeType.Changed
+    graph = ImportGraph(project, RUFF)
+    assert dependents(graph, ["alone.py"])[0] == []
+    assert graph.full_reads == 1
+    # An edit that leaves the imports alone needs no ruff run at all...
+    (project / "pkg" / "far.py").write_text("from pkg import c\n\nprint(c, 2)\n")
+    graph.note([("pkg/far.py", changed)])
+    dependents(graph, ["pkg/c.py"])
+    graph.note([("pkg/far.py", changed)])  # ... once its import statements are known
+    dependents(graph, ["pkg/c.py"])
+    first_partial = graph.partial_reads
+    (project / "pkg" / "far.py").write_text("from pkg import c\n\nprint(c, 3)\n")
+    graph.note([("pkg/far.py", changed)])
+    dependents(graph, ["pkg/c.py"])
+    assert graph.partial_reads == first_partial and graph.full_reads == 1
+    # ...one that adds an import re-reads that file's edges only.
+    (project / "alone.py").write_text("import os\nfrom pkg import (\n    far,\n)\n")
+    graph.note([("alone.py", changed)])
+    assert dependents(graph, ["pkg/far.py"])[0] == ["alone.py"]
+    assert graph.partial_reads == first_partial + 1 and graph.full_reads == 1
+    # ...and removing it takes the edge away again.
+    (project / "alone.py").write_text("import os\n")
+    graph.note([("alone.py", changed)])
+    assert dependents(graph, ["pkg/far.py"])[0] == []
+    # A new module can change how any import resolves: the whole graph is read again.
+    (project / "pkg" / "new.py").write_text("from pkg import far\n")
+    graph.note([("pkg/new.py", FileChangeType.Created)])
+    assert dependents(graph, ["pkg/far.py"])[0] == ["pkg/new.py"]
+    assert graph.full_reads == 2
+
+
+def test_files_naming_a_created_module_are_its_importers(project: Path) -> None:
+    (project / "d.py").write_text("from pkg import fresh\n")  # does not resolve yet
+    graph = ImportGraph(project, RUFF)
+    found = asyncio.run(graph.importers_of_new(["pkg/fresh.py"]))
+    assert found == ["d.py"]
+    assert asyncio.run(graph.importers_of_new(["pkg/__init__.py"])) != []  # "pkg" is named
