@@ -101,6 +101,9 @@ class ImportGraph:
             imports = await self._run_ruff([])
             self.full_reads += 1
             self._imports = imports
+            # Known import statements make a later edit that leaves them alone free.
+            self._signatures = {rel: sig for rel in imports
+                                if (sig := self._signature(rel)) is not None}
             self._importers = {}
             for source, targets in imports.items():
                 for target in targets:
@@ -123,13 +126,18 @@ class ImportGraph:
                         self._importers.setdefault(target, set()).add(rel)
         return self._importers
 
-    def _imports_changed(self, rel: str) -> bool:
-        """Whether ``rel``'s import statements may differ from when its edges were read."""
+    def _signature(self, rel: str) -> frozenset[str] | None:
         try:
             text = (self.root / rel).read_text(encoding="utf-8", errors="replace")
         except OSError:
+            return None
+        return frozenset(" ".join(m.group(0).split()) for m in _IMPORT.finditer(text))
+
+    def _imports_changed(self, rel: str) -> bool:
+        """Whether ``rel``'s import statements may differ from when its edges were read."""
+        signature = self._signature(rel)
+        if signature is None:
             return True
-        signature = frozenset(" ".join(m.group(0).split()) for m in _IMPORT.finditer(text))
         same = self._signatures.get(rel) == signature
         self._signatures[rel] = signature
         return not same

@@ -39,9 +39,13 @@ Change = tuple[str, types.FileChangeType]
 
 
 def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/lspfeedback`` (else ``~/.cache/lspfeedback``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "lspfeedback"
+    """``$LSPFEEDBACK_CACHE``, else ``$XDG_CACHE_HOME/lspfeedback``, else
+    ``~/.cache/lspfeedback`` (created if missing)."""
+    base = os.environ.get("LSPFEEDBACK_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lspfeedback")
+    path = Path(base)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import subprocess
 import sys
 import tarfile
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+from lspfeedback._shadow import cache_dir
 from lspfeedback.servers import get
 
 DEFAULT_PROJECTS = ("httpx==0.28.1", "rich==15.0.0", "django==5.2.19")
@@ -38,14 +38,6 @@ class Workload:
     edit_files: tuple[str, ...]
     files: int
     """Python files in ``package``."""
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("LSPFEEDBACK_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "lspfeedback")
-    path = Path(base)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def real_project(requirement: str, cache: Path | None = None) -> Workload:
