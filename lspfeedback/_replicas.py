@@ -95,6 +95,9 @@ class ReplicaPool:
         Candidates are handed out from one queue to every started replica; ``refresh``
         brings an extra replica's disk view up to date before it mirrors the primary.
         """
+        # The base, taken once: the primary's own overlays change while it runs a candidate,
+        # and a replica starting its candidate meanwhile must not take those for the base.
+        base = self.primary.overlay_view()
         queue: asyncio.Queue[int] = asyncio.Queue()
         for index in range(len(candidates)):
             queue.put_nowait(index)
@@ -103,19 +106,19 @@ class ReplicaPool:
         async def work(ws: Workspace) -> None:
             while not queue.empty():
                 index = queue.get_nowait()
-                reports[index] = await self._try(ws, candidates[index], baseline, base_texts,
-                                                 timeout, refresh)
+                reports[index] = await self._try(ws, candidates[index], base, baseline,
+                                                 base_texts, timeout, refresh)
 
         await asyncio.gather(*(work(ws) for ws in await self.workers(len(candidates))))
         return [reports[i] for i in range(len(candidates))]
 
-    async def _try(self, ws: Workspace, candidate: Candidate, baseline: Check,
-                   base_texts: dict[str, str], timeout: float,
+    async def _try(self, ws: Workspace, candidate: Candidate, base: dict[str, str | None],
+                   baseline: Check, base_texts: dict[str, str], timeout: float,
                    refresh: Callable[[Workspace], None]) -> Report:
         started = time.perf_counter()
         if ws is not self.primary:
             refresh(ws)
-            ws.mirror(self.primary.store)
+            ws.mirror(base)
         saved = save_overlays(ws.store, candidate.changes)
         try:
             for rel, text in candidate.changes.items():
@@ -126,7 +129,7 @@ class ReplicaPool:
             if ws is self.primary:
                 restore_overlays(ws.store, saved)
             else:
-                ws.mirror(self.primary.store)
+                ws.mirror(base)
 
 
 def save_overlays(store: DocumentStore, rels: Iterable[str]) -> SavedOverlays:

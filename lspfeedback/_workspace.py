@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,9 +110,12 @@ class Workspace:
 
     # ---- state -----------------------------------------------------------------------------
 
-    def mirror(self, base: DocumentStore) -> None:
-        """Make this replica's overlays equal to ``base``'s (its disk view is its own)."""
-        wanted = {d.path: (None if d.deleted else d.text) for d in base.overlays()}
+    def overlay_view(self) -> dict[str, str | None]:
+        """This replica's overlays: path -> text, or None for a deletion."""
+        return {d.path: (None if d.deleted else d.text) for d in self.store.overlays()}
+
+    def mirror(self, wanted: Mapping[str, str | None]) -> None:
+        """Make this replica's overlays equal to ``wanted`` (its disk view is its own)."""
         for doc in self.store.overlays():
             if doc.path not in wanted:
                 self.store.drop_overlay(doc.path)

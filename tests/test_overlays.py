@@ -153,3 +153,30 @@ def test_an_importer_error_with_each_type_checker(shop: Path, server: str) -> No
     else:
         assert [d.path for d in report.introduced if d.severity == "error"] == [CART], report
         assert report.complete and report.unvouched == ()
+
+
+def test_every_case_as_candidates_on_two_replicas_equals_its_own_verify(shop: Path) -> None:
+    cart = (shop / CART).read_text()
+    pricing = (shop / PRICING).read_text()
+    init = (shop / "shop/__init__.py").read_text()
+    new_module = {NEW: TAX, CART: cart.replace(
+        "from shop.pricing import apply_discount",
+        "from shop.pricing import apply_discount\nfrom shop.tax import add_tax")
+        + "\n\ndef taxed(cart: Cart) -> int:\n    return add_tax(cart.total())\n"}
+    renamed = {PRICING: None, "shop/prices.py": pricing,
+               "shop/__init__.py": init.replace("shop.pricing", "shop.prices"),
+               CART: cart.replace("shop.pricing", "shop.prices")}
+    forgotten = {PRICING: None, "shop/prices.py": pricing,
+                 "shop/__init__.py": init.replace("shop.pricing", "shop.prices")}
+    deleted = {PRICING: None}
+    cases = [new_module, renamed, forgotten, deleted]
+    with Verifier(shop, timeout=TIMEOUT, replicas=2) as v:
+        ranked = v.verify_candidates(cases)
+        assert len(list(v.engine._pool)) == 2  # the second replica ran some of them
+        alone = [v.verify_speculative(case) for case in cases]
+    by_index = {c.index: c.report for c in ranked}
+    for index, report in enumerate(alone):
+        assert codes(by_index[index]) == codes(report), (index, by_index[index], report)
+        assert by_index[index].checked_files == report.checked_files
+    assert codes(alone[1]) == []  # the rename with every import fixed
+    assert {p for p, _ in codes(alone[2])} == {CART}  # only the forgotten importer
