@@ -119,6 +119,9 @@ class ReplicaPool:
         if ws is not self.primary:
             refresh(ws)
             ws.mirror(base)
+            # A replica's own overlays are only ever copies of the base: a disk change under
+            # one is no conflict of the user's (the primary reports those).
+            ws.store.conflicts.clear()
         saved = save_overlays(ws.store, candidate.changes)
         try:
             for rel, text in candidate.changes.items():

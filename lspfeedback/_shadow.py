@@ -67,6 +67,8 @@ class ShadowRoot:
         self.root = root
         self.stats: MaterializeStats | None = None
         self._overlaid: set[str] = set()
+        # A workspace that contains the cache (a home folder) must not mirror its own shadow.
+        self._never = {cache_dir().resolve(), root.parent.resolve()}
 
     def __repr__(self) -> str:
         return f"<ShadowRoot {self.workspace} at {self.root} overlaid={len(self._overlaid)}>"
@@ -100,7 +102,7 @@ class ShadowRoot:
                     with contextlib.suppress(OSError):
                         os.symlink(os.readlink(src), dst)
                 elif entry.is_dir(follow_symlinks=False):
-                    if entry.name in SKIPPED_DIRS:
+                    if entry.name in SKIPPED_DIRS or src.resolve() in self._never:
                         continue
                     if (src / "pyvenv.cfg").is_file():
                         os.symlink(src, dst, target_is_directory=True)

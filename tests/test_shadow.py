@@ -1,0 +1,90 @@
+"""ShadowRoot: the workspace mirrored by hard links; overlays never reach the workspace."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from lsprotocol.types import FileChangeType
+
+from lspfeedback._shadow import ShadowRoot
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("LSPFEEDBACK_CACHE", str(tmp_path / "cache"))
+    root = tmp_path / "ws"
+    (root / "pkg").mkdir(parents=True)
+    (root / "pkg" / "a.py").write_text("A = 1\n")
+    (root / "pyproject.toml").write_text("[tool.ruff]\n")
+    (root / ".git").mkdir()
+    (root / ".git" / "HEAD").write_text("ref: x\n")
+    (root / "pkg" / "__pycache__").mkdir()
+    (root / "pkg" / "__pycache__" / "a.pyc").write_bytes(b"\0")
+    (root / ".venv").mkdir()
+    (root / ".venv" / "pyvenv.cfg").write_text("home = /usr\n")
+    os.mkfifo(root / "pipe")
+    os.symlink("pkg/a.py", root / "link.py")
+    return root
+
+
+def test_materialize_links_sources_and_skips_what_servers_never_read(workspace: Path) -> None:
+    shadow = ShadowRoot.create(workspace, "primary")
+    stats = shadow.materialize()
+    assert (shadow.path("pkg/a.py").stat().st_ino == (workspace / "pkg/a.py").stat().st_ino)
+    assert stats.files == 2 and stats.links == 2 and stats.copies == 0
+    assert not shadow.path(".git").exists() and not shadow.path("pkg/__pycache__").exists()
+    assert not shadow.path("pipe").exists()  # a FIFO would hang whoever reads it
+    assert shadow.path(".venv").is_symlink()  # the environment is used where it is
+    assert os.readlink(shadow.path("link.py")) == "pkg/a.py"
+    shadow.close()
+    assert not shadow.root.exists()
+
+
+def test_overlays_are_new_files_and_the_workspace_is_never_written(workspace: Path) -> None:
+    shadow = ShadowRoot.create(workspace, "primary")
+    shadow.materialize()
+    assert shadow.show("pkg/a.py", "A = 2\n") == ("pkg/a.py", FileChangeType.Changed)
+    assert shadow.show("pkg/new.py", "N = 1\n") == ("pkg/new.py", FileChangeType.Created)
+    assert shadow.show("pyproject.toml", None) == ("pyproject.toml", FileChangeType.Deleted)
+    assert (workspace / "pkg/a.py").read_text() == "A = 1\n"
+    assert not (workspace / "pkg/new.py").exists() and (workspace / "pyproject.toml").exists()
+    assert shadow.path("pkg/a.py").read_text() == "A = 2\n"
+    # Back to the disk: linked again, so later in-place writes to the workspace show through.
+    assert shadow.restore("pkg/a.py") == ("pkg/a.py", FileChangeType.Changed)
+    assert shadow.restore("pkg/new.py") == ("pkg/new.py", FileChangeType.Deleted)
+    assert shadow.restore("pkg/new.py") is None
+    (workspace / "pkg/a.py").write_text("A = 3\n")
+    assert shadow.path("pkg/a.py").read_text() == "A = 3\n"
+    assert shadow.to_workspace(f"see {shadow.root}/pkg/a.py") == f"see {workspace}/pkg/a.py"
+    shadow.close()
+
+
+def test_a_workspace_holding_the_cache_does_not_mirror_its_shadows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    (home / "proj").mkdir(parents=True)
+    (home / "proj" / "m.py").write_text("M = 1\n")
+    monkeypatch.setenv("LSPFEEDBACK_CACHE", str(home / ".cache" / "lspfeedback"))
+    shadow = ShadowRoot.create(home, "primary")
+    stats = shadow.materialize()
+    assert stats.files == 1
+    assert not any(shadow.root.rglob("shadow"))
+    shadow.close()
+
+
+def test_shadows_of_a_dead_process_are_removed(workspace: Path, tmp_path: Path) -> None:
+    child = subprocess.run(
+        [sys.executable, "-c", "import sys; from pathlib import Path; "
+         "from lspfeedback._shadow import ShadowRoot; "
+         "s = ShadowRoot.create(Path(sys.argv[1]), 'primary'); s.materialize(); "
+         "print(s.root)", str(workspace)],
+        capture_output=True, text=True, check=True, env=dict(os.environ))
+    left = Path(child.stdout.strip())
+    assert left.exists()  # the child died without closing it
+    ours = ShadowRoot.create(workspace, "primary")
+    assert not left.exists() and ours.root.parent.exists()
+    ours.close()
