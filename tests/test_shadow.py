@@ -76,13 +76,11 @@ def test_a_workspace_holding_the_cache_does_not_mirror_its_shadows(
     shadow.close()
 
 
-def test_shadows_of_a_dead_process_are_removed(workspace: Path, tmp_path: Path) -> None:
-    child = subprocess.run(
-        [sys.executable, "-c", "import sys; from pathlib import Path; "
-         "from lspfeedback._shadow import ShadowRoot; "
-         "s = ShadowRoot.create(Path(sys.argv[1]), 'primary'); s.materialize(); "
-         "print(s.root)", str(workspace)],
-        capture_output=True, text=True, check=True, env=dict(os.environ))
+def test_shadows_of_a_dead_process_are_removed(workspace: Path) -> None:
+    code = ("import sys; from pathlib import Path; from lspfeedback._shadow import ShadowRoot; "
+            "s = ShadowRoot.create(Path(sys.argv[1]), 'primary'); s.materialize(); print(s.root)")
+    child = subprocess.run([sys.executable, "-c", code, str(workspace)], capture_output=True,
+                           text=True, check=True, env=dict(os.environ))
     left = Path(child.stdout.strip())
     assert left.exists()  # the child died without closing it
     ours = ShadowRoot.create(workspace, "primary")
