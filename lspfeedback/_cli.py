@@ -31,7 +31,7 @@ from lspfeedback._bench import cli as bench_cli
 from lspfeedback._daemon import commands as daemon_commands
 from lspfeedback._exceptions import LspFeedbackError, ServerError
 from lspfeedback._extras import missing_extra
-from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
+from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions, add_trust_arguments
 from lspfeedback._report import Report
 from lspfeedback._verifier import Verifier
 from lspfeedback.edits import Changes
@@ -119,6 +119,7 @@ def _common(command: argparse.ArgumentParser) -> None:
                          help=f"seconds per server to answer (default {_DEFAULTS.timeout:g})")
     command.add_argument("--max-dependents", type=int, default=_DEFAULTS.max_dependents,
                          help=f"importers to check at most (default {_DEFAULTS.max_dependents})")
+    add_trust_arguments(command)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,7 +147,8 @@ def _options(args: argparse.Namespace) -> VerifierOptions:
     """The verifier options the command line asked for (a one-shot run needs no watcher)."""
     return VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS), timeout=args.timeout,
                            max_dependents=args.max_dependents, watch=False,
-                           replicas=getattr(args, "replicas", None))
+                           replicas=getattr(args, "replicas", None), python=args.python,
+                           trust_workspace=args.trust_workspace)
 
 
 def _mcp(args: argparse.Namespace) -> int:

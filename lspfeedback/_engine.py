@@ -19,9 +19,10 @@ from typing import Self, Unpack
 
 from lspfeedback import servers as registry
 from lspfeedback._disk import DiskSync
+from lspfeedback._environment import PythonEnvironment, find_environment
 from lspfeedback._exceptions import EditError, VerifierClosed
 from lspfeedback._imports import ImportGraph, Plan, plan
-from lspfeedback._options import OptionFields, VerifierOptions, default_python
+from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
 from lspfeedback._replicas import Candidate, ReplicaPool, restore_overlays, save_overlays
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback._reporting import FileChanges, assemble
@@ -46,7 +47,9 @@ class AsyncVerifier:
         self.root: Path = Path(root).resolve()
         """The workspace root, resolved."""
         o = self.options
-        self._context = ServerContext(root=self.root, python=o.python or default_python(self.root))
+        self._context = ServerContext(
+            root=self.root, python=trusted_python(self.root, o.python, o.trust_workspace),
+            environment=find_environment(self.root))
         self._pool = ReplicaPool(self.root, o.specs, self._context, size=o.replica_count,
                                  startup_timeout=o.startup_timeout, include_hints=o.include_hints)
         # The import graph is read where the primary's servers look: its shadow root.
@@ -64,9 +67,15 @@ class AsyncVerifier:
                 f"replicas={len(list(self._pool))}/{self._pool.size}>")
 
     @property
-    def python(self) -> str:
-        """The interpreter whose environment the project is checked against."""
+    def python(self) -> str | None:
+        """The interpreter the servers may run (None: the project's environment is read from
+        its files, never run; see `VerifierOptions.python` and ``trust_workspace``)."""
         return self._context.python
+
+    @property
+    def environment(self) -> PythonEnvironment | None:
+        """The project's virtualenv as found by reading files, if it has one."""
+        return self._context.environment
 
     @property
     def _primary(self) -> Workspace:

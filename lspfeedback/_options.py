@@ -8,6 +8,7 @@ dataclass's fields.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import sys
@@ -16,11 +17,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
 
+from lspfeedback._environment import find_environment
 from lspfeedback.servers import ServerSpec
 from lspfeedback.servers import get as get_server
 
 __all__ = [
-    "DEFAULT_SERVERS", "OptionFields", "VerifierOptions", "default_python", "default_replicas",
+    "DEFAULT_SERVERS", "OptionFields", "VerifierOptions", "default_replicas", "trusted_python",
 ]
 
 DEFAULT_SERVERS: tuple[str, ...] = ("pyright", "ruff")
@@ -38,13 +40,16 @@ def default_replicas() -> int:
     return max(1, min(4, cores, by_memory))
 
 
-def default_python(root: Path) -> str:
-    """The project's own virtualenv interpreter if it has one, else the running one."""
-    for name in (".venv", "venv"):
-        candidate = root / name / "bin" / "python"
-        if candidate.exists():
-            return str(candidate)
-    return sys.executable
+def trusted_python(root: Path, explicit: str | None, trust_workspace: bool) -> str | None:
+    """The interpreter servers may run (see `ServerContext.python`): ``explicit`` if given; the
+    project's own only when ``trust_workspace``; the running interpreter when the project has
+    no environment of its own; else None (its environment is read, not run)."""
+    if explicit is not None:
+        return explicit
+    env = find_environment(root)
+    if env is None:
+        return sys.executable
+    return str(env.interpreter) if trust_workspace else None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -65,8 +70,13 @@ class VerifierOptions:
     about 3 ms with pyright, under 1 ms with ty (docs/benchmarks.md, "The importer bound"); a
     check past the bound is reported as not `complete`."""
     python: str | None = None
-    """The interpreter whose environment the project is checked against; None: the project's
-    own ``.venv``/``venv`` if it has one, else the running interpreter."""
+    """An interpreter the servers may run to learn the project's search paths (you trust
+    it). None: the project's environment (``.venv``, ``venv``, ...) is found and read from its
+    files, never run; without one, lspfeedback's own interpreter is used."""
+    trust_workspace: bool = False
+    """Run the project's own interpreter (its ``.venv/bin/python``) to learn its search paths,
+    as an editor would. Off by default: a workspace's interpreter, ``.pth`` files and
+    ``sitecustomize`` are code from the workspace."""
     startup_timeout: float = 60.0
     """Seconds a server gets to start and initialize."""
     include_hints: bool = False
@@ -120,6 +130,17 @@ class VerifierOptions:
         return self.replicas if self.replicas is not None else default_replicas()
 
 
+def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--python`` and ``--trust-workspace``: the explicit ways to let servers run an
+    interpreter of the workspace (off by default; see docs/security.md)."""
+    parser.add_argument("--python", metavar="PATH", default=None,
+                        help="an interpreter you trust, run by the servers to learn the project's "
+                        "search paths (default: the project's venv is read, never run)")
+    parser.add_argument("--trust-workspace", action="store_true",
+                        help="let the servers run the project's own .venv/bin/python (it, its "
+                        ".pth files and sitecustomize are code from the workspace)")
+
+
 class OptionFields(TypedDict, total=False):
     """`VerifierOptions`' fields as keyword arguments (see there for each one's meaning)."""
 
@@ -127,6 +148,7 @@ class OptionFields(TypedDict, total=False):
     timeout: float
     max_dependents: int
     python: str | None
+    trust_workspace: bool
     startup_timeout: float
     include_hints: bool
     replicas: int | None

@@ -91,8 +91,9 @@ class Verifier:
         return self._async.options
 
     @property
-    def python(self) -> str:
-        """The interpreter whose environment the project is checked against."""
+    def python(self) -> str | None:
+        """The interpreter the servers may run (None: the project's environment is read from
+        its files, never run; see `VerifierOptions.python` and ``trust_workspace``)."""
         return self._async.python
 
     def status(self) -> VerifierStatus:

@@ -180,7 +180,8 @@ class Bench:
             await v.verify({path: text})
         await v.discard()
 
-    def _compare_cold(self, cold_root: Path, report: Report, sample: Sample, python: str) -> None:
+    def _compare_cold(self, cold_root: Path, report: Report, sample: Sample,
+                      python: str | None) -> None:
         # What CI runs: the whole package (plus any checked importer outside it, e.g. tests).
         # Compared on the files the warm report checked.
         prefix = "" if self.w.package == "." else self.w.package.rstrip("/") + "/"

@@ -26,7 +26,7 @@ from lspfeedback._daemon.security import DEFAULT_MAX_BODY, is_loopback
 from lspfeedback._daemon.state import DaemonInfo, read_state, state_path
 from lspfeedback._exceptions import DaemonError
 from lspfeedback._extras import missing_extra
-from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
+from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions, add_trust_arguments
 
 COMMANDS = ("serve", "status", "stop")
 STOP_TIMEOUT = 30.0
@@ -58,6 +58,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
                        help=f"importers to check at most (default {_DEFAULTS.max_dependents})")
     serve.add_argument("--replicas", type=int, default=None,
                        help="warm server sets for candidates (default: by cores and memory)")
+    add_trust_arguments(serve)
     serve.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
                        help=f"largest request body accepted (default {DEFAULT_MAX_BODY})")
     status = sub.add_parser("status", help="show the daemon running for a root, if any",
@@ -108,7 +109,8 @@ def _serve(args: argparse.Namespace) -> int:
     # An unknown name or a bad number fails here, in one line, before anything starts.
     options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
                               timeout=args.timeout, max_dependents=args.max_dependents,
-                              replicas=args.replicas)
+                              replicas=args.replicas, python=args.python,
+                              trust_workspace=args.trust_workspace)
     try:
         from lspfeedback._daemon.server import serve  # FastAPI, uvicorn, pydantic: only here
     except ModuleNotFoundError as exc:

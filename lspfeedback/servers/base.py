@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lspfeedback._environment import PythonEnvironment
 from lspfeedback._exceptions import ServerNotFound
 
 
@@ -16,8 +17,12 @@ class ServerContext:
     """Facts about the workspace a server is started for."""
 
     root: Path
-    python: str
-    """The interpreter whose environment the project is checked against."""
+    python: str | None
+    """A trusted interpreter the server may run to learn its search paths: one the caller
+    named, lspfeedback's own when the project has no environment, the project's only when the
+    caller trusts the workspace. None: do not run any; use `environment`."""
+    environment: PythonEnvironment | None = None
+    """The project's virtualenv as read from its files (see `lspfeedback._environment`)."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ one verify late (measured 2026-12-01, pyrefly 1.5), so it stays marked.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from lspfeedback.servers.base import ServerContext, ServerSpec
@@ -27,7 +28,13 @@ class Pyrefly(ServerSpec):
     def configuration(self, ctx: ServerContext, section: str | None) -> Any:
         """The ``python.pyrefly`` section: type checking on (the LSP reports none by default)."""
         if section == "python":
-            return {"pythonPath": ctx.python, "pyrefly": dict(_PYREFLY)}
+            # pyrefly finds a project's .venv by itself and runs its interpreter: name a
+            # trusted one instead (lspfeedback's own), and hand it the project's search paths.
+            python = ctx.python if ctx.python is not None else sys.executable
+            env = ctx.environment
+            extra = [str(p) for p in env.search_paths] if env is not None and ctx.python is None else []
+            return {"pythonPath": python, "analysis": {"extraPaths": extra},
+                    "pyrefly": dict(_PYREFLY)}
         if section == "python.pyrefly":
             return dict(_PYREFLY)
         return None

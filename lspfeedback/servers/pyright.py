@@ -36,7 +36,12 @@ class Pyright(ServerSpec):
     def configuration(self, ctx: ServerContext, section: str | None) -> Any:
         """The ``python`` and ``python.analysis`` sections pyright asks for."""
         if section == "python":
-            return {"pythonPath": ctx.python}
+            if ctx.python is not None:
+                return {"pythonPath": ctx.python}
+            env = ctx.environment
+            # The project's environment by its folder: pyright reads it, and runs nothing.
+            return {} if env is None else {"venvPath": str(env.prefix.parent),
+                                           "venv": env.prefix.name}
         if section == self.analysis_section:
             # Only the files we open are analysed: that is what makes pull diagnostics fresh.
             return {"diagnosticMode": "openFilesOnly"}
