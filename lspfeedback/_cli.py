@@ -33,6 +33,7 @@ from lspfeedback._exceptions import LspFeedbackError, ServerError
 from lspfeedback._extras import missing_extra
 from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions, add_trust_arguments
 from lspfeedback._report import Report
+from lspfeedback._sandbox import sandbox_for
 from lspfeedback._verifier import Verifier
 from lspfeedback.edits import Changes
 
@@ -266,6 +267,8 @@ def _servers() -> int:
         except ServerError as exc:
             state = f"missing: {exc.reason}"
         print(f"{name:10} {spec.summary} [{', '.join(spec.checks)}]\n{'':10} {state}")
+    sandbox = sandbox_for("auto")
+    print(f"sandbox    {'bubblewrap: ' + str(sandbox.bwrap) if sandbox.active else sandbox.notice}")
     return EXIT_CLEAN
 
 

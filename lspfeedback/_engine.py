@@ -26,6 +26,7 @@ from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
 from lspfeedback._replicas import Candidate, ReplicaPool, restore_overlays, save_overlays
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback._reporting import FileChanges, assemble
+from lspfeedback._sandbox import sandbox_for
 from lspfeedback._status import VerifierStatus, status_of_pool
 from lspfeedback._watch import DiskWatcher
 from lspfeedback._workspace import Workspace
@@ -50,8 +51,10 @@ class AsyncVerifier:
         self._context = ServerContext(
             root=self.root, python=trusted_python(self.root, o.python, o.trust_workspace),
             environment=find_environment(self.root))
+        self._sandbox = sandbox_for(o.sandbox)
         self._pool = ReplicaPool(self.root, o.specs, self._context, size=o.replica_count,
-                                 startup_timeout=o.startup_timeout, include_hints=o.include_hints)
+                                 startup_timeout=o.startup_timeout, include_hints=o.include_hints,
+                                 sandbox=self._sandbox)
         # The import graph is read where the primary's servers look: its shadow root.
         self._graph = ImportGraph(self._primary.shadow.root,
                                   registry.get("ruff").executable("ruff"))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypedDict
 
 from lspfeedback._environment import find_environment
+from lspfeedback._sandbox import SandboxMode
 from lspfeedback.servers import ServerSpec
 from lspfeedback.servers import get as get_server
 
@@ -86,6 +87,9 @@ class VerifierOptions:
     per core, at most 4, bounded by free memory."""
     watch: bool = True
     """Follow the disk with watchfiles, so that files changed by someone else are seen."""
+    sandbox: SandboxMode = "auto"
+    """``"auto"``: servers run in a bubblewrap sandbox where it works (Linux), else unsandboxed
+    with a notice in every report; ``"require"``: refuse to run without one; ``"off"``."""
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -100,6 +104,8 @@ class VerifierOptions:
             raise ValueError("max_dependents must be 0 or more")
         if self.replicas is not None and self.replicas < 1:
             raise ValueError("replicas must be at least 1")
+        if self.sandbox not in ("auto", "require", "off"):
+            raise ValueError(f"sandbox must be 'auto', 'require' or 'off', not {self.sandbox!r}")
 
     def __repr__(self) -> str:
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
@@ -153,3 +159,4 @@ class OptionFields(TypedDict, total=False):
     include_hints: bool
     replicas: int | None
     watch: bool
+    sandbox: SandboxMode

@@ -17,6 +17,7 @@ from lspfeedback._documents import DocumentStore
 from lspfeedback._imports import Plan
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback._reporting import FileChanges, assemble, ranked
+from lspfeedback._sandbox import Sandbox
 from lspfeedback._workspace import Check, Workspace
 from lspfeedback.servers import ServerContext, ServerSpec
 
@@ -36,7 +37,9 @@ class ReplicaPool:
     """The primary replica plus up to ``size - 1`` extra ones, started lazily."""
 
     def __init__(self, root: Path, specs: Sequence[ServerSpec], context: ServerContext, *,
-                 startup_timeout: float, include_hints: bool, size: int) -> None:
+                 startup_timeout: float, include_hints: bool, size: int,
+                 sandbox: Sandbox | None = None) -> None:
+        self._sandbox = sandbox
         self._root = root
         self._specs = list(specs)
         self._context = context
@@ -59,7 +62,7 @@ class ReplicaPool:
     def _new(self, name: str) -> Workspace:
         return Workspace(self._root, self._specs, self._context,
                          startup_timeout=self._startup_timeout,
-                         include_hints=self._include_hints, name=name)
+                         include_hints=self._include_hints, name=name, sandbox=self._sandbox)
 
     async def workers(self, wanted: int) -> list[Workspace]:
         """The primary plus extra replicas up to ``min(size, wanted)``, started if needed."""

@@ -63,7 +63,7 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
         conflicts=conflicts,
         external_changes=external.changes if external else (),
         external_introduced=external.introduced if external else (),
-        notes=plan.notes,
+        notes=plan.notes + ((ws.sandbox.notice,) if ws.sandbox.notice else ()),
     )
 
 

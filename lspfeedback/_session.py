@@ -8,7 +8,6 @@ re-send); each maps to the store version whose text it carried, which is what re
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from lspfeedback._lsp.positions import (
     offset_to_position,
 )
 from lspfeedback._report import Diagnostic
+from lspfeedback._sandbox import Sandbox
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
 # Error codes after which a pull may simply be asked again (LSP 3.17).
@@ -74,6 +74,8 @@ class ServerSession:
         self.starts = 0
         self.startup_ms: float | None = None
         self.last_error: str | None = None
+        self.sandbox = Sandbox(None)
+        """How the server process is started (set by the replica: see `_sandbox`)."""
         self.rewrite: Callable[[str], str] | None = None
         """Maps paths in the server's messages (the shadow root's) to workspace paths."""
         """Why the server last failed to answer or to start; None while it never did."""
@@ -118,13 +120,15 @@ class ServerSession:
 
     async def _start(self) -> LspClient:
         started = time.perf_counter()
-        env = {**os.environ, **self.spec.env}
+        sandbox = self.sandbox
         client = LspClient(
             self.name,
-            self.spec.command(self.ctx),
+            sandbox.wrap(self.spec.command(self.ctx), self.spec.env, self.name),
             cwd=str(self.ctx.root),
-            env=env,
+            env=sandbox.environment(self.spec.env),
             configuration=lambda section, scope: self.spec.configuration(self.ctx, section),
+            preexec=sandbox.preexec,
+            own_pid_namespace=sandbox.active,
         )
         self.starts += 1
         try:

@@ -21,6 +21,7 @@ from lsprotocol import types
 from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import ServerError
 from lspfeedback._report import Diagnostic, Unknown
+from lspfeedback._sandbox import Sandbox
 from lspfeedback._session import FileResult, ServerSession
 from lspfeedback._shadow import Change, ShadowRoot
 from lspfeedback.servers.base import ServerContext, ServerSpec
@@ -58,6 +59,7 @@ class Workspace:
         startup_timeout: float,
         include_hints: bool,
         name: str = "primary",
+        sandbox: Sandbox | None = None,
     ) -> None:
         self.name = name
         self.shadow = ShadowRoot.create(root, name)
@@ -69,8 +71,10 @@ class Workspace:
                                      startup_timeout=startup_timeout, include_hints=include_hints)
             for spec in specs
         }
+        self.sandbox = sandbox or Sandbox(None)
         for session in self.sessions.values():
             session.rewrite = self.shadow.to_workspace
+            session.sandbox = self.sandbox
         self._shown: dict[str, int] = {}
         """Path -> the store version the shadow shows, for documents the store knows."""
         self.on_shadow_change: Callable[[list[Change]], None] | None = None

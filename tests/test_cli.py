@@ -60,6 +60,9 @@ def test_servers_lists_the_registry(shop: Path) -> None:
     assert proc.returncode == 0
     for name in ("pyright", "ruff", "jedi"):
         assert f"\n{name} " in "\n" + proc.stdout
+    # It says whether servers will be sandboxed here, and if not, why.
+    [line] = [x for x in proc.stdout.splitlines() if x.startswith("sandbox ")]
+    assert "bubblewrap: " in line or "unsandboxed" in line or "no sandbox" in line
 
 
 def run_without(modules: tuple[str, ...], *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:

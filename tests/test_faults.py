@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import signal
+import uuid
 from pathlib import Path
 
 import pytest
 
 from lspfeedback import ServerNotFound, ServerStartError, Verifier
 from lspfeedback._session import ServerSession
+from lspfeedback._shadow import cache_dir
 from lspfeedback.servers import get
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
@@ -42,10 +44,13 @@ def test_crash_mid_call_is_unknown_with_stderr(shop: Path) -> None:
     assert "exited with code 3" in reasons and "crashing on purpose" in reasons
 
 
-def test_crashed_server_restarts_on_next_call_and_replays_overlays(shop: Path, tmp_path: Path) -> None:
-    spec = fake("crash-once", marker=str(tmp_path / "crashed"))
+def test_crashed_server_restarts_on_next_call_and_replays_overlays(shop: Path) -> None:
+    # The marker goes where a sandboxed server may write: its own cache folder.
+    marker = cache_dir() / "sandbox" / "fake" / f"crashed-{uuid.uuid4().hex}"
+    spec = fake("crash-once", marker=str(marker))
     with Verifier(shop, servers=[spec], timeout=TIMEOUT) as v:
         first = v.verify(BAD)
+        marker.unlink(missing_ok=True)  # written by the server; the cache is shared
         assert first.status == "unknown"
         # The overlay from the failed call survives; the restarted server is given it again.
         second = v.verify({"shop/cart.py": "Y = 'BAD too'\n"})

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from lspfeedback import Verifier, servers
+from lspfeedback import ServerNotFound, Verifier, servers
 from lspfeedback._environment import find_environment
+from lspfeedback._sandbox import sandbox_for
 
 from .conftest import TIMEOUT
 
@@ -75,8 +76,8 @@ def markers(root: Path) -> list[str]:
 def test_no_server_runs_anything_from_the_workspace(canary: Path, server: str) -> None:
     spec = servers.get(server)
     try:
-        spec.command(__import__("lspfeedback").servers.ServerContext(root=canary, python=None))
-    except Exception as exc:  # not installed here
+        spec.command(servers.ServerContext(root=canary, python=None))
+    except ServerNotFound as exc:
         pytest.skip(f"{server} is not installed: {exc}")
     with Verifier(canary, servers=[server], timeout=TIMEOUT, replicas=1) as v:
         assert v.python is None and v.engine.environment is not None
@@ -94,18 +95,27 @@ def test_imports_resolve_through_the_venv_that_is_read_not_run(canary: Path) -> 
 
 
 def test_trusting_the_workspace_runs_its_interpreter(canary: Path) -> None:
-    # The opt-in exists and does what it says (so the default is a real choice).
+    # The opt-in exists and does what it says (so the default is a real choice)...
     with Verifier(canary, servers=["pyright"], timeout=TIMEOUT, replicas=1,
-                  trust_workspace=True) as v:
+                  trust_workspace=True, sandbox="off") as v:
         assert v.python == str(canary / ".venv" / "bin" / "python")
         v.diagnostics([MOD])
     assert "venv-python" in markers(canary)
 
 
+def test_even_a_trusted_interpreter_cannot_write_from_the_sandbox(canary: Path) -> None:
+    if not sandbox_for("auto").active:
+        pytest.skip("bubblewrap cannot start on this machine")
+    with Verifier(canary, servers=["pyright"], timeout=TIMEOUT, replicas=1,
+                  trust_workspace=True) as v:
+        v.diagnostics([MOD])  # pyright ran it, inside the sandbox: its write was refused
+    assert markers(canary) == []
+
+
 def test_the_cli_runs_nothing_from_the_workspace(canary: Path) -> None:
     exe = Path(sys.executable).parent / "lspfeedback"
     proc = subprocess.run([str(exe), "verify", "--root", str(canary), "--no-daemon", "--json",
-                           MOD], capture_output=True, text=True, timeout=300, cwd=canary,
+                           MOD], capture_output=True, text=True, timeout=300, cwd=canary, check=False,
                           env={**os.environ, "PYRIGHT_PYTHON_IGNORE_WARNINGS": "1"})
     assert proc.returncode in (0, 1), proc.stderr
     assert markers(canary) == []

@@ -164,8 +164,14 @@ class LspClient:
         cwd: str,
         env: Mapping[str, str] | None = None,
         configuration: ConfigurationProvider | None = None,
+        preexec: Callable[[], None] | None = None,
+        own_pid_namespace: bool = False,
     ) -> None:
         self.name = name
+        self._preexec = preexec
+        # A server in a pid namespace of its own cannot see our pid: told it, servers that
+        # watch their parent (pyright every few seconds) decide it died and exit.
+        self._process_id = None if own_pid_namespace else os.getpid()
         self.command = list(command)
         self.cwd = cwd
         self.env = dict(env) if env is not None else None
@@ -230,6 +236,7 @@ class LspClient:
                 cwd=self.cwd,
                 env=self.env,
                 start_new_session=True,
+                preexec_fn=self._preexec,
             )
         except OSError as exc:
             raise ServerStartError(self.name, f"cannot run {self.command[0]!r}: {exc}") from exc
@@ -260,6 +267,14 @@ class LspClient:
 
     def crashed_error(self) -> ServerCrashed:
         code = self.returncode
+        if code is None and self._process is not None:
+            # Exited but not reaped yet (asyncio's watcher runs later): read the status
+            # without reaping it.
+            with contextlib.suppress(ChildProcessError, OSError):
+                info = os.waitid(os.P_PID, self._process.pid,
+                                 os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                if info is not None:
+                    code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
         return ServerCrashed(self.name, f"server process exited with code {code}", self.stderr_tail())
 
     # ---- requests --------------------------------------------------------------------------
@@ -348,7 +363,7 @@ class LspClient:
         self, root_uri: str, name: str, options: Any, timeout: float
     ) -> types.InitializeResult:
         params = types.InitializeParams(
-            process_id=os.getpid(),
+            process_id=self._process_id,
             root_uri=root_uri,
             capabilities=client_capabilities(),
             client_info=types.ClientInfo(name="lspfeedback", version="0.1.0"),
