@@ -100,6 +100,7 @@ def _add_mcp(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                      help="warm server sets for verify_candidates (default: by cores and memory)")
     mcp.add_argument("--log-level", default="WARNING", choices=_LOG_LEVELS,
                      help="what the MCP server logs on stderr (default: WARNING)")
+    add_trust_arguments(mcp)
 
 
 def _directory(value: str) -> str:
@@ -155,7 +156,8 @@ def _options(args: argparse.Namespace) -> VerifierOptions:
 def _mcp(args: argparse.Namespace) -> int:
     # An unknown server or a bad number fails here, in one line, before anything starts.
     options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
-                              timeout=args.timeout, replicas=args.replicas)
+                              timeout=args.timeout, replicas=args.replicas, python=args.python,
+                              trust_workspace=args.trust_workspace)
     try:
         from lspfeedback import mcp as mcp_server  # the MCP SDK: only here
     except ModuleNotFoundError as exc:
