@@ -19,7 +19,7 @@ from typing import Any
 from lsprotocol import types
 
 from lspfeedback._documents import DocumentStore
-from lspfeedback._exceptions import ServerError
+from lspfeedback._exceptions import ServerCrashed, ServerError
 from lspfeedback._report import Diagnostic, Unknown
 from lspfeedback._sandbox import Sandbox
 from lspfeedback._session import FileResult, ServerSession
@@ -218,6 +218,8 @@ class Workspace:
                     self._cache.popitem(last=False)
                 session.trim(MAX_OPEN_DOCUMENTS, {d.path for d in self.store.overlays()} | set(todo))
         except ServerError as exc:
+            if isinstance(exc, ServerCrashed) and session.client is not None:
+                exc = await session.client.crash_report()
             session.last_error = _reason(exc)
             check.unknown.append(Unknown(session.name, session.last_error))
         check.results[session.name] = results

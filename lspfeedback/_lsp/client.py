@@ -265,6 +265,14 @@ class LspClient:
             self._exited.set_result(code)
         self.published.fail_all(self.crashed_error())
 
+    async def crash_report(self) -> ServerCrashed:
+        """`crashed_error` once the exit watcher has the exit code and the last of stderr
+        (a server behind a sandbox is reaped a moment after its pipes close)."""
+        if self._exited is not None and not self._exited.done():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._exited), SHUTDOWN_GRACE)
+        return self.crashed_error()
+
     def crashed_error(self) -> ServerCrashed:
         code = self.returncode
         if code is None and self._process is not None:
