@@ -28,7 +28,7 @@ def to_diagnostics(rel: str, text: str, items: list[types.Diagnostic], *, source
             end_line=item.range.end.line + 1,
             end_column=_column(lines, item.range.end, encoding) + 1,
             severity=severity,
-            message=item.message,
+            message=rewrite(item.message) if rewrite is not None else item.message,
             source=source,
             code=None if item.code is None else str(item.code),
         ))

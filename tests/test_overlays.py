@@ -180,3 +180,13 @@ def test_every_case_as_candidates_on_two_replicas_equals_its_own_verify(shop: Pa
         assert by_index[index].checked_files == report.checked_files
     assert codes(alone[1]) == []  # the rename with every import fixed
     assert {p for p, _ in codes(alone[2])} == {CART}  # only the forgotten importer
+
+
+def test_server_messages_name_workspace_paths_not_the_shadow(shop: Path) -> None:
+    # ty names the folders it searched: they must be the workspace's, where the user looks.
+    with Verifier(shop, servers=["ty"], timeout=TIMEOUT, replicas=1) as v:
+        report = v.verify({CART: (shop / CART).read_text() + "\nimport shop.nowhere\n"})
+        shadow = str(v.engine._primary.shadow.root)
+    [missing] = [d for d in report.introduced if d.code == "unresolved-import"
+                 or "nowhere" in d.message]
+    assert str(shop) in missing.message and shadow not in missing.message
