@@ -66,6 +66,7 @@ class ShadowRoot:
         self.workspace = workspace
         self.root = root
         self.stats: MaterializeStats | None = None
+        self.new_folders: list[Change] = []
         self._overlaid: set[str] = set()
         # A workspace that contains the cache (a home folder) must not mirror its own shadow.
         self._never = {cache_dir().resolve(), root.parent.resolve()}
@@ -143,9 +144,29 @@ class ShadowRoot:
                 return None
             path.unlink()
             return rel, types.FileChangeType.Deleted
-        path.parent.mkdir(parents=True, exist_ok=True)
+        self.new_folders.extend(self._make_parents(rel))
         _write_new_file(path, text)
         return rel, types.FileChangeType.Changed if existed else types.FileChangeType.Created
+
+    def _make_parents(self, rel: str) -> list[Change]:
+        """Create the folders above ``rel`` that are missing; each is a change of its own
+        (a server that listed a folder's parent must hear that it now exists)."""
+        missing = []
+        parent = self.path(rel).parent
+        while not parent.exists():
+            missing.append(parent)
+            parent = parent.parent
+        created = []
+        for folder in reversed(missing):
+            folder.mkdir()
+            created.append((folder.relative_to(self.root).as_posix(),
+                            types.FileChangeType.Created))
+        return created
+
+    def take_new_folders(self) -> list[Change]:
+        """Folders `show` created since the last call."""
+        folders, self.new_folders = self.new_folders, []
+        return folders
 
     def restore(self, rel: str) -> Change | None:
         """Make ``rel`` in the shadow what it is in the workspace on disk again."""

@@ -142,6 +142,7 @@ class Workspace:
                 change = self.shadow.restore(doc.path)
             if change is not None:
                 changes.append(change)
+        changes = self.shadow.take_new_folders() + changes
         self._announce(changes)
         return changes
 

@@ -86,3 +86,18 @@ def test_shadows_of_a_dead_process_are_removed(workspace: Path) -> None:
     ours = ShadowRoot.create(workspace, "primary")
     assert not left.exists() and ours.root.parent.exists()
     ours.close()
+
+
+def test_new_folders_are_changes_of_their_own(workspace: Path) -> None:
+    # ty kept a folder's listing from before it existed until told the folder was created
+    # (measured on packaging's history: a module added to a new package stayed unresolved).
+    shadow = ShadowRoot.create(workspace, "primary")
+    shadow.materialize()
+    assert shadow.show("pkg/new/deep/mod.py", "X = 1\n") == (
+        "pkg/new/deep/mod.py", FileChangeType.Created)
+    assert shadow.take_new_folders() == [("pkg/new", FileChangeType.Created),
+                                         ("pkg/new/deep", FileChangeType.Created)]
+    assert shadow.take_new_folders() == []
+    shadow.show("pkg/new/other.py", "Y = 1\n")
+    assert shadow.take_new_folders() == []
+    shadow.close()
