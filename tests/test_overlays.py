@@ -190,3 +190,18 @@ def test_server_messages_name_workspace_paths_not_the_shadow(shop: Path) -> None
     [missing] = [d for d in report.introduced if d.code == "unresolved-import"
                  or "nowhere" in d.message]
     assert str(shop) in missing.message and shadow not in missing.message
+
+
+def test_an_edit_on_a_line_with_a_diagnostic_and_its_undo_introduce_nothing(shop: Path) -> None:
+    base = (shop / CART).read_text() + "\nWRONG: int = 'text'  # a pre-existing error\n"
+    (shop / CART).write_text(base)
+    edited = base.replace("WRONG: int = 'text'  # a pre-existing error",
+                          "WRONG: int = 'text'  # the same error, the line's text changed")
+    with Verifier(shop, timeout=TIMEOUT, replicas=1) as v:
+        first = v.diagnostics([CART])
+        assert [d.code for d in first.diagnostics] == ["reportAssignmentType"]
+        edit = v.verify({CART: edited})
+        undo = v.verify({CART: base})
+    assert edit.introduced == () and edit.resolved == (), edit
+    assert undo.introduced == () and undo.resolved == (), undo
+    assert edit.ok and undo.ok
