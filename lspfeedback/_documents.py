@@ -3,6 +3,13 @@
 Each document has one version number that only grows: it is bumped whenever the text the
 servers should see changes (an overlay set or dropped, the disk re-read with new content).
 Every server session holds some version of each document it opened; reports are tied to them.
+
+Only regular UTF-8 files up to `MAX_DOCUMENT_BYTES` are documents. Anything else (a named
+pipe, a socket, a device, a directory, a file too large or not UTF-8) is refused with an
+`EditError` saying what it is, and is never opened when `stat` already tells (a named pipe
+would block the reader). A known document whose file becomes unreadable keeps its last
+readable text: the rescan records it in `unreadable` instead of raising, so only the calls
+that need its text on disk fail (see `rescan`).
 """
 
 from __future__ import annotations
@@ -10,12 +17,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from lspfeedback._exceptions import EditError, PathOutsideWorkspace, WorkspaceError
+
+MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
+"""Files larger than this are not read as documents (pyright's own limit for a source file).
+Read at call time: a test may patch it."""
+
+_NOT_FILES = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 @dataclass
@@ -82,6 +102,9 @@ class DocumentStore:
         """Bumped whenever the disk changed under us (re-read, commit, a watched change)."""
         self.conflicts: set[str] = set()
         """Paths whose disk text changed under an overlay, until the next report says so."""
+        self.unreadable: dict[str, str] = {}
+        """Known documents whose file can no longer be read as a document (not UTF-8, not a
+        regular file, too large), with why; each keeps its last readable text until fixed."""
 
     def __repr__(self) -> str:
         return f"<DocumentStore {self.root} {len(self._docs)} docs, {len(self.overlays())} overlays>"
@@ -126,12 +149,24 @@ class DocumentStore:
         return doc
 
     def current_text(self, rel: str) -> str | None:
-        """The text the servers see for ``rel``; None when it does not exist (in this view)."""
+        """The text the servers see for ``rel``; None when it does not exist (in this view).
+
+        What an edit applies to and is compared with: raises `EditError` when that is the
+        disk text of a file that became unreadable (its last readable text is not its text).
+        """
         doc = self.get(rel)
+        if rel in self.unreadable and not doc.has_overlay:
+            raise EditError(self.unreadable[rel])
         return doc.text if doc.exists else None
 
     def set_overlays(self, changes: Mapping[str, str | None]) -> list[str]:
-        """`set_overlay` for each path of ``changes``; returns the paths."""
+        """`set_overlay` for each path of ``changes``; returns the paths.
+
+        Every path is read first: one that is not a checkable file raises before any overlay
+        is set.
+        """
+        for rel in changes:
+            self.get(rel)
         for rel, text in changes.items():
             self.set_overlay(rel, text)
         return list(changes)
@@ -162,19 +197,44 @@ class DocumentStore:
         self.disk_epoch += 1
         self.generation += 1
 
+    def unreadable_notes(self) -> tuple[str, ...]:
+        """One line per known document that became unreadable on disk, for every report."""
+        return tuple(f"{reason} (checks use its last readable text until it is fixed; "
+                     "calls that change it raise)" for _, reason in sorted(self.unreadable.items()))
+
     def _read(self, rel: str) -> str | None:
+        """The text of ``rel`` on disk; None when there is no file.
+
+        Raises `EditError` for anything that is not a checkable file. ``stat`` (following
+        symlinks) comes first, so a named pipe, a socket or a device is never opened; the file
+        is opened non-blocking and checked again (it may have been swapped since), and at
+        most `MAX_DOCUMENT_BYTES` + 1 bytes are read.
+        """
         path = self.abspath(rel)
+        limit = MAX_DOCUMENT_BYTES
         try:
-            data = path.read_bytes()
+            _check_file(rel, os.stat(path), limit)
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+            with os.fdopen(fd, "rb") as fh:
+                _check_file(rel, os.fstat(fh.fileno()), limit)
+                data = fh.read(limit + 1)
         except FileNotFoundError:
             return None
-        except IsADirectoryError:
-            raise EditError(f"{rel!r} is a directory, not a file") from None
+        except OSError as exc:
+            raise EditError(f"{rel!r} cannot be read: {exc.strerror or exc}; "
+                            "fix the file or pass another path") from None
+        if len(data) > limit:  # it grew since the stat
+            raise EditError(_too_large(rel, len(data), limit))
         try:
             # newline="" semantics: keep \r\n as is, servers and the CLIs see the same bytes.
             return data.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise EditError(f"{rel!r} is not UTF-8 text: {exc}") from None
+            line = data.count(b"\n", 0, exc.start) + 1
+            column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+            raise EditError(
+                f"{rel!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
+                f"byte {column} of the line: {exc.reason}); only UTF-8 files can be checked: "
+                "save it as UTF-8") from None
 
     def _bump(self, doc: Document) -> None:
         doc.version += 1
@@ -211,30 +271,58 @@ class DocumentStore:
     def reload(self, rel: str) -> bool:
         """Re-read ``rel`` from disk. Returns whether the visible text changed.
 
-        Change is detected by content, not by size or mtime.
+        Change is detected by content, not by size or mtime. A file that cannot be read as a
+        document raises `EditError` and is recorded in `unreadable` (the document keeps its
+        last readable text); once it reads again it counts as changed, whatever its text.
         """
         doc = self.get(rel)
-        new = self._read(rel)
-        if content_hash(new) == content_hash(doc.disk_text):
+        try:
+            new = self._read(rel)
+        except EditError as exc:
+            self._unreadable(doc, str(exc))
+            raise
+        recovered = self.unreadable.pop(rel, None) is not None
+        if content_hash(new) == content_hash(doc.disk_text) and not recovered:
             return False
         before = (doc.exists, doc.text)
         doc.disk_text = new
         self.disk_epoch += 1
         if doc.has_overlay:
             self.conflicts.add(rel)  # the overlay stays; the next report says the disk moved
-        if (doc.exists, doc.text) != before:
+        if (doc.exists, doc.text) != before or (recovered and not doc.has_overlay):
+            # Recovered: the servers may have read the unreadable bytes; they must hear again.
             self._bump(doc)
             return True
         return False
+
+    def _unreadable(self, doc: Document, reason: str) -> None:
+        if self.unreadable.get(doc.path) == reason:
+            return
+        self.unreadable[doc.path] = reason
+        # The disk moved (results cached for the old state are not for this one), but to
+        # nothing a server can be given: the last readable text stands in for it.
+        self.disk_epoch += 1
+        self.generation += 1
+        if doc.has_overlay:
+            self.conflicts.add(doc.path)
 
     def rescan(self, skip: Collection[str] = ()) -> list[str]:
         """Re-read every known document (but ``skip``); returns those whose text changed.
 
         Cheap enough to run before every check (only documents we opened are read) and exact:
-        it compares content, so a same-size rewrite within the same second is seen.
+        it compares content, so a same-size rewrite within the same second is seen. A
+        document that became unreadable never makes it raise: it is recorded in `unreadable`
+        (`unreadable_notes` says so in every report) and raises only where its text is
+        needed (`current_text`: an edit of it, a check of a change to it).
         """
-        return [d.path for d in list(self._docs.values())
-                if d.path not in skip and self.reload(d.path)]
+        changed = []
+        for doc in list(self._docs.values()):
+            if doc.path in skip:
+                continue
+            with contextlib.suppress(EditError):  # recorded by reload
+                if self.reload(doc.path):
+                    changed.append(doc.path)
+        return changed
 
     def write_overlays(self) -> list[str]:
         """Write every overlay to disk atomically (temp file + rename), then drop them.
@@ -259,6 +347,29 @@ class DocumentStore:
         if written:
             self.disk_epoch += 1
         return written
+
+
+def _check_file(rel: str, info: os.stat_result, limit: int) -> None:
+    """Raise `EditError` unless ``info`` is a regular file of at most ``limit`` bytes."""
+    mode = info.st_mode
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _NOT_FILES if test(mode)), "a special file")
+        raise EditError(f"{rel!r} is {kind}, not a file: only regular files can be checked; "
+                        "pass the path of a regular file (or replace it with one)")
+    if info.st_size > limit:
+        raise EditError(_too_large(rel, info.st_size, limit))
+
+
+def _too_large(rel: str, size: int, limit: int) -> str:
+    return (f"{rel!r} is too large to check: {_size(size)} > {_size(limit)}; "
+            "files that large are not read (pyright skips them too): pass a smaller file")
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
+    return f"{n} bytes"
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -57,7 +57,7 @@ class AsyncVerifier:
                                  sandbox=self._sandbox)
         # The import graph is read where the primary's servers look: its shadow root.
         self._graph = ImportGraph(self._primary.shadow.root,
-                                  registry.get("ruff").executable("ruff"))
+                                  registry.get("ruff").executable("ruff"), sandbox=self._sandbox)
         self._primary.on_shadow_change = self._graph.note
         self._disk = DiskSync(self._pool, self._graph)
         self._lock = asyncio.Lock()

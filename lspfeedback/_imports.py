@@ -12,15 +12,20 @@ not resolve): files that name it are found by text (`importers_of_new`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import os
 import re
+import signal
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lsprotocol import types
+
+from lspfeedback._sandbox import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +59,15 @@ class Plan:
 class ImportGraph:
     """Who imports whom in one (shadow) root. ``dependents`` are walked breadth first."""
 
-    def __init__(self, root: Path, ruff: str) -> None:
+    def __init__(self, root: Path, ruff: str, timeout: float = 30.0,
+                 sandbox: Sandbox | None = None) -> None:
         self.root = root
         self.ruff = ruff
+        self.sandbox = sandbox or Sandbox(None)
+        """Where ruff runs: in the servers' sandbox (it reads the untrusted tree)."""
+        self.timeout = timeout
+        """Deadline of one ``ruff analyze graph`` run (seconds): then its process group is
+        killed and `error` says so."""
         self._imports: dict[str, list[str]] | None = None
         """file -> the files it imports."""
         self._importers: dict[str, set[str]] = {}
@@ -100,6 +111,8 @@ class ImportGraph:
             self._dirty.clear()
             imports = await self._run_ruff([])
             self.full_reads += 1
+            if self.error is not None:
+                return {}  # no graph: read it again on the next use, do not keep an empty one
             self._imports = imports
             # Known import statements make a later edit that leaves them alone free.
             self._signatures = {rel: sig for rel in imports
@@ -143,23 +156,53 @@ class ImportGraph:
         return not same
 
     async def _run_ruff(self, files: list[str]) -> dict[str, list[str]]:
+        """``ruff analyze graph`` on ``files`` (none: the whole root), within `timeout`.
+
+        It runs in a session of its own, so that on the deadline (or a cancellation) the
+        whole process group is killed; `error` says why when there is no graph.
+        """
         try:
+            argv = [self.ruff, "analyze", "graph", "--direction", "dependencies", "--preview",
+                    *files]
             proc = await asyncio.create_subprocess_exec(
-                self.ruff, "analyze", "graph", "--direction", "dependencies", "--preview",
-                *files,
+                *self.sandbox.wrap(argv, {}, "ruff-graph"),
                 cwd=self.root,
+                env=self.sandbox.environment({}),
+                preexec_fn=self.sandbox.preexec,
+                stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
+                start_new_session=True,
             )
-            out, err = await proc.communicate()
         except OSError as exc:
             self.error = f"cannot run ruff analyze graph: {exc}"
             return {}
+        finished = False
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), self.timeout)
+            finished = True
+        except TimeoutError:
+            self.error = (f"ruff analyze graph did not finish within {self.timeout:g} s "
+                          "(killed; a file it reads may block, e.g. a named pipe)")
+            return {}
+        finally:
+            if not finished:  # the deadline, or a cancellation: nothing of it may survive
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), 5)
         if proc.returncode != 0:
             self.error = f"ruff analyze graph failed: {err.decode(errors='replace').strip()}"
             return {}
-        self.error = None
-        raw: dict[str, list[str]] = json.loads(out or b"{}")
+        try:
+            raw: dict[str, list[str]] = json.loads(out or b"{}")
+        except ValueError as exc:
+            self.error = f"ruff analyze graph printed no graph: {exc}"
+            return {}
+        if not files:
+            # Only a whole read makes the graph whole again: after a failed one, the edges a
+            # partial read adds leave the rest missing.
+            self.error = None
         return {_posix(k): [_posix(v) for v in vs] for k, vs in raw.items()}
 
     async def dependents(self, changed: Iterable[str], limit: int,

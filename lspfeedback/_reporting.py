@@ -63,7 +63,8 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
         conflicts=conflicts,
         external_changes=external.changes if external else (),
         external_introduced=external.introduced if external else (),
-        notes=plan.notes + ((ws.sandbox.notice,) if ws.sandbox.notice else ()),
+        notes=plan.notes + ws.store.unreadable_notes()
+        + ((ws.sandbox.notice,) if ws.sandbox.notice else ()),
     )
 
 

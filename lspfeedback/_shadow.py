@@ -100,8 +100,12 @@ class ShadowRoot:
             for entry in entries:
                 src, dst = Path(entry.path), target / entry.name
                 if entry.is_symlink():
+                    # Only a link to a regular file or a folder: one to a FIFO would block
+                    # whoever reads it (ruff analyze graph, a server importing it).
                     with contextlib.suppress(OSError):
-                        os.symlink(os.readlink(src), dst)
+                        pointed = os.stat(src)
+                        if stat.S_ISREG(pointed.st_mode) or stat.S_ISDIR(pointed.st_mode):
+                            os.symlink(os.readlink(src), dst)
                 elif entry.is_dir(follow_symlinks=False):
                     if entry.name in SKIPPED_DIRS or src.resolve() in self._never:
                         continue

@@ -52,7 +52,8 @@ def parse_changes(changes: Changes, *, relpath: Callable[[str | os.PathLike[str]
 
     ``relpath`` resolves and contains a path (raising `PathOutsideWorkspace`); ``read`` gives
     a path's current text. Raises `EditError` (or `EditApplyError`, saying where) for an edit
-    that cannot apply, and for a list of paths, which is not an edit.
+    that cannot apply, for a list of paths, which is not an edit, and for a new text that
+    cannot be written as UTF-8 (a lone surrogate), naming the file and where.
     """
     if is_disk_paths(changes):
         raise EditError("a list of paths is not an edit: pass full texts, a diff, "
@@ -62,7 +63,7 @@ def parse_changes(changes: Changes, *, relpath: Callable[[str | os.PathLike[str]
         if all(isinstance(v, str | None) for v in values) and \
                 all(isinstance(k, str | os.PathLike) for k in changes):  # type: ignore[union-attr]
             # Full texts; None is a deletion (as in `overlays` and a session's base).
-            return {relpath(p): t for p, t in changes.items()}  # type: ignore[union-attr]
+            return _encodable({relpath(p): t for p, t in changes.items()})  # type: ignore[union-attr]
         if any(isinstance(v, bytes) for v in values):
             raise EditError("new texts must be str, not bytes: decode them first")
 
@@ -70,4 +71,22 @@ def parse_changes(changes: Changes, *, relpath: Callable[[str | os.PathLike[str]
         return read(relpath(path))
 
     parsed = parse_edits(changes, read_path, root=root)  # type: ignore[arg-type]
-    return {relpath(p): t for p, t in parsed.items()}
+    return _encodable({relpath(p): t for p, t in parsed.items()})
+
+
+def _encodable(changes: dict[str, str | None]) -> dict[str, str | None]:
+    """``changes``, once every new text is known to encode to UTF-8 (what the servers and the
+    disk are given); raises `EditError` naming the file, line and column otherwise."""
+    for rel, text in changes.items():
+        if text is None:
+            continue
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            line = text.count("\n", 0, exc.start) + 1
+            column = exc.start - (text.rfind("\n", 0, exc.start) + 1) + 1
+            raise EditError(
+                f"{rel}: the new text cannot be encoded as UTF-8 at line {line}, column {column} "
+                f"(U+{ord(text[exc.start]):04X} is a lone surrogate); nothing was applied: "
+                "send the text without it") from None
+    return changes
