@@ -17,6 +17,7 @@ from pathlib import Path
 
 from lspfeedback._lsp.positions import split_lines, to_code_points
 from lspfeedback._report import Diagnostic, Severity
+from lspfeedback._sandbox import sandbox_for
 from lspfeedback.servers import get
 
 
@@ -88,9 +89,60 @@ def ruff(root: Path, files: Sequence[str] = ()) -> ColdRun:
     return ColdRun("ruff", tuple(sorted(diagnostics)), elapsed)
 
 
+TY_SEVERITY: dict[str, Severity] = {"info": "information", "minor": "warning", "major": "error",
+                                     "critical": "error", "blocker": "error"}
+"""ty's GitLab Code Quality severities, back to its own (info, warning, error)."""
+
+
+def ty(root: Path, files: Sequence[str] = ()) -> ColdRun:
+    """``ty check --output-format gitlab`` on ``files`` (relative to ``root``) or the project.
+
+    The GitLab format is ty's machine-readable one with positions: 1-based lines and
+    code-point columns, the library's own shape. It never writes: no ``--fix``,
+    ``--add-ignore`` or ``--update-baseline``. The interpreter is found the way the ty server
+    finds it (same environment, same working directory), so no ``--python`` is passed. The
+    message is the description without its ``rule: `` prefix; it is worded differently from
+    the server's for some rules (compare place and code).
+    """
+    exe = get("ty").executable("ty")
+    args = [exe, "check", "--output-format", "gitlab", "--exit-zero", "--no-progress",
+            "--color", "never", *files]
+    out, elapsed = _run(args, root, dict(os.environ))
+    diagnostics = []
+    for item in json.loads(out):
+        code = item.get("check_name")
+        where = item["location"]
+        if not where.get("path"):
+            raise RuntimeError(f"ty check failed: {item.get('description')}")
+        rel = (root / where["path"]).resolve().relative_to(root.resolve()).as_posix()
+        begin, end = where["positions"]["begin"], where["positions"]["end"]
+        message = item.get("description", "")
+        if code and message.startswith(f"{code}: "):
+            message = message[len(code) + 2:]
+        diagnostics.append(Diagnostic(
+            path=rel,
+            line=begin["line"],
+            column=begin["column"],
+            end_line=end["line"],
+            end_column=end["column"],
+            severity=TY_SEVERITY.get(item.get("severity", ""), "error"),
+            message=message,
+            source="ty",
+            code=code,
+        ))
+    return ColdRun("ty", tuple(sorted(diagnostics)), elapsed)
+
+
 def _run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float]:
+    # The same sandbox as the servers (the tree is as untrusted for a CLI); killing bwrap on
+    # the deadline ends everything in it (--die-with-parent, its own pid namespace).
+    sandbox = sandbox_for("auto")
+    extra = {k: v for k, v in env.items() if os.environ.get(k) != v}
     started = time.perf_counter()
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(sandbox.wrap(args, extra, "cold"), cwd=cwd,
+                          env=sandbox.environment(extra), capture_output=True, text=True,
+                          check=False, timeout=600,  # s: a cold run that hangs fails
+                          preexec_fn=sandbox.preexec)
     elapsed = (time.perf_counter() - started) * 1000
     if not proc.stdout.strip():
         raise RuntimeError(f"{args[0]} printed nothing (exit {proc.returncode}): {proc.stderr}")
@@ -130,4 +182,6 @@ def cold_check(root: Path, files: Sequence[str], servers: Sequence[str],
         runs["pyright"] = pyright(root, files, python)
     if "ruff" in servers:
         runs["ruff"] = ruff(root, files)
+    if "ty" in servers:
+        runs["ty"] = ty(root, files)
     return runs
