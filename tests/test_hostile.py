@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import difflib
 import os
-import select
 import socket
 import time
 from collections.abc import Callable
@@ -18,6 +17,7 @@ from lsprotocol import types
 
 from lspfeedback import EditError, Verifier, servers
 from lspfeedback import _documents as documents
+from lspfeedback._daemon.commands import _wait_gone
 from lspfeedback._documents import DocumentStore
 from lspfeedback._imports import ImportGraph, plan
 
@@ -267,15 +267,7 @@ def test_a_lone_surrogate_is_an_edit_error_in_every_format_and_changes_nothing(
 
 def _exited(pid: int, timeout: float = 10.0) -> bool:
     """Whether ``pid`` has exited (a zombie counts), waiting on a pidfd: no polling."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([fd], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(fd)
+    return _wait_gone(pid, timeout)
 
 
 @pytest.mark.timeout(60, method="thread")
