@@ -134,7 +134,8 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(rel=st.sampled_from(FILES), snippet=st.sampled_from(SNIPPETS))
     def external_write_then_verify_other(self, rel: str, snippet: str) -> None:
         path = self.root / rel
-        path.write_bytes(path.read_bytes() + snippet.encode())
+        before = path.read_bytes() if path.exists() else b""  # a committed deletion
+        path.write_bytes(before + snippet.encode())
         other = FILES[(FILES.index(rel) + 1) % len(FILES)]
         self.last = self.v.verify({other: self._text(other) + "\n"})
 
