@@ -26,11 +26,13 @@ def add_command(sub: Any) -> None:
         "synthetic ones. Prints a table; --json and --plot write the raw samples and a PNG.",
     )
     bench.add_argument("--quick", action="store_true",
-                       help="a one-minute smoke run: a 100-module synthetic project only")
+                       help="a one-minute smoke run: a 100-module synthetic project only "
+                       "(with --fidelity: one small project's first 10 steps)")
     bench.add_argument("--json", type=Path, metavar="OUT", help="write every sample as JSON")
     bench.add_argument("--plot", type=Path, metavar="OUT.png", help="write the plot")
     bench.add_argument("--project", action="append", metavar="NAME==VERSION",
-                       help=f"a PyPI project (default: {' '.join(workloads.DEFAULT_PROJECTS)})")
+                       help=f"a PyPI project (default: {' '.join(workloads.DEFAULT_PROJECTS)}; "
+                       "with --fidelity, a NAME among its histories)")
     bench.add_argument("--root", type=Path, action="append", help="a local project instead")
     bench.add_argument("--synth", type=int, action="append", metavar="N",
                        help="synthetic project sizes (default: 100 1000 5000)")
@@ -43,6 +45,13 @@ def add_command(sub: Any) -> None:
     bench.add_argument("--no-cold", action="store_true", help="skip the cold CLI runs")
     bench.add_argument("--markdown", type=Path, metavar="OUT.md",
                        help="write a results page (docs/benchmarks.md) from this run")
+    bench.add_argument("--fidelity", action="store_true",
+                       help="warm equals cold over real history: replay consecutive PyPI "
+                       "releases of small projects as overlays on one warm verifier "
+                       "(pyright+ruff, then ty+ruff) and run the cold CLIs after every step; "
+                       "with --markdown, replaces only the fidelity section of the page, with "
+                       "--json, only the 'fidelity' key of the file (--quick: one project, "
+                       "10 steps)")
 
 
 def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, Any]]]:
@@ -76,6 +85,8 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
 
 
 def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    if args.fidelity:
+        return run_fidelity(args, argv)
     console = Console(stderr=True)
     work = plan(args)
     results: list[WorkloadResult] = []
@@ -100,7 +111,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     doc = output.document(results, ["lspfeedback", *argv])
     output.table(doc, Console(width=max(140, Console().width)))
     if args.json:
-        output.write_json(doc, args.json)
+        # A fidelity result in the file is another phase's: keep it.
+        kept = _read_json(args.json).get(FIDELITY_KEY)
+        output.write_json({**doc, FIDELITY_KEY: kept} if kept is not None else doc, args.json)
         console.print(f"wrote {args.json}")
     if args.plot:
         output.plot(doc, args.plot)
@@ -109,12 +122,207 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         plot_name = None
         if args.plot:
             plot_name = os.path.relpath(args.plot.resolve(), args.markdown.resolve().parent)
-        args.markdown.write_text(output.markdown(doc, plot_name))
+        page = output.markdown(doc, plot_name)
+        old = args.markdown.read_text() if args.markdown.exists() else ""
+        section = _between_markers(old)
+        if section is not None:  # the fidelity phase's section is not this run's to drop
+            page = _replace_section(page, section)
+        args.markdown.write_text(page)
         console.print(f"wrote {args.markdown}")
     mismatches = sum(w["summary"]["mismatches"] for w in doc["workloads"].values())
     if mismatches:
         console.print(f"[red]{mismatches} warm/cold mismatches[/]")
     return 1 if mismatches else 0
+
+
+# ---- --fidelity ------------------------------------------------------------------------------
+
+FIDELITY_KEY = "fidelity"
+START, END = "<!-- fidelity:start -->", "<!-- fidelity:end -->"
+
+
+def run_fidelity(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``bench --fidelity``: every history on pyright+ruff and ty+ruff, a table, and the
+    fidelity parts of the JSON and Markdown files."""
+    import time
+
+    from lspfeedback._bench import fidelity
+
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    projects = None
+    if args.project:
+        wanted = {p.partition("==")[0] for p in args.project}
+        projects = [p for p in fidelity.PROJECTS if p.name in wanted]
+        unknown = wanted - {p.name for p in projects}
+        if unknown:
+            console.print(f"[red]no history for {sorted(unknown)}; known: "
+                          f"{' '.join(p.name for p in fidelity.PROJECTS)}[/]")
+            return 2
+    work = fidelity.histories(projects, quick=args.quick, progress=console.print)
+    total = sum(len(h.steps) for h in work) * len(fidelity.PAIRS)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        task = progress.add_task("fidelity", total=total)
+
+        def tick(line: str) -> None:
+            progress.update(task, advance=1, description=line[:70])
+
+        doc = fidelity.run(work, quick=args.quick, progress=tick)
+    doc = {"command": " ".join(["lspfeedback", *argv]), "machine": output.machine(),
+           "versions": {k: v for k, v in output.versions().items()
+                        if k in ("lspfeedback", "pyright", "ruff", "ty")},
+           **doc, "elapsed_s": round(time.perf_counter() - started, 1)}
+    fidelity_table(doc, Console(width=max(170, Console().width)))
+    if args.json:
+        data = _read_json(args.json)
+        data[FIDELITY_KEY] = doc
+        output.write_json(data, args.json)
+        console.print(f"wrote the {FIDELITY_KEY!r} key of {args.json}")
+    if args.markdown:
+        old = args.markdown.read_text() if args.markdown.exists() else ""
+        args.markdown.write_text(_replace_section(old, fidelity_markdown(doc)))
+        console.print(f"wrote the fidelity section of {args.markdown}")
+    bad = fidelity.failures(doc)
+    for r in doc["results"]:
+        if r["error"]:
+            console.print(f"[red]{r['project']} {r['servers']} stopped early: {r['error']}[/]")
+    for m in doc["mismatches"][:20]:
+        console.print(f"[red]{m['project']} {m['servers']} step {m['step']} ({m['release']}) "
+                      f"{m['files']}: {m['rows'] or m['notes'] or m['unknown']}[/]")
+    if bad:
+        console.print(f"[red]{bad} steps where warm did not equal cold[/]")
+    return 1 if bad else 0
+
+
+COLUMNS = ("project", "releases", "files", "servers", "steps", "M/A/D/R", "mismatches",
+           "unknown", "false ok", "errors found", "recall", "warm p50", "cold p50")
+
+
+def _rows(doc: dict[str, Any]) -> list[list[str]]:
+    out = []
+    for r in doc["results"]:
+        c = r["file_changes"]
+        out.append([r["project"], f"{r['releases']} ({r['release_count']})", str(r["files"]),
+                    r["servers"], str(r["steps"]),
+                    "/".join(str(c.get(k, 0)) for k in ("modify", "add", "delete", "rename")),
+                    str(r["mismatching_steps"] + r["state_drift_steps"]), str(r["unknown_steps"]),
+                    str(r["false_ok"]), f"{r['found']}/{r['introduced_errors']}",
+                    _recall(r["recall"]), output._ms(r["warm"]["p50"]), output._ms(r["cold"]["p50"])])
+    for pair, t in doc["totals"].items():
+        out.append(["all", "", "", pair, str(t["steps"]), "",
+                    str(t["mismatching_steps"] + t["state_drift_steps"]), str(t["unknown_steps"]),
+                    str(t["false_ok"]), f"{t['found']}/{t['introduced_errors']}",
+                    _recall(t["recall"]), output._ms(t["warm"]["p50"]), output._ms(t["cold"]["p50"])])
+    return out
+
+
+def _recall(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def fidelity_table(doc: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
+    table = Table(title="warm equals cold over real history: consecutive releases replayed as "
+                  "overlays, cold CLIs after every step (ms)")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("project", "releases", "servers")
+                         else "right")
+    for row in _rows(doc):
+        table.add_row(*row)
+    console.print(table)
+
+
+def fidelity_markdown(doc: dict[str, Any]) -> str:
+    """The fidelity section of docs/benchmarks.md, markers included."""
+    v = doc["versions"]
+    lines = [
+        START,
+        "## Warm equals cold over real history",
+        "",
+        ("Consecutive releases of small real projects (PyPI sdists, downloaded at run time) are "
+         "diffed file by file into steps of 1-3 files that modify, add, delete and rename "
+         "modules (a rename: identical or near-identical text, difflib ratio >= 0.8). One warm "
+         "verifier per project and server pair starts on the oldest release's package folder; "
+         "every step is `verify()`ed on top of the previous ones (overlays accumulate, nothing "
+         "is committed). After each step the state (the base with `v.overlays` applied) is "
+         "written to a temporary directory and the cold CLIs run there on the report's checked "
+         "files that still exist: the warm diagnostics of the checked files must equal theirs. "
+         "They also run on the whole package of every state, for the errors each step "
+         "introduced (pyright's CLI is order-dependent: given click 7.1's checked files it "
+         "reports a second `reportArgumentType` in `types.py`, the same union with its members "
+         "in another order, that it does not report given the package)."),
+        "",
+        (f"- Versions: pyright {v.get('pyright')}, ruff {v.get('ruff')}, ty {v.get('ty')}; "
+         f"{doc['machine']['cpus']} cores; run time {_duration(doc['elapsed_s'])}"),
+        f"- Command: `{doc['command']}`",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "---|" * len(COLUMNS),
+    ]
+    for row in _rows(doc):
+        if row[0] == "all":
+            row = [f"**{cell}**" if cell else "" for cell in row]
+        lines.append("| " + " | ".join(row) + " |")
+    lines += [
+        "",
+        ("- `releases`: the first and last release replayed (how many); `files`: Python files "
+         "in the oldest; `M/A/D/R`: files modified, added, deleted and renamed by the steps."),
+        ("- `mismatches`: steps where, for some server, the warm rows of the checked files "
+         "differ from its cold CLI's (`pyright --outputjson`, `ruff check`, `ty check "
+         "--output-format gitlab`) on place, code and message (and severity, but for ruff); "
+         "**for ty on place (path, line, column, end) and code only**, as ty's server and CLI "
+         "word some messages differently. Also counted: steps where `v.overlays` applied to "
+         "the base was not the state the history says. It must be 0."),
+        ("- `false ok`: `report.ok` although the cold runs on the package show an error-severity "
+         "diagnostic in a checked file that those of the previous state did not have (matched "
+         "as `introduced` is: same source, code, severity and message on the line the edit maps "
+         "it to; ruff's F821 counts as an error, as its server says). `errors found`: of those "
+         "errors, how many `report.introduced` has / all; recall is their ratio."),
+        ("- `warm p50`: ms of `verify()` of a step; `cold p50`: ms of the cold CLIs of the pair "
+         "on the checked files of that state, one after the other."),
+    ]
+    lines.append("- Errors the package runs say a step introduced in files the report did not "
+                 "check (an importer missed): " + ", ".join(
+                     f"{t['introduced_unchecked']} ({pair})" for pair, t in doc["totals"].items())
+                 + ".")
+    lines += [f"- **{r['project']} {r['servers']} stopped early**: {r['error']}"
+              for r in doc["results"] if r["error"]]
+    lines += [
+        END,
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def _between_markers(text: str) -> str | None:
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        return None
+    return text[start:end + len(END)] + "\n"
+
+
+def _replace_section(text: str, section: str) -> str:
+    """``text`` with the part between the fidelity markers (markers included) replaced by
+    ``section``; appended at the end when the markers are not there."""
+    start, end = text.find(START), text.find(END)
+    if start < 0 or end < start:
+        return text.rstrip("\n") + "\n\n" + section if text.strip() else section
+    tail = text[end + len(END):]
+    return text[:start] + section.rstrip("\n") + tail if tail else text[:start] + section
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    import json
+
+    if not path.exists():
+        return {}
+    data = json.loads(path.read_text() or "{}")
+    return data if isinstance(data, dict) else {}
 
 
 if __name__ == "__main__":  # pragma: no cover
