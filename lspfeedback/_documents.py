@@ -203,38 +203,7 @@ class DocumentStore:
                      "calls that change it raise)" for _, reason in sorted(self.unreadable.items()))
 
     def _read(self, rel: str) -> str | None:
-        """The text of ``rel`` on disk; None when there is no file.
-
-        Raises `EditError` for anything that is not a checkable file. ``stat`` (following
-        symlinks) comes first, so a named pipe, a socket or a device is never opened; the file
-        is opened non-blocking and checked again (it may have been swapped since), and at
-        most `MAX_DOCUMENT_BYTES` + 1 bytes are read.
-        """
-        path = self.abspath(rel)
-        limit = MAX_DOCUMENT_BYTES
-        try:
-            _check_file(rel, os.stat(path), limit)
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
-            with os.fdopen(fd, "rb") as fh:
-                _check_file(rel, os.fstat(fh.fileno()), limit)
-                data = fh.read(limit + 1)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise EditError(f"{rel!r} cannot be read: {exc.strerror or exc}; "
-                            "fix the file or pass another path") from None
-        if len(data) > limit:  # it grew since the stat
-            raise EditError(_too_large(rel, len(data), limit))
-        try:
-            # newline="" semantics: keep \r\n as is, servers and the CLIs see the same bytes.
-            return data.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            line = data.count(b"\n", 0, exc.start) + 1
-            column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
-            raise EditError(
-                f"{rel!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
-                f"byte {column} of the line: {exc.reason}); only UTF-8 files can be checked: "
-                "save it as UTF-8") from None
+        return read_document(self.abspath(rel), rel)
 
     def _bump(self, doc: Document) -> None:
         doc.version += 1
@@ -370,6 +339,40 @@ def _size(n: int) -> str:
         if n >= scale:
             return f"{n / scale:.1f}".removesuffix(".0") + f" {unit}"
     return f"{n} bytes"
+
+
+def read_document(path: Path, rel: str) -> str | None:
+    """The text of the file at ``path`` (the document ``rel``); None when there is no file.
+
+    Raises `EditError` for anything that is not a checkable file. ``stat`` (following
+    symlinks) comes first, so a named pipe, a socket or a device is never opened; the file
+    is opened non-blocking and checked again (it may have been swapped since), and at
+    most `MAX_DOCUMENT_BYTES` + 1 bytes are read.
+    """
+    limit = MAX_DOCUMENT_BYTES
+    try:
+        _check_file(rel, os.stat(path), limit)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        with os.fdopen(fd, "rb") as fh:
+            _check_file(rel, os.fstat(fh.fileno()), limit)
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise EditError(f"{rel!r} cannot be read: {exc.strerror or exc}; "
+                        "fix the file or pass another path") from None
+    if len(data) > limit:  # it grew since the stat
+        raise EditError(_too_large(rel, len(data), limit))
+    try:
+        # newline="" semantics: keep \r\n as is, servers and the CLIs see the same bytes.
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise EditError(
+            f"{rel!r} is not UTF-8 text (byte 0x{data[exc.start]:02x} at line {line}, "
+            f"byte {column} of the line: {exc.reason}); only UTF-8 files can be checked: "
+            "save it as UTF-8") from None
 
 
 def _atomic_write(path: Path, text: str) -> None:

@@ -196,24 +196,8 @@ class ServerSession:
                 version = max(held.session_version + 1, doc.version)
                 client.notify(types.TEXT_DOCUMENT_DID_CHANGE, types.DidChangeTextDocumentParams(
                     text_document=types.VersionedTextDocumentIdentifier(uri=doc.uri, version=version),
-                    content_changes=[self._change(held.text, doc.text)]))
+                    content_changes=[change_event(held.text, doc.text, self.capabilities)]))
                 self._held[rel] = _Held(version, doc.version, doc.text)
-
-    def _change(self, old: str, new: str) -> types.TextDocumentContentChangeEvent:
-        caps = self.capabilities
-        if caps is None or not caps.incremental_sync:
-            return types.TextDocumentContentChangeWholeDocument(text=new)
-        start, old_end, new_end = _changed_span(old, new)
-        if old_end - start > len(old) // 2:
-            return types.TextDocumentContentChangeWholeDocument(text=new)  # fast path
-        starts = line_starts(old)
-        return types.TextDocumentContentChangePartial(
-            range=types.Range(
-                start=offset_to_position(old, start, caps.encoding, starts),
-                end=offset_to_position(old, old_end, caps.encoding, starts),
-            ),
-            text=new[start:new_end],
-        )
 
     def trim(self, limit: int, keep: set[str]) -> list[str]:
         """Close the least recently used documents beyond ``limit`` (never those in ``keep``):
@@ -304,6 +288,25 @@ class ServerSession:
             if isinstance(report, dict) and isinstance(report.get("items"), list):
                 return [client.converter.structure(i, types.Diagnostic) for i in report["items"]]
             raise ServerError(self.name, f"unexpected diagnostic report kind: {type(report).__name__}")
+
+
+def change_event(old: str, new: str,
+                 caps: Capabilities | None) -> types.TextDocumentContentChangeEvent:
+    """The ``didChange`` content change from ``old`` to ``new``: the changed span in the
+    server's encoding when it syncs incrementally, else (or for a large change) the whole text."""
+    if caps is None or not caps.incremental_sync:
+        return types.TextDocumentContentChangeWholeDocument(text=new)
+    start, old_end, new_end = _changed_span(old, new)
+    if old_end - start > len(old) // 2:
+        return types.TextDocumentContentChangeWholeDocument(text=new)  # fast path
+    starts = line_starts(old)
+    return types.TextDocumentContentChangePartial(
+        range=types.Range(
+            start=offset_to_position(old, start, caps.encoding, starts),
+            end=offset_to_position(old, old_end, caps.encoding, starts),
+        ),
+        text=new[start:new_end],
+    )
 
 
 def _changed_span(old: str, new: str) -> tuple[int, int, int]:
