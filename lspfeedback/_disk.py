@@ -35,11 +35,13 @@ class DiskSync:
         self._pool = pool
         self._graph = graph
 
-    def refresh(self, ws: Workspace, skip: Collection[str] = ()) -> None:
-        """Re-read every document ``ws`` knows, by content; tell its servers."""
+    def refresh(self, ws: Workspace, skip: Collection[str] = ()) -> list[str]:
+        """Re-read every document ``ws`` knows, by content; tell its servers. Returns the
+        paths whose text changed."""
         changed = ws.store.rescan(skip)
         if changed:
             ws.disk_changed(changed)
+        return changed
 
     async def refresh_external(self, ws: Workspace, timeout: float,
                                skip: Collection[str] = ()) -> External:
@@ -48,10 +50,9 @@ class DiskSync:
         current counts, nothing is hidden)."""
         key = ws.store.state_key()
         old_texts = {d.path: d.text for d in ws.store.documents()}
-        changed = ws.store.rescan(skip)
+        changed = self.refresh(ws, skip)
         if not changed:
             return External()
-        ws.disk_changed(changed)
         python = [rel for rel in changed
                   if rel.endswith(PYTHON_SUFFIXES) and ws.store.get(rel).exists]
         if not python:

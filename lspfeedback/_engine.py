@@ -48,9 +48,10 @@ class AsyncVerifier:
         self.root: Path = Path(root).resolve()
         """The workspace root, resolved."""
         o = self.options
+        env = find_environment(self.root)  # read once: the servers' settings and python
         self._context = ServerContext(
-            root=self.root, python=trusted_python(self.root, o.python, o.trust_workspace),
-            environment=find_environment(self.root))
+            root=self.root, python=trusted_python(o.python, o.trust_workspace, env),
+            environment=env)
         self._sandbox = sandbox_for(o.sandbox)
         self._pool = ReplicaPool(self.root, o.specs, self._context, size=o.replica_count,
                                  startup_timeout=o.startup_timeout, include_hints=o.include_hints,
@@ -87,7 +88,7 @@ class AsyncVerifier:
     @property
     def overlays(self) -> dict[str, str | None]:
         """The in-memory edits not yet committed: path -> text, or None for a deletion."""
-        return {d.path: (None if d.deleted else d.text) for d in self._primary.store.overlays()}
+        return self._primary.overlay_view()
 
     def status(self) -> VerifierStatus:
         """Each server's state, restarts and last error, and the replicas in use."""

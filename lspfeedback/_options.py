@@ -14,10 +14,9 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TypedDict
 
-from lspfeedback._environment import find_environment
+from lspfeedback._environment import PythonEnvironment
 from lspfeedback._sandbox import SandboxMode
 from lspfeedback.servers import ServerSpec
 from lspfeedback.servers import get as get_server
@@ -41,13 +40,13 @@ def default_replicas() -> int:
     return max(1, min(4, cores, by_memory))
 
 
-def trusted_python(root: Path, explicit: str | None, trust_workspace: bool) -> str | None:
+def trusted_python(explicit: str | None, trust_workspace: bool,
+                   env: PythonEnvironment | None) -> str | None:
     """The interpreter servers may run (see `ServerContext.python`): ``explicit`` if given; the
-    project's own only when ``trust_workspace``; the running interpreter when the project has
-    no environment of its own; else None (its environment is read, not run)."""
+    project's own (``env``'s) only when ``trust_workspace``; the running interpreter when the
+    project has no environment of its own; else None (its environment is read, not run)."""
     if explicit is not None:
         return explicit
-    env = find_environment(root)
     if env is None:
         return sys.executable
     return str(env.interpreter) if trust_workspace else None

@@ -76,7 +76,7 @@ class ReplicaPool:
         return [w for w in workers if id(w) not in failed]
 
     async def rank(self, candidates: Sequence[Candidate], timeout: float,
-                   refresh: Callable[[Workspace], None]) -> list[CandidateReport]:
+                   refresh: Callable[[Workspace], object]) -> list[CandidateReport]:
         """Check every candidate against the primary's current state; best first.
 
         The baseline is one check of every file any candidate covers, on the primary.
@@ -92,7 +92,7 @@ class ReplicaPool:
 
     async def run(self, candidates: Sequence[Candidate], baseline: Check,
                   base_texts: dict[str, str], timeout: float,
-                  refresh: Callable[[Workspace], None]) -> list[Report]:
+                  refresh: Callable[[Workspace], object]) -> list[Report]:
         """Each candidate's report against ``baseline``, in the order given.
 
         Candidates are handed out from one queue to every started replica; ``refresh``
@@ -117,7 +117,7 @@ class ReplicaPool:
 
     async def _try(self, ws: Workspace, candidate: Candidate, base: dict[str, str | None],
                    baseline: Check, base_texts: dict[str, str], timeout: float,
-                   refresh: Callable[[Workspace], None]) -> Report:
+                   refresh: Callable[[Workspace], object]) -> Report:
         started = time.perf_counter()
         if ws is not self.primary:
             refresh(ws)

@@ -67,12 +67,11 @@ class ShadowRoot:
         self.root = root
         self.stats: MaterializeStats | None = None
         self.new_folders: list[Change] = []
-        self._overlaid: set[str] = set()
         # A workspace that contains the cache (a home folder) must not mirror its own shadow.
         self._never = {cache_dir().resolve(), root.parent.resolve()}
 
     def __repr__(self) -> str:
-        return f"<ShadowRoot {self.workspace} at {self.root} overlaid={len(self._overlaid)}>"
+        return f"<ShadowRoot {self.workspace} at {self.root}>"
 
     @classmethod
     def create(cls, workspace: Path, name: str) -> ShadowRoot:
@@ -142,7 +141,6 @@ class ShadowRoot:
         changed for the servers, None when nothing did."""
         path = self.path(rel)
         existed = path.exists() or path.is_symlink()
-        self._overlaid.add(rel)
         if text is None:
             if not existed:
                 return None
@@ -174,7 +172,6 @@ class ShadowRoot:
 
     def restore(self, rel: str) -> Change | None:
         """Make ``rel`` in the shadow what it is in the workspace on disk again."""
-        self._overlaid.discard(rel)
         path, source = self.path(rel), self.workspace / rel
         existed = path.exists() or path.is_symlink()
         try:
