@@ -14,6 +14,7 @@ for finding the daemon and for turning answers into results; each method is a th
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
@@ -41,6 +42,14 @@ and a first batch of candidates may start replicas."""
 
 
 PathLike = str | os.PathLike[str]
+
+# One converter, built at import. lsprotocol resolves its types' forward references the first
+# time any converter is built, iterating a module-level dict that the resolution itself
+# mutates: two threads building their first converters at once fail with "dictionary changed
+# size during iteration". Imports are serialised, so building it here settles that once for
+# the whole process; the lock covers cattrs building its unstructure functions lazily.
+_CONVERTER = converters.get_converter()
+_CONVERTER_LOCK = threading.Lock()
 
 
 class _BaseClient:
@@ -135,10 +144,12 @@ def _edit(changes: Changes) -> Any:
     if isinstance(changes, str):
         return changes
     if isinstance(changes, types.WorkspaceEdit):
-        return converters.get_converter().unstructure(changes)
+        with _CONVERTER_LOCK:
+            return _CONVERTER.unstructure(changes)
     if isinstance(changes, Mapping):
-        converter = converters.get_converter()
-        return {os.fspath(path): converter.unstructure(value) for path, value in changes.items()}
+        with _CONVERTER_LOCK:
+            return {os.fspath(path): _CONVERTER.unstructure(value)
+                    for path, value in changes.items()}
     if isinstance(changes, Iterable) and not isinstance(changes, bytes):
         return [os.fspath(path) for path in changes]
     raise EditError(f"cannot send an edit of type {type(changes).__name__}")

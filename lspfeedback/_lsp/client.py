@@ -1,9 +1,12 @@
 """A language-server client on pygls, with what pygls lacks wrapped around it.
 
-pygls gives us framing, typed messages (lsprotocol) and request futures. It has no request
-deadline, no ``$/cancelRequest``, never drains the server's stderr and never kills the server.
-`LspClient` adds those, answers every server→client request the way LSP 3.17 asks, and keeps
-versioned ``publishDiagnostics`` so callers can wait for the diagnostics of one exact version.
+pygls gives us typed messages (lsprotocol) and request futures. It has no request deadline,
+no ``$/cancelRequest``, no bounds on what it reads, never drains the server's stderr and never
+kills the server. `LspClient` adds those: it starts the process and reads its messages itself
+(through the bounded `FrameParser`; a server that breaks the framing is killed, and every wait
+on it ends with a `ServerCrashed` naming the fault), answers every server→client request the
+way LSP 3.17 asks, and keeps versioned ``publishDiagnostics`` so callers can wait for the
+diagnostics of one exact version.
 """
 
 from __future__ import annotations
@@ -24,12 +27,16 @@ from pygls.lsp.client import LanguageClient
 from pygls.protocol import JsonRPCResponseMessage, LanguageServerProtocol
 
 from lspfeedback._exceptions import RequestTimeout, ServerCrashed, ServerStartError
+from lspfeedback._lsp.framing import FrameParser, FramingError, decode_message
 from lspfeedback._lsp.handlers import install_handlers
 
 log = logging.getLogger(__name__)
 
 STDERR_LIMIT = 64 * 1024
 """Bytes of a server's stderr kept for error messages."""
+
+READ_CHUNK = 64 * 1024
+"""Bytes read from the server's stdout at a time (the parser takes any chunking)."""
 
 SHUTDOWN_GRACE = 2.0
 """Seconds a server gets to answer ``shutdown`` and to exit before its process group is killed."""
@@ -88,6 +95,12 @@ class _LenientProtocol(LanguageServerProtocol):
     """pygls's protocol, except that a response lsprotocol cannot structure (a server using a
     shape the converter does not know) arrives as a raw dict instead of being dropped, which
     would leave its request waiting forever."""
+
+    def _register_builtin_features(self) -> None:
+        # LanguageServerProtocol's built-in features are a *server's* answers to a client
+        # (initialize, shutdown, exit, didOpen...). Here they would answer the server: its
+        # `exit` would call sys.exit in our process, its `shutdown` cancel our requests.
+        return
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         result = data.get("result")
@@ -183,6 +196,8 @@ class LspClient:
         self._stderr_size = 0
         self._tasks: list[asyncio.Task[Any]] = []
         self._exited: asyncio.Future[int] | None = None
+        self.framing_error: str | None = None
+        """Why the server was killed for an unreadable message (see `FrameParser`), if it was."""
         self.published = PublishedDiagnostics()
         self.registrations: dict[str, types.Registration] = {}
         self.registered = asyncio.Event()  # set on every registerCapability
@@ -228,11 +243,16 @@ class LspClient:
         return b"".join(self._stderr).decode("utf-8", "replace")
 
     async def start(self) -> None:
-        """Spawn the server in its own process group (so that stop can kill the whole tree)."""
+        """Spawn the server in its own process group (so that stop can kill the whole tree)
+        and start reading its stdout, its stderr and its exit."""
         try:
-            await self._client.start_io(
+            # What pygls's start_io does, except that we read the messages (bounded).
+            process = await asyncio.create_subprocess_exec(
                 self.command[0],
                 *self.command[1:],
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
                 cwd=self.cwd,
                 env=self.env,
                 start_new_session=True,
@@ -240,13 +260,45 @@ class LspClient:
             )
         except OSError as exc:
             raise ServerStartError(self.name, f"cannot run {self.command[0]!r}: {exc}") from exc
-        self._process = self._client._server
-        if self._process is None or self._process.stderr is None:
-            raise ServerStartError(self.name, "pygls did not start a process")
+        if process.stdin is None or process.stdout is None or process.stderr is None:
+            raise ServerStartError(self.name, "the server process has no pipes")
+        self._process = process
+        self._client.protocol.set_writer(process.stdin)
+        self._client._server = process  # pygls's exit handling (and others) read it
         loop = asyncio.get_running_loop()
         self._exited = loop.create_future()
-        self._tasks.append(loop.create_task(self._drain_stderr(self._process.stderr)))
-        self._tasks.append(loop.create_task(self._watch_exit(self._process)))
+        self._tasks.append(loop.create_task(self._drain_stderr(process.stderr)))
+        self._tasks.append(loop.create_task(self._watch_exit(process)))
+        self._tasks.append(loop.create_task(self._read_messages(process.stdout)))
+        # pygls's own exit handler fails its pending request futures and sets its stop event.
+        self._client._async_tasks.append(loop.create_task(self._client._server_exit()))
+
+    async def _read_messages(self, stream: asyncio.StreamReader) -> None:
+        """Hand each message to pygls's protocol; kill the server on a framing fault."""
+        parser = FrameParser()
+        protocol = self._client.protocol
+        try:
+            while not self._client.stopped and (chunk := await stream.read(READ_CHUNK)):
+                for body in parser.feed(chunk):
+                    message = decode_message(body)
+                    try:
+                        structured: Any = protocol.structure_message(message)
+                    except JsonRpcException:
+                        # Well framed, but params lsprotocol cannot read: skipped, as pygls
+                        # does (a wait for it ends at its deadline, never with a wrong answer).
+                        log.warning("%s: unreadable %s message skipped", self.name,
+                                    message.get("method", "response"), exc_info=True)
+                        continue
+                    protocol.handle_message(structured)
+        except FramingError as exc:
+            self._framing_fault(exc.reason)
+
+    def _framing_fault(self, reason: str) -> None:
+        # After a framing error nothing later on the stream can be trusted (not even where the
+        # next message starts): end the conversation. The exit watcher then fails every wait.
+        log.warning("%s sent an unreadable message (%s): killing it", self.name, reason)
+        self.framing_error = reason
+        self.kill()
 
     async def _drain_stderr(self, stream: asyncio.StreamReader) -> None:
         # An undrained stderr pipe fills up and blocks the server: always read it.
@@ -283,6 +335,9 @@ class LspClient:
                                  os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 if info is not None:
                     code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
+        if self.framing_error is not None:
+            return ServerCrashed(self.name, f"server sent an unreadable message: "
+                                 f"{self.framing_error}; the session was ended", self.stderr_tail())
         return ServerCrashed(self.name, f"server process exited with code {code}", self.stderr_tail())
 
     # ---- requests --------------------------------------------------------------------------
