@@ -1,20 +1,30 @@
 """The ``lspfeedback`` command.
 
+    lspfeedback check PATH... [--baseline auto|daemon|git|none] [--fail-on introduced|any]
     lspfeedback verify [--root R] [--server S]... [--json] PATH...
     lspfeedback verify [--root R] --patch FILE|-          (a unified diff or search/replace blocks)
     lspfeedback candidates [--root R] [--json] DIR_OR_FILES...
+    lspfeedback hook claude-code                          (a Claude Code PostToolUse hook)
     lspfeedback servers
     lspfeedback serve | status | stop [--root R]          (the verify daemon: docs/daemon.md)
-    lspfeedback mcp --root R [--server S]...              (an MCP server over stdio)
+    lspfeedback mcp [--root R] [--server S]...            (an MCP server over stdio)
+    lspfeedback --version
 
-``verify PATH...`` checks the files as they are on disk, plus the files that import them;
-``verify --patch`` checks an edit in memory without writing it. Exit status: 0 clean,
-1 errors, 2 unknown or a usage error. ``candidates`` ranks several edits (one per file).
-``verify`` uses the daemon running for the root, if one answers, instead of starting servers.
+``check PATH...`` says what files already written introduced, against the state before the
+writes (see `lspfeedback._check`); ``verify PATH...`` checks files as they are on disk against
+what the verifier saw before, plus the files that import them; ``verify --patch`` checks an edit
+in memory without writing it. ``candidates`` ranks several edits (one per file).
 
-Only the core dependencies are imported here: ``serve`` imports the daemon (the ``daemon``
-extra) and ``mcp`` the MCP server (the ``mcp`` extra) when they run, and say what to install
-when the extra is missing.
+Exit status, for every command (``hook`` keeps Claude Code's own contract, see `_hook`):
+0 clean, 1 errors, 2 usage error, 3 unknown (a server did not answer, nothing could be checked,
+or the servers could not run), 4 an edit that does not apply.
+
+Without ``--root`` the root is found upwards from the first path (or the current directory):
+the nearest directory holding ``pyproject.toml`` or ``.git``. Its ``[tool.lspfeedback]`` table
+(`lspfeedback._config`) gives defaults; flags win. The parser of ``check`` and ``hook`` is
+built alone and imports only small modules, so that a check through a warm daemon starts fast;
+``serve`` imports the daemon (the ``daemon`` extra) and ``mcp`` the MCP server (the ``mcp``
+extra) when they run, and say what to install when the extra is missing.
 """
 
 from __future__ import annotations
@@ -24,55 +34,72 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from lspfeedback import servers as registry
-from lspfeedback._bench import cli as bench_cli
-from lspfeedback._daemon import commands as daemon_commands
-from lspfeedback._exceptions import LspFeedbackError, ServerError
-from lspfeedback._extras import missing_extra
-from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions, add_trust_arguments
-from lspfeedback._report import Report
-from lspfeedback._sandbox import sandbox_for
-from lspfeedback._verifier import Verifier
-from lspfeedback.edits import Changes
+from lspfeedback import __version__
+from lspfeedback._config import (
+    DEFAULT_MAX_DEPENDENTS,
+    DEFAULT_TIMEOUT,
+    Config,
+    ConfigError,
+    find_root,
+    load_config,
+)
+from lspfeedback._exceptions import EditError, LspFeedbackError, PathOutsideWorkspace
 
-EXIT_CLEAN, EXIT_ERRORS, EXIT_UNKNOWN = 0, 1, 2
-_DEFAULTS = VerifierOptions()
+if TYPE_CHECKING:
+    from lspfeedback._check import CheckOutcome
+    from lspfeedback._options import VerifierOptions
+    from lspfeedback._report import Report
+
+EXIT_CLEAN, EXIT_ERRORS, EXIT_USAGE, EXIT_UNKNOWN, EXIT_EDIT = 0, 1, 2, 3, 4
+EXIT_STATUS_HELP = ("exit status: 0 clean, 1 errors, 2 usage error, 3 unknown (a server did not "
+                    "answer, or nothing could be checked), 4 an edit that does not apply")
+DEFAULT_SERVER_NAMES = ("pyright", "ruff")
+"""`lspfeedback._options.DEFAULT_SERVERS` (a test pins them equal: this module stays light)."""
+LIGHT_COMMANDS = ("check", "hook")
+"""Commands whose parser is built alone, without importing the engine or the registry."""
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+ROOT_HELP = ("workspace root (default: the nearest directory at or above the first path, or the "
+             "current directory, with pyproject.toml or .git)")
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole parser; with ``only``, a parser holding just that (light) command."""
     parser = argparse.ArgumentParser(
         prog="lspfeedback",
         description="Type-check and lint feedback from warm language servers.",
+        epilog=EXIT_STATUS_HELP,
     )
+    parser.add_argument("--version", action="version", version=f"lspfeedback {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
-    verify = sub.add_parser(
-        "verify",
-        help="check files as they are on disk, and the files that import them",
-        description="Check PATHs as they are on disk, plus their importers. "
-        "Exit 0 clean, 1 errors, 2 unknown or usage error.",
-    )
-    verify.add_argument("paths", nargs="*", metavar="PATH")
-    verify.add_argument("--patch", "--diff", dest="patch", metavar="FILE",
-                        help="check this edit (unified diff or search/replace blocks; - for stdin) "
-                        "in memory instead of files on disk")
-    _common(verify)
-    verify.add_argument("--fail-on", choices=("error", "warning"), default="error",
-                        help="lowest severity that makes the exit status 1 (default: error)")
-    verify.add_argument("--no-daemon", action="store_true",
-                        help="check in-process even when a daemon is running for the root")
-    verify.add_argument("--verbose", "-v", action="store_true",
-                        help="say on stderr whether a daemon was used")
+    if only in LIGHT_COMMANDS:
+        _add_check(sub, DEFAULT_SERVER_NAMES)
+        from lspfeedback import _hook
+
+        _hook.add_command(sub)
+        return parser
+    from lspfeedback import _hook
+    from lspfeedback import servers as registry
+    from lspfeedback._bench import cli as bench_cli
+    from lspfeedback._daemon import commands as daemon_commands
+
+    known = tuple(registry.available())
+    _add_check(sub, known)
+    _add_verify(sub, known)
     candidates = sub.add_parser(
         "candidates", help="rank several candidate edits (one diff or search/replace file each)",
         description="Check each candidate edit against the same state and rank them, best "
-        "first. A directory stands for the files in it. Exit 0 if the best one is ok.",
+        "first. A directory stands for the files in it. Exit 0 if the best one is ok, 1 if it "
+        "is not, 3 if its status is unknown.", epilog=EXIT_STATUS_HELP,
     )
     candidates.add_argument("sources", nargs="+", metavar="DIR_OR_FILE")
     candidates.add_argument("--replicas", type=int, default=None,
                             help="warm server sets to use in parallel (default: by cores and memory)")
-    _common(candidates)
+    _common(candidates, known)
+    _hook.add_command(sub)
     sub.add_parser("servers", help="list the known language servers and whether they are installed")
     bench_cli.add_command(sub)
     daemon_commands.add_commands(sub)
@@ -80,27 +107,71 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+def _add_check(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+               known: Sequence[str]) -> None:
+    check = sub.add_parser(
+        "check", help="files already written: what did the writes introduce?",
+        description="Check PATHs as they are on disk, and the files that import them, against "
+        "the state before they were written: the daemon's last known text when a daemon runs "
+        "and has seen every file, else git's index (a file git does not know is new). Starts a "
+        "daemon for the root in the background when none runs (--no-daemon: in-process), so "
+        "that the next call is warm. Exit 0 when no error was introduced, 1 when one was, 3 "
+        "when a server did not answer; a file no server checks is listed as not checked.",
+        epilog=EXIT_STATUS_HELP,
+    )
+    check.add_argument("paths", nargs="+", metavar="PATH")
+    check.add_argument("--baseline", choices=("auto", "daemon", "git", "none"), default="auto",
+                       help="what 'introduced' compares with (default auto: daemon if it knows "
+                       "every file, else git; none: the files' absence)")
+    check.add_argument("--fail-on", choices=("introduced", "any"), default="introduced",
+                       help="exit 1 for introduced errors only (default), or for any error in "
+                       "the checked files")
+    check.add_argument("--no-daemon", action="store_true",
+                       help="check in-process: neither use nor start a daemon")
+    _common(check, known)
+
+
+def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser],
+                known: Sequence[str]) -> None:
+    verify = sub.add_parser(
+        "verify",
+        help="check files as they are on disk, and the files that import them",
+        description="Check PATHs as they are on disk, plus their importers, against what the "
+        "verifier saw before (a file seen for the first time has no earlier state: everything "
+        "in it counts; use check for files you just wrote). --patch checks an edit in memory.",
+        epilog=EXIT_STATUS_HELP,
+    )
+    verify.add_argument("paths", nargs="*", metavar="PATH")
+    verify.add_argument("--patch", "--diff", dest="patch", metavar="FILE",
+                        help="check this edit (unified diff or search/replace blocks; - for stdin) "
+                        "in memory instead of files on disk")
+    _common(verify, known)
+    verify.add_argument("--fail-on", choices=("error", "warning"), default="error",
+                        help="lowest severity that makes the exit status 1 (default: error)")
+    verify.add_argument("--no-daemon", action="store_true",
+                        help="check in-process even when a daemon is running for the root")
 
 
 def _add_mcp(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mcp = sub.add_parser(
         "mcp", help="serve the verify tools to an MCP client over stdio (the mcp extra)",
-        description="Serve verify, verify_candidates, commit, discard and diagnostics over the "
-        "Model Context Protocol on stdin/stdout, with warm servers for ROOT, until the client "
-        "disconnects. Needs: pip install 'lspfeedback[mcp]'.",
+        description="Serve verify, check_files, verify_candidates, commit, discard and "
+        "diagnostics over the Model Context Protocol on stdin/stdout, with warm servers for "
+        "ROOT, until the client disconnects. Needs: pip install 'lspfeedback[mcp]'.",
     )
-    mcp.add_argument("--root", default=".", type=_directory,
-                     help="the workspace root (default: current directory)")
+    mcp.add_argument("--root", default=None, type=_directory, help=ROOT_HELP)
     mcp.add_argument("--server", action="append", dest="servers", metavar="S",
-                     help=f"a server to use; repeat for several (default: {' '.join(DEFAULT_SERVERS)})")
-    mcp.add_argument("--timeout", type=float, default=_DEFAULTS.timeout,
-                     help=f"seconds per server to answer (default {_DEFAULTS.timeout:g})")
+                     help=f"a server to use; repeat for several (default: "
+                     f"{' '.join(DEFAULT_SERVER_NAMES)})")
+    mcp.add_argument("--timeout", type=float, default=None,
+                     help=f"seconds per server to answer (default {DEFAULT_TIMEOUT:g})")
+    mcp.add_argument("--max-dependents", type=int, default=None,
+                     help=f"importers to check at most (default {DEFAULT_MAX_DEPENDENTS})")
     mcp.add_argument("--replicas", type=int, default=None,
                      help="warm server sets for verify_candidates (default: by cores and memory)")
     mcp.add_argument("--log-level", default="WARNING", choices=_LOG_LEVELS,
                      help="what the MCP server logs on stderr (default: WARNING)")
-    add_trust_arguments(mcp)
+    _trust_arguments(mcp)
 
 
 def _directory(value: str) -> str:
@@ -109,60 +180,182 @@ def _directory(value: str) -> str:
     return value
 
 
-def _common(command: argparse.ArgumentParser) -> None:
-    command.add_argument("--root", default=".", help="workspace root (default: current directory)")
+def _common(command: argparse.ArgumentParser, known: Sequence[str]) -> None:
+    command.add_argument("--root", default=None, help=ROOT_HELP)
     command.add_argument(
         "--server", action="append", dest="servers", metavar="S",
-        help=f"a server to use; repeat for several (default: {' '.join(DEFAULT_SERVERS)}; "
-        f"known: {' '.join(registry.available())})",
+        help=f"a server to use; repeat for several (default: {' '.join(DEFAULT_SERVER_NAMES)}; "
+        f"known: {' '.join(known)})",
     )
     command.add_argument("--json", action="store_true", help="print JSON")
-    command.add_argument("--timeout", type=float, default=_DEFAULTS.timeout,
-                         help=f"seconds per server to answer (default {_DEFAULTS.timeout:g})")
-    command.add_argument("--max-dependents", type=int, default=_DEFAULTS.max_dependents,
-                         help=f"importers to check at most (default {_DEFAULTS.max_dependents})")
-    add_trust_arguments(command)
+    command.add_argument("--timeout", type=float, default=None,
+                         help=f"seconds per server to answer (default {DEFAULT_TIMEOUT:g})")
+    command.add_argument("--max-dependents", type=int, default=None,
+                         help=f"importers to check at most (default {DEFAULT_MAX_DEPENDENTS})")
+    command.add_argument("--verbose", "-v", action="store_true",
+                         help="say on stderr how the check ran (daemon or in-process)")
+    _trust_arguments(command)
+
+
+def _trust_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--python`` and ``--trust-workspace`` (as `lspfeedback._options.add_trust_arguments`,
+    whose import this module avoids)."""
+    parser.add_argument("--python", metavar="PATH", default=None,
+                        help="an interpreter you trust, run by the servers to learn the project's "
+                        "search paths (default: the project's venv is read, never run)")
+    parser.add_argument("--trust-workspace", action="store_true",
+                        help="let the servers run the project's own .venv/bin/python (it, its "
+                        ".pth files and sitecustomize are code from the workspace); also honours "
+                        "[tool.lspfeedback] python")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = _parser().parse_args(argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    args = _parser(first if first in LIGHT_COMMANDS else None).parse_args(argv)
+    if args.command == "hook":
+        from lspfeedback import _hook
+
+        return _hook.run(args)  # its own contract: it never raises, and exit 2 means "errors"
     try:
-        code = daemon_commands.run(args)
-        if code is not None:
-            return code
-        if args.command == "servers":
-            return _servers()
-        if args.command == "bench":
-            return bench_cli.run(args, argv)
-        if args.command == "candidates":
-            return _candidates(args)
-        if args.command == "mcp":
-            return _mcp(args)
-        return _verify(args)
-    except (LspFeedbackError, ValueError) as exc:  # ValueError: an option out of range
+        return _run(args, argv)
+    except (ConfigError, PathOutsideWorkspace) as exc:
+        print(f"lspfeedback: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except EditError as exc:
+        print(f"lspfeedback: error: {exc}", file=sys.stderr)
+        return EXIT_EDIT
+    except ValueError as exc:  # an option out of range, an unknown server (UnknownServer)
+        print(f"lspfeedback: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except LspFeedbackError as exc:  # servers missing or not starting, a daemon failing, ...
         print(f"lspfeedback: error: {exc}", file=sys.stderr)
         return EXIT_UNKNOWN
 
 
-def _options(args: argparse.Namespace) -> VerifierOptions:
-    """The verifier options the command line asked for (a one-shot run needs no watcher)."""
-    return VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS), timeout=args.timeout,
-                           max_dependents=args.max_dependents, watch=False,
-                           replicas=getattr(args, "replicas", None), python=args.python,
-                           trust_workspace=args.trust_workspace)
+def _run(args: argparse.Namespace, argv: list[str]) -> int:
+    if args.command == "check":
+        return _check(args)
+    from lspfeedback._daemon import commands as daemon_commands
 
+    code = daemon_commands.run(args)
+    if code is not None:
+        return code
+    if args.command == "servers":
+        return _servers()
+    if args.command == "bench":
+        from lspfeedback._bench import cli as bench_cli
+
+        return bench_cli.run(args, argv)
+    if args.command == "candidates":
+        return _candidates(args)
+    if args.command == "mcp":
+        return _mcp(args)
+    return _verify(args)
+
+
+# ---- settings: flags, then [tool.lspfeedback], then defaults ---------------------------------
+
+@dataclass(frozen=True)
+class Settings:
+    root: Path
+    config: Config
+    servers: tuple[str, ...] | None
+    timeout: float
+    max_dependents: int
+    python: str | None
+    trust_workspace: bool
+
+
+def settings(args: argparse.Namespace, paths: Sequence[str] = ()) -> Settings:
+    """The root (``--root``, else found from ``paths`` or the current directory) and the
+    options: command-line flags win over the root's ``[tool.lspfeedback]``."""
+    root = Path(args.root) if args.root is not None else find_root(paths)
+    if not root.is_dir():
+        raise ValueError(f"workspace root {str(root)!r} is not a directory (give --root DIR)")
+    config = load_config(root)
+    python = args.python
+    if python is None and config.python is not None:
+        if args.trust_workspace:
+            python = str(root / config.python) if not os.path.isabs(config.python) else config.python
+        else:
+            print(f"lspfeedback: note: {config.path}: [tool.lspfeedback] python is ignored without "
+                  "--trust-workspace (the workspace chose that interpreter)", file=sys.stderr)
+    servers = tuple(args.servers) if args.servers else config.servers
+    timeout = args.timeout if args.timeout is not None else config.timeout
+    bound = args.max_dependents if args.max_dependents is not None else config.max_dependents
+    return Settings(root=root, config=config, servers=servers,
+                    timeout=timeout if timeout is not None else DEFAULT_TIMEOUT,
+                    max_dependents=bound if bound is not None else DEFAULT_MAX_DEPENDENTS,
+                    python=python, trust_workspace=args.trust_workspace)
+
+
+def _options(s: Settings, replicas: int | None = None, watch: bool = False) -> VerifierOptions:
+    from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
+
+    return VerifierOptions(servers=s.servers or DEFAULT_SERVERS, timeout=s.timeout,
+                           max_dependents=s.max_dependents, watch=watch, replicas=replicas,
+                           python=s.python, trust_workspace=s.trust_workspace)
+
+
+# ---- check ----------------------------------------------------------------------------------
+
+def _check(args: argparse.Namespace) -> int:
+    from lspfeedback._check import CheckRequest, CheckUsageError, relative_paths, run_check
+
+    s = settings(args, args.paths)
+    rels, outside = relative_paths(s.root, args.paths, Path.cwd())
+    if outside:
+        print(f"lspfeedback: error: outside the workspace {s.root}: {', '.join(outside)} (check "
+              "the files of one project at a time, or give --root)", file=sys.stderr)
+        return EXIT_USAGE
+    request = CheckRequest(
+        root=s.root, paths=tuple(rels), servers=s.servers, timeout=s.timeout,
+        max_dependents=s.max_dependents, python=s.python, trust_workspace=s.trust_workspace,
+        baseline=args.baseline, use_daemon=not args.no_daemon, start_daemon=not args.no_daemon,
+        exclude=s.config.exclude, excluded=frozenset(r for r in rels if s.config.excluded(r)))
+    try:
+        outcome = run_check(request)
+    except CheckUsageError as exc:
+        print(f"lspfeedback: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return print_check(outcome, args.fail_on, as_json=args.json, verbose=args.verbose)
+
+
+def print_check(outcome: CheckOutcome, fail_on: str, *, as_json: bool,
+                verbose: bool = False) -> int:
+    """Print a `CheckOutcome` (text or JSON); return ``check``'s exit status."""
+    from lspfeedback._check import text_lines
+
+    if as_json:
+        print(json.dumps(outcome.to_dict(), indent=2))
+    else:
+        lines, summary = text_lines(outcome, fail_on)
+        for line in lines:
+            print(line)
+        print(summary, file=sys.stderr)
+    if verbose:
+        print(f"lspfeedback: checked {outcome.via}", file=sys.stderr)
+    if not outcome.checked:
+        return EXIT_CLEAN  # nothing it was given can be checked: nothing introduced either
+    if outcome.report.status == "unknown":
+        return EXIT_UNKNOWN
+    return EXIT_ERRORS if outcome.failing(fail_on) else EXIT_CLEAN
+
+
+# ---- mcp, verify, candidates -----------------------------------------------------------------
 
 def _mcp(args: argparse.Namespace) -> int:
+    s = settings(args)
     # An unknown server or a bad number fails here, in one line, before anything starts.
-    options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
-                              timeout=args.timeout, replicas=args.replicas, python=args.python,
-                              trust_workspace=args.trust_workspace)
+    options = _options(s, replicas=args.replicas, watch=True)
     try:
         from lspfeedback import mcp as mcp_server  # the MCP SDK: only here
     except ModuleNotFoundError as exc:
+        from lspfeedback._extras import missing_extra
+
         return missing_extra(exc, "the mcp command", "mcp")
-    return mcp_server.run(args.root, options, log_level=args.log_level)
+    return mcp_server.run(s.root, options, log_level=args.log_level)
 
 
 def _read_source(name: str) -> str:
@@ -172,44 +365,78 @@ def _read_source(name: str) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    from lspfeedback._check import EXCLUDED, NOT_PYTHON, relative_paths
+    from lspfeedback._verifier import Verifier
+
     if bool(args.paths) == bool(args.patch):
         print("lspfeedback: error: give PATHs or --patch, not both or neither", file=sys.stderr)
-        return EXIT_UNKNOWN
-    changes: Changes
+        return EXIT_USAGE
+    s = settings(args, args.paths)
+    not_checked: list[tuple[str, str]] = []
     if args.patch:
-        changes = _read_source(args.patch)
+        changes: object = _read_source(args.patch)
     else:
-        # Paths on the command line are relative to where the user is, not to the root.
-        changes = [os.path.abspath(p) for p in args.paths]
         missing = [p for p in args.paths if not Path(p).is_file()]
         if missing:
             print(f"lspfeedback: error: no such file: {', '.join(missing)}", file=sys.stderr)
+            return EXIT_USAGE
+        rels, outside = relative_paths(s.root, args.paths, Path.cwd())
+        if outside:  # said the way the engine says it
+            raise PathOutsideWorkspace(outside[0], str(s.root.resolve()))
+        not_checked = [(rel, EXCLUDED) for rel in rels if s.config.excluded(rel)]
+        # Paths on the command line are relative to where the user is, not to the root.
+        changes = [str(s.root / rel) for rel in rels if not s.config.excluded(rel)]
+        if not changes:
+            _print_not_checked(not_checked, as_json=args.json)
             return EXIT_UNKNOWN
-    report = _verify_with_daemon(args, changes)
+    report = _verify_with_daemon(args, s, changes)
     if report is None:
-        with Verifier(args.root, _options(args)) as verifier:
-            report = verifier.verify(changes)
+        with Verifier(s.root, _options(s)) as verifier:
+            report = verifier.verify(changes)  # type: ignore[arg-type]
+    if not args.patch:
+        checked = set(report.checked_files)
+        not_checked += [(str(Path(p).relative_to(s.root).as_posix()), NOT_PYTHON)
+                        for p in changes if isinstance(p, str) and
+                        Path(p).relative_to(s.root).as_posix() not in checked]
     if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
+        print(json.dumps({**report.to_dict(),
+                          "not_checked": [{"path": p, "reason": r} for p, r in not_checked]},
+                         indent=2))
     else:
-        _print_text(report)
+        _print_text(report, not_checked)
+    if not report.checked_files:
+        return EXIT_UNKNOWN
     return exit_status(report, args.fail_on)
 
 
-def _verify_with_daemon(args: argparse.Namespace, changes: Changes) -> Report | None:
+def _print_not_checked(not_checked: list[tuple[str, str]], *, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"status": "unknown", "checked_files": [], "not_checked": [
+            {"path": p, "reason": r} for p, r in not_checked]}, indent=2))
+    else:
+        for path, why in not_checked:
+            print(f"not checked: {path} ({why})")
+        print("nothing was checked", file=sys.stderr)
+
+
+def _verify_with_daemon(args: argparse.Namespace, s: Settings, changes: object) -> Report | None:
     """The report from the daemon running for the root; None when there is none to use."""
     if args.no_daemon:
         return None
-    client, why = daemon_commands.find_daemon(args.root, args.servers)
+    from lspfeedback._daemon import commands as daemon_commands
+
+    client, why = daemon_commands.find_daemon(s.root, s.servers)
     if args.verbose:
         print(f"lspfeedback: {why}", file=sys.stderr)
     if client is None:
         return None
     with client:
-        return client.verify(changes)
+        return client.verify(changes)  # type: ignore[arg-type]
 
 
 def _candidates(args: argparse.Namespace) -> int:
+    from lspfeedback._verifier import Verifier
+
     files: list[Path] = []
     for source in args.sources:
         path = Path(source)
@@ -219,9 +446,10 @@ def _candidates(args: argparse.Namespace) -> int:
             files.append(path)
         else:
             print(f"lspfeedback: error: no such file or directory: {source}", file=sys.stderr)
-            return EXIT_UNKNOWN
+            return EXIT_USAGE
     edits = [p.read_text(encoding="utf-8") for p in files]
-    with Verifier(args.root, _options(args)) as verifier:
+    s = settings(args)
+    with Verifier(s.root, _options(s, replicas=args.replicas)) as verifier:
         ranked = verifier.verify_candidates(edits)
     if args.json:
         print(json.dumps([{**c.to_dict(), "source": str(files[c.index])} for c in ranked], indent=2))
@@ -245,26 +473,36 @@ def exit_status(report: Report, fail_on: str = "error") -> int:
     return EXIT_ERRORS if any(d.severity in failing for d in report.diagnostics) else EXIT_CLEAN
 
 
-def _print_text(report: Report) -> None:
-    for diagnostic in report.diagnostics:
-        print(diagnostic)
+def _print_text(report: Report, not_checked: Sequence[tuple[str, str]] = ()) -> None:
+    from lspfeedback._check import format_lines
+
+    for line in format_lines(report.diagnostics):
+        print(line)
     for unknown in report.unknown:
         print(f"unknown: {unknown}")
+    for path, why in not_checked:
+        print(f"not checked: {path} ({why})")
     for note in report.notes:
         print(f"note: {note}")
     counts = {s: sum(d.severity == s for d in report.diagnostics) for s in ("error", "warning")}
     timings = ", ".join(f"{k} {v:.0f} ms" for k, v in report.timings_ms.items())
+    status = report.status if report.checked_files else "nothing was checked"
     print(
-        f"{report.status}: {counts['error']} errors, {counts['warning']} warnings in "
+        f"{status}: {counts['error']} errors, {counts['warning']} warnings in "
         f"{len(report.checked_files)} files ({report.elapsed_ms:.0f} ms: {timings})",
         file=sys.stderr,
     )
 
 
 def _servers() -> int:
+    from lspfeedback import servers as registry
+    from lspfeedback._exceptions import ServerError
+    from lspfeedback._sandbox import sandbox_for
+
     for name, spec in registry.available().items():
         try:
-            command = " ".join(spec.command(_dummy_context()))
+            command = " ".join(spec.command(registry.ServerContext(root=Path.cwd(),
+                                                                   python=sys.executable)))
             state = f"installed: {command}"
         except ServerError as exc:
             state = f"missing: {exc.reason}"
@@ -272,10 +510,6 @@ def _servers() -> int:
     sandbox = sandbox_for("auto")
     print(f"sandbox    {'bubblewrap: ' + str(sandbox.bwrap) if sandbox.active else sandbox.notice}")
     return EXIT_CLEAN
-
-
-def _dummy_context() -> registry.ServerContext:
-    return registry.ServerContext(root=Path.cwd(), python=sys.executable)
 
 
 if __name__ == "__main__":

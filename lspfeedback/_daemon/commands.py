@@ -18,9 +18,10 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lspfeedback._config import find_root
 from lspfeedback._daemon.client import Client
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, is_loopback
 from lspfeedback._daemon.state import DaemonInfo, read_state, state_path
@@ -29,6 +30,8 @@ from lspfeedback._extras import missing_extra
 from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions, add_trust_arguments
 
 COMMANDS = ("serve", "status", "stop")
+ROOT_HELP = ("workspace root (default: the nearest directory at or above the current one with "
+             "pyproject.toml or .git)")
 STOP_TIMEOUT = 30.0
 _DEFAULTS = VerifierOptions()
 """Seconds `stop` waits for the daemon to exit (it stops its servers with their own grace)."""
@@ -41,7 +44,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         description="Serve ROOT over HTTP until SIGTERM or Ctrl-C. Writes the URL and a token "
         "to ROOT/.lspfeedback/daemon.json (mode 0600), where clients find them.",
     )
-    serve.add_argument("--root", default=".", help="workspace root (default: current directory)")
+    serve.add_argument("--root", default=None, help=ROOT_HELP)
     serve.add_argument("--server", action="append", dest="servers", metavar="S",
                        help="a server to use; repeat for several "
                        f"(default: {' '.join(DEFAULT_SERVERS)})")
@@ -59,18 +62,22 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve.add_argument("--replicas", type=int, default=None,
                        help="warm server sets for candidates (default: by cores and memory)")
     add_trust_arguments(serve)
+    # Where a background start (`lspfeedback check`) waits for the ready line: not for users.
+    serve.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
                        help=f"largest request body accepted (default {DEFAULT_MAX_BODY})")
     status = sub.add_parser("status", help="show the daemon running for a root, if any",
                             description="Exit 0 if a daemon answers for ROOT, 1 if not.")
-    status.add_argument("--root", default=".", help="workspace root (default: current directory)")
+    status.add_argument("--root", default=None, help=ROOT_HELP)
     status.add_argument("--json", action="store_true", help="print its health as JSON")
     stop = sub.add_parser("stop", help="stop the daemon running for a root (its servers too)")
-    stop.add_argument("--root", default=".", help="workspace root (default: current directory)")
+    stop.add_argument("--root", default=None, help=ROOT_HELP)
 
 
 def run(args: argparse.Namespace) -> int | None:
     """Run a daemon command; None when ``args.command`` is not one of them."""
+    if args.command in COMMANDS and args.root is None:
+        args.root = str(find_root())
     if args.command == "serve":
         return _serve(args)
     if args.command == "status":
@@ -122,14 +129,23 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         return serve(
             args.root, options, host=args.host, port=args.port, socket_path=args.socket,
-            max_body=args.max_body, announce=_announce,
+            max_body=args.max_body, announce=_announcer(args.ready_fd),
         )
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown
         return 130
 
 
-def _announce(info: DaemonInfo) -> None:
-    print(f"lspfeedback daemon for {info.root} at {info.endpoint} (pid {info.pid})", flush=True)
+def _announcer(ready_fd: int | None) -> Callable[[DaemonInfo], None]:
+    """Print the ready line; also write it on ``ready_fd`` (then closed) when one is given."""
+
+    def announce(info: DaemonInfo) -> None:
+        line = f"lspfeedback daemon for {info.root} at {info.endpoint} (pid {info.pid})"
+        print(line, flush=True)
+        if ready_fd is not None:
+            with contextlib.suppress(OSError), os.fdopen(ready_fd, "w") as ready:
+                ready.write(line + "\n")
+
+    return announce
 
 
 def _status(args: argparse.Namespace) -> int:

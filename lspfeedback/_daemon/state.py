@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -22,10 +21,14 @@ from lspfeedback._exceptions import DaemonError, DaemonNotRunning
 
 STATE_DIR = ".lspfeedback"
 STATE_FILE = "daemon.json"
+LOG_FILE = "daemon.log"
+"""What a daemon started in the background (by ``lspfeedback check``) writes on stderr."""
 
 
 def new_token() -> str:
     """A fresh token: 256 random bits, URL-safe."""
+    import secrets  # here: clients, which only read the state file, do not pay for it
+
     return secrets.token_urlsafe(32)
 
 
@@ -64,13 +67,19 @@ def state_path(root: str | os.PathLike[str]) -> Path:
     return Path(root).resolve() / STATE_DIR / STATE_FILE
 
 
-def write_state(info: DaemonInfo) -> Path:
-    """Write the state file atomically with mode 0600; returns its path."""
-    path = state_path(info.root)
-    path.parent.mkdir(mode=0o700, exist_ok=True)
-    ignore = path.parent / ".gitignore"
+def state_dir(root: str | os.PathLike[str]) -> Path:
+    """``ROOT/.lspfeedback``, created (mode 0700, with a ``.gitignore`` of ``*``) if missing."""
+    path = Path(root).resolve() / STATE_DIR
+    path.mkdir(mode=0o700, exist_ok=True)
+    ignore = path / ".gitignore"
     if not ignore.exists():
         ignore.write_text("*\n", encoding="utf-8")
+    return path
+
+
+def write_state(info: DaemonInfo) -> Path:
+    """Write the state file atomically with mode 0600; returns its path."""
+    path = state_dir(info.root) / STATE_FILE
     # mkstemp creates the file with mode 0600 before anything is written to it.
     fd, tmp = tempfile.mkstemp(prefix=".daemon-", suffix=".json", dir=path.parent)
     try:

@@ -1,0 +1,406 @@
+"""``lspfeedback check PATH...``: "I wrote these files; what did I break?"
+
+The files are on disk already (the agent wrote them). What they introduced is measured against
+the state before the writes, the *baseline*:
+
+- ``daemon``: the daemon's last known text of each file (what it saw at its last operation),
+  when a daemon runs for the root and has seen every file (the record of what `check` handed
+  it is ``ROOT/.lspfeedback/check-known.json``, tied to that daemon's token);
+- ``git``: the git index (``HEAD`` unless something was staged); a file git does not know is
+  new: its baseline is its absence;
+- ``none``: every file compared with its absence (everything in it counts).
+
+``auto`` (the default) is ``daemon`` when it knows every file, else ``git``. Through a daemon,
+the ``daemon`` baseline is one check of the paths (``verify([paths])``); a ``git`` or ``none``
+baseline is a short-lived session: the baseline texts, then the texts on disk, then a discard.
+In-process it is `Verifier.verify_speculative` with the baseline as ``base``. Either way the
+importers of the files are checked too, and the report says which baseline it used.
+
+The daemon path imports only the standard library and lspfeedback's small modules (no httpx,
+no engine, no lsprotocol): a warm ``check`` is a ~60 ms check plus Python's start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from lspfeedback._daemon.state import STATE_DIR, DaemonInfo
+from lspfeedback._report import Diagnostic, Report
+
+Baseline = Literal["auto", "daemon", "git", "none"]
+PYTHON_SUFFIXES = (".py", ".pyi")
+"""What the servers check (pyright, ruff and the others are Python servers)."""
+KNOWN_FILE = "check-known.json"
+GIT_TIMEOUT = 30.0
+NOT_PYTHON = "no server checks this kind of file"
+EXCLUDED = "excluded by [tool.lspfeedback] exclude"
+
+
+class CheckUsageError(ValueError):
+    """A check that cannot be run as asked (a path outside the root, a missing file, ...)."""
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    """What to check and how (the command line's and the hook's arguments, resolved)."""
+
+    root: Path
+    paths: tuple[str, ...]
+    """Root-relative posix paths of the written files (Python or not)."""
+    servers: tuple[str, ...] | None = None
+    timeout: float = 10.0
+    max_dependents: int = 100
+    python: str | None = None
+    trust_workspace: bool = False
+    baseline: Baseline = "auto"
+    use_daemon: bool = True
+    start_daemon: bool = True
+    exclude: tuple[str, ...] = ()
+    excluded: frozenset[str] = frozenset()
+    """Paths among ``paths`` that the configuration excludes."""
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """A check's report, and what it rests on."""
+
+    report: Report
+    baseline: str
+    """``daemon``, ``git``, ``none``: what ``introduced`` compares with."""
+    baseline_detail: str
+    not_checked: tuple[tuple[str, str], ...] = ()
+    """(path, why) of the given files no server checked."""
+    via: str = "in-process"
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def checked(self) -> bool:
+        return bool(self.report.checked_files)
+
+    def failing(self, fail_on: str = "introduced") -> tuple[Diagnostic, ...]:
+        """The errors that make the exit status 1."""
+        if fail_on == "any":
+            return tuple(d for d in self.report.diagnostics if d.severity == "error")
+        return tuple(d for d in (*self.report.introduced, *self.report.external_introduced)
+                     if d.severity == "error")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.report.to_dict(), "baseline": self.baseline,
+                "baseline_detail": self.baseline_detail, "via": self.via,
+                "not_checked": [{"path": p, "reason": r} for p, r in self.not_checked],
+                "check_notes": list(self.notes)}
+
+
+# ---- paths ----------------------------------------------------------------------------------
+
+def relative_paths(root: Path, paths: Iterable[str], cwd: Path) -> tuple[list[str], list[str]]:
+    """Root-relative posix paths of ``paths`` (relative to ``cwd`` or absolute), and those
+    outside the root."""
+    real_root = root.resolve()
+    inside, outside = [], []
+    for raw in paths:
+        full = Path(os.path.abspath(cwd / raw))
+        try:
+            rel = full.resolve().relative_to(real_root)
+        except ValueError:
+            try:  # a symlink inside the root to elsewhere stays the path the user named
+                rel = full.relative_to(real_root)
+            except ValueError:
+                outside.append(raw)
+                continue
+        inside.append(rel.as_posix())
+    return list(dict.fromkeys(inside)), outside
+
+
+# ---- baselines ------------------------------------------------------------------------------
+
+def git_texts(root: Path, rels: Sequence[str]) -> dict[str, str | None] | None:
+    """Each path's text in the git index (None: not in it, a new file); None when ``root`` is
+    not in a git work tree. One ``git cat-file --batch``; no hook, filter or fsmonitor runs."""
+    import subprocess
+
+    request = "".join(f":./{rel}\n" for rel in rels).encode()
+    try:
+        proc = subprocess.run(["git", "-c", "core.fsmonitor=false", "cat-file", "--batch"],
+                              input=request, cwd=root, capture_output=True, timeout=GIT_TIMEOUT,
+                              check=False, env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"})
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0:
+        return None
+    out, pos, texts = proc.stdout, 0, {}
+    for rel in rels:
+        end = out.index(b"\n", pos)
+        header = out[pos:end].split()
+        pos = end + 1
+        if len(header) == 3 and header[1] == b"blob":
+            size = int(header[2])
+            texts[rel] = out[pos:pos + size].decode("utf-8", errors="replace")
+            pos += size + 1
+        else:  # "<name> missing": not in the index
+            texts[rel] = None
+    return texts
+
+
+def disk_texts(root: Path, rels: Sequence[str]) -> dict[str, str | None]:
+    """Each path's text on disk (None: it does not exist, it was deleted)."""
+    texts: dict[str, str | None] = {}
+    for rel in rels:
+        try:
+            texts[rel] = (root / rel).read_text(encoding="utf-8")
+        except FileNotFoundError:
+            texts[rel] = None
+    return texts
+
+
+def _daemon_id(info: DaemonInfo) -> str:
+    return f"{info.pid}:{hashlib.sha256(info.token.encode()).hexdigest()[:16]}"
+
+
+def known_files(root: Path, info: DaemonInfo) -> set[str]:
+    """The files `check` has handed the daemon ``info`` describes (so it holds their text)."""
+    try:
+        data = json.loads((root / STATE_DIR / KNOWN_FILE).read_text(encoding="utf-8"))
+        if data.get("daemon") == _daemon_id(info):
+            return set(data.get("files", []))
+    except (OSError, ValueError, AttributeError):
+        pass
+    return set()
+
+
+def remember(root: Path, info: DaemonInfo, known: set[str], files: Iterable[str]) -> None:
+    """Add ``files`` to ``known``, the record of what the daemon ``info`` has seen (written
+    atomically, and only when it grows). Losing a race with another check only means a file
+    is taken as unknown again: its baseline is git's then, never a wrong one."""
+    grown = known | set(files)
+    if grown == known:
+        return
+    folder = root / STATE_DIR
+    tmp = folder / f".known-{os.getpid()}-{id(grown)}.json"
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump({"daemon": _daemon_id(info), "files": sorted(grown)}, out)
+        os.replace(tmp, folder / KNOWN_FILE)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _git_base(root: Path, rels: Sequence[str]) -> tuple[dict[str, str | None], str]:
+    texts = git_texts(root, rels)
+    if texts is None:
+        return dict.fromkeys(rels), "no git repository: compared with the files' absence"
+    new = [rel for rel, text in texts.items() if text is None]
+    return texts, "git index" + (f" (new files: {', '.join(new)})" if new else "")
+
+
+# ---- running a check ------------------------------------------------------------------------
+
+def run_check(request: CheckRequest) -> CheckOutcome:
+    """Check ``request.paths``; see the module docstring for the baseline and the paths."""
+    root = request.root
+    not_checked = [(p, EXCLUDED) for p in request.paths if p in request.excluded]
+    not_checked += [(p, NOT_PYTHON) for p in request.paths
+                    if p not in request.excluded and not p.endswith(PYTHON_SUFFIXES)]
+    skipped = {p for p, _ in not_checked}
+    rels = [p for p in request.paths if p not in skipped]
+    disk = disk_texts(root, rels)
+    missing = [rel for rel, text in disk.items() if text is None]
+    if not rels:
+        return CheckOutcome(Report(status="unknown", notes=("nothing was checked",)), "none",
+                            "nothing to compare", tuple(not_checked))
+    notes: list[str] = []
+    if request.use_daemon:
+        outcome = _through_daemon(request, rels, disk, missing, notes)
+        if outcome is not None:
+            return replace(outcome, not_checked=tuple(not_checked), notes=tuple(notes))
+    if request.baseline == "daemon":
+        raise CheckUsageError("--baseline daemon needs a daemon (drop --no-daemon, or use "
+                              "--baseline git)")
+    base, detail = _base_for(request.baseline, root, rels)
+    _refuse_unknown_missing(missing, base)
+    report = _in_process(request, disk, base)
+    return CheckOutcome(report, "none" if request.baseline == "none" else "git", detail,
+                        tuple(not_checked), "in-process", tuple(notes))
+
+
+def _base_for(mode: Baseline, root: Path, rels: Sequence[str]
+              ) -> tuple[dict[str, str | None], str]:
+    if mode == "none":
+        return dict.fromkeys(rels), "none: compared with the files' absence"
+    return _git_base(root, rels)
+
+
+def _refuse_unknown_missing(missing: Sequence[str], base: Mapping[str, str | None]) -> None:
+    """A path that is not on disk is a deletion only if it existed before."""
+    unknown = [rel for rel in missing if base.get(rel) is None]
+    if unknown:
+        raise CheckUsageError(f"no such file: {', '.join(unknown)} (and not in the baseline, so "
+                              "not a deletion either)")
+
+
+def _through_daemon(request: CheckRequest, rels: list[str], disk: dict[str, str | None],
+                    missing: list[str], notes: list[str]) -> CheckOutcome | None:
+    """The outcome through the root's daemon (started if needed); None: check in-process."""
+    from lspfeedback._daemon.background import ensure_daemon, running
+    from lspfeedback._exceptions import DaemonError
+
+    root = request.root
+    try:
+        if request.start_daemon and _daemon_extra_installed():
+            wire, health, started = ensure_daemon(root, _serve_args(request),
+                                                  timeout=max(60.0, request.timeout * 6))
+        else:
+            found = running(root, max(60.0, request.timeout * 6))
+            if found is None:
+                notes.append("no daemon runs for the root; checked in-process")
+                return None
+            (wire, health), started = found, False
+    except DaemonError as exc:
+        notes.append(f"could not use a daemon ({exc}); checked in-process")
+        return None
+    with contextlib.closing(wire):
+        servers = sorted(health.get("servers", {}))  # type: ignore[call-overload]
+        if request.servers and sorted(set(request.servers)) != servers:
+            notes.append(f"the daemon runs {', '.join(servers)}, not "
+                         f"{', '.join(sorted(set(request.servers)))}; checked in-process")
+            return None
+        via = f"the daemon at {wire.info.endpoint}" + (" (started now)" if started else "")
+        known = known_files(root, wire.info)
+        mode = request.baseline
+        if mode == "auto":
+            mode = "daemon" if all(rel in known for rel in rels) else "git"
+        if mode == "daemon":
+            first = [rel for rel in rels if rel not in known]
+            detail = "the daemon's last known text"
+            if first:
+                detail += f" (first seen now, compared with nothing: {', '.join(first)})"
+            report = Report.from_dict(wire.verify(rels))
+        else:
+            base, detail = _base_for(mode, root, rels)
+            _refuse_unknown_missing(missing, base)
+            session = f"check-{os.getpid()}-{os.urandom(4).hex()}"
+            try:
+                wire.verify(dict(base), session=session)
+                report = Report.from_dict(wire.verify(dict(disk), session=session))
+            finally:
+                wire.discard(session)
+        remember(root, wire.info, known, [*rels, *report.checked_files])
+        return CheckOutcome(report, mode, detail, via=via)
+
+
+def _daemon_extra_installed() -> bool:
+    import importlib.util
+
+    return all(importlib.util.find_spec(name) is not None for name in ("fastapi", "uvicorn"))
+
+
+def _serve_args(request: CheckRequest) -> list[str]:
+    args = ["--timeout", str(request.timeout), "--max-dependents", str(request.max_dependents)]
+    for server in request.servers or ():
+        args += ["--server", server]
+    if request.python is not None:
+        args += ["--python", request.python]
+    if request.trust_workspace:
+        args.append("--trust-workspace")
+    return args
+
+
+def _in_process(request: CheckRequest, disk: dict[str, str | None],
+                base: dict[str, str | None]) -> Report:
+    from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions
+    from lspfeedback._verifier import Verifier
+
+    options = VerifierOptions(servers=request.servers or DEFAULT_SERVERS, timeout=request.timeout,
+                              max_dependents=request.max_dependents, watch=False, replicas=1,
+                              python=request.python, trust_workspace=request.trust_workspace)
+    with Verifier(request.root, options) as verifier:
+        return verifier.verify_speculative(dict(disk), base=base)
+
+
+# ---- output ---------------------------------------------------------------------------------
+
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_NOISE = re.compile(r"[`'\"“”‘’.:;,()\[\]]")
+
+
+def _same_message(message: str) -> str:
+    """A message reduced to what two servers saying the same thing have in common."""
+    text = message.lower().removeprefix("syntaxerror:")
+    text = _ARTICLES.sub(" ", _NOISE.sub(" ", text))
+    return " ".join(text.split())
+
+
+def merged(diagnostics: Iterable[Diagnostic]) -> list[tuple[Diagnostic, tuple[str, ...]]]:
+    """The diagnostics with those several servers report alike (same path, range and an
+    equivalent message) shown once: each with the tags (``source code``) of all its reporters."""
+    order: dict[tuple[object, ...], tuple[Diagnostic, list[str]]] = {}
+    rank = {"error": 0, "warning": 1, "information": 2, "hint": 3}
+    for d in diagnostics:
+        key = (d.path, d.line, d.column, d.end_line, d.end_column, _same_message(d.message))
+        tag = f"{d.source} {d.code}" if d.code else d.source
+        if key not in order:
+            order[key] = (d, [tag])
+            continue
+        first, tags = order[key]
+        if tag not in tags:
+            tags.append(tag)
+        if rank[d.severity] < rank[first.severity]:
+            order[key] = (d, tags)
+    return [(d, tuple(tags)) for d, tags in order.values()]
+
+
+def format_lines(diagnostics: Iterable[Diagnostic], prefix: str = "") -> list[str]:
+    """One line per diagnostic, duplicates across servers merged (see `merged`)."""
+    lines = []
+    for d, tags in merged(diagnostics):
+        message = re.sub(r"\s*[\r\n]+\s*", " ", d.message)
+        lines.append(f"{prefix}{d.path}:{d.line}:{d.column}: {d.severity}: {message} "
+                     f"[{', '.join(tags)}]")
+    return lines
+
+
+def text_lines(outcome: CheckOutcome, fail_on: str = "introduced") -> tuple[list[str], str]:
+    """What ``check`` prints: the lines (introduced first), and the one-line summary."""
+    report = outcome.report
+    lines = format_lines(report.introduced)
+    lines += format_lines(report.external_introduced, "external: ")
+    if fail_on == "any":
+        introduced = set(report.introduced)
+        lines += format_lines(d for d in report.diagnostics
+                              if d.severity == "error" and d not in introduced)
+    lines += [f"unknown: {u}" for u in report.unknown]
+    if report.external_changes:
+        lines.append(f"note: also changed on disk since the last check: "
+                     f"{', '.join(report.external_changes)}")
+    lines += [f"not checked: {path} ({why})" for path, why in outcome.not_checked]
+    lines += [f"note: {n}" for n in (*report.notes, *outcome.notes)
+              if n != "nothing was checked"]
+    if not report.complete and outcome.checked:
+        lines.append(f"note: incomplete: {report.incompleteness()}")
+    return lines, _summary(outcome, fail_on)
+
+
+def _summary(outcome: CheckOutcome, fail_on: str) -> str:
+    report = outcome.report
+    if not report.checked_files:
+        return "lspfeedback check: nothing was checked (" + (
+            ", ".join(p for p, _ in outcome.not_checked) or "no files") + ")"
+    if report.status == "unknown":
+        head = "unknown: a server did not answer, nothing is vouched for"
+    else:
+        errors = len(merged(outcome.failing(fail_on)))
+        warnings = len(merged(d for d in report.introduced if d.severity == "warning"))
+        what = "errors" if fail_on == "any" else "errors introduced"
+        head = (f"{errors} {what}" if errors else f"no {what}") + (
+            f", {warnings} warnings introduced" if warnings else "")
+    return (f"lspfeedback check: {head} in {len(report.checked_files)} files (baseline: "
+            f"{outcome.baseline_detail}; {report.elapsed_ms:.0f} ms, {outcome.via})")

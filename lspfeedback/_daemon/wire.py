@@ -1,0 +1,180 @@
+"""The daemon's JSON API over a plain socket: the command line's warm path.
+
+`Client` (httpx) is the public way to talk to the daemon; importing httpx costs about 80 ms and
+``http.client`` (which imports the ``email`` package) about 20 ms, on a warm ``lspfeedback
+check`` whose whole budget is 150 ms. `Wire` speaks just enough HTTP/1.1 for the daemon's
+answers (a status line, headers, a ``Content-Length`` or chunked JSON body) over TCP or a Unix
+socket, keeps the connection alive between calls, raises the same exceptions as `Client` for
+the same answers, and returns the JSON as it came (`Report.from_dict` reads a report).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+from lspfeedback._daemon.state import DaemonInfo
+from lspfeedback._exceptions import (
+    DaemonError,
+    DaemonTimeout,
+    DaemonUnreachable,
+    EditApplyError,
+    EditError,
+    PathOutsideWorkspace,
+    WorkspaceError,
+)
+
+MAX_ANSWER = 256 * 1024 * 1024
+"""Bytes of an answer read at most (a report of a very large project is megabytes)."""
+
+
+class _Closed(Exception):
+    """The daemon closed a kept-alive connection before answering (retried once)."""
+
+
+class Wire:
+    """One keep-alive connection to the daemon ``info`` describes; close it when done."""
+
+    def __init__(self, info: DaemonInfo, timeout: float) -> None:
+        self.info = info
+        self.timeout = timeout
+        self._sock: socket.socket | None = None
+        self._buffer = b""
+        if info.url is not None:
+            self._host = info.url.removeprefix("http://")
+            host, _, port = self._host.rpartition(":")
+            self._address: tuple[str, int] | str = (host.strip("[]"), int(port))
+        else:
+            self._host, self._address = "localhost", str(info.socket)
+
+    def __repr__(self) -> str:  # never the token
+        return f"<Wire {self.info.endpoint}>"
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+    def health(self) -> dict[str, Any]:
+        return dict(self.call("GET", "/v1/health"))
+
+    def verify(self, changes: dict[str, str | None] | list[str],
+               session: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"changes": changes}
+        if session is not None:
+            body["session"] = session
+        return dict(self.call("POST", "/v1/verify", body))
+
+    def discard(self, session: str) -> None:
+        self.call("POST", "/v1/discard", {"session": session})
+
+    def call(self, method: str, path: str, body: object = None) -> Any:
+        """The JSON answer to one request; the exception `Client` raises for a failure."""
+        data = json.dumps(body).encode() if body is not None else b""
+        head = (f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n"
+                f"Authorization: Bearer {self.info.token}\r\nAccept: application/json\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
+        request = head.encode() + data
+        try:
+            try:
+                status, answer = self._exchange(request)
+            except _Closed:
+                self.close()  # a kept-alive connection the daemon had closed: once more
+                status, answer = self._exchange(request)
+        except TimeoutError as exc:
+            self.close()
+            raise DaemonTimeout(f"no answer from the daemon at {self.info.endpoint} within "
+                                f"{self.timeout:g} s") from exc
+        except (OSError, ValueError, _Closed) as exc:
+            self.close()
+            raise DaemonUnreachable(f"cannot reach the daemon at {self.info.endpoint}: {exc} "
+                                    "(is it running? see: lspfeedback status)") from exc
+        if 200 <= status < 300:
+            return json.loads(answer)
+        raise _error(self.info.endpoint, status, answer)
+
+    def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        reused = self._sock is not None
+        sock = self._connect()
+        try:
+            sock.sendall(request)
+            head = self._read_until(b"\r\n\r\n")
+        except (_Closed, ConnectionError):
+            if reused:
+                raise _Closed from None
+            raise
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+        if headers.get("transfer-encoding", "").lower() == "chunked":
+            body = b""
+            while size := int(self._read_until(b"\r\n").split(b";")[0], 16):
+                body += self._read_exactly(size)
+                self._read_exactly(2)
+            self._read_until(b"\r\n")
+        else:
+            body = self._read_exactly(int(headers.get("content-length", "0")))
+        if headers.get("connection", "").lower() == "close":
+            self.close()
+        return status, body
+
+    def _connect(self) -> socket.socket:
+        if self._sock is None:
+            if isinstance(self._address, str):
+                sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                sock.settimeout(self.timeout)
+                try:
+                    sock.connect(self._address)
+                except OSError:
+                    sock.close()
+                    raise
+            else:
+                sock = socket.create_connection(self._address, timeout=self.timeout)
+            self._sock, self._buffer = sock, b""
+        return self._sock
+
+    def _fill(self) -> None:
+        if self._sock is None:
+            raise _Closed("the connection was closed")
+        chunk = self._sock.recv(65536)
+        if not chunk:
+            raise _Closed("the daemon closed the connection")
+        self._buffer += chunk
+        if len(self._buffer) > MAX_ANSWER:
+            raise ValueError(f"an answer over {MAX_ANSWER} bytes")
+
+    def _read_until(self, marker: bytes) -> bytes:
+        while (end := self._buffer.find(marker)) < 0:
+            self._fill()
+        found, self._buffer = self._buffer[:end], self._buffer[end + len(marker):]
+        return found
+
+    def _read_exactly(self, size: int) -> bytes:
+        while len(self._buffer) < size:
+            self._fill()
+        found, self._buffer = self._buffer[:size], self._buffer[size:]
+        return found
+
+
+def _error(endpoint: str, status: int, raw: bytes) -> Exception:
+    """The exception for an error answer (as `Client` maps them)."""
+    try:
+        body = json.loads(raw)
+        kind, message = str(body["error"]), str(body["message"])
+    except (ValueError, KeyError, TypeError):
+        body, kind, message = {}, "HTTPError", raw[:500].decode(errors="replace")
+    if status == 400:
+        if kind == "PathOutsideWorkspace":
+            return PathOutsideWorkspace(str(body.get("path", "")), str(body.get("root", "")))
+        if kind == "EditApplyError" and isinstance(body.get("path"), str):
+            return EditApplyError(
+                body["path"], str(body.get("problem", message)), block=body.get("block"),
+                unit=str(body.get("unit", "block")), closest=body.get("closest"),
+                closest_line=body.get("closest_line"), hint=str(body.get("hint", "")))
+        if kind in ("EditError", "EditApplyError"):
+            return EditError(message)
+        if kind == "WorkspaceError":
+            return WorkspaceError(message)
+    return DaemonError(f"the daemon at {endpoint} answered {status} {kind}: {message}",
+                       status=status, error=kind)
