@@ -30,10 +30,13 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from lspfeedback._daemon.state import STATE_DIR, DaemonInfo
 from lspfeedback._report import Diagnostic, Report
+
+if TYPE_CHECKING:
+    from lspfeedback._engine import AsyncVerifier
 
 Baseline = Literal["auto", "daemon", "git", "none"]
 PYTHON_SUFFIXES = (".py", ".pyi")
@@ -326,6 +329,31 @@ def _in_process(request: CheckRequest, disk: dict[str, str | None],
         return verifier.verify_speculative(dict(disk), base=base)
 
 
+async def check_with(verifier: AsyncVerifier, rels: Sequence[str], known: set[str],
+                     baseline: Baseline = "auto") -> CheckOutcome:
+    """`run_check` on a warm `AsyncVerifier` (the MCP server's): ``known`` is the set of files
+    it has been handed (its last known texts are theirs), updated here."""
+    root = verifier.root
+    not_checked = [(p, NOT_PYTHON) for p in rels if not p.endswith(PYTHON_SUFFIXES)]
+    rels = [p for p in rels if p.endswith(PYTHON_SUFFIXES)]
+    if not rels:
+        return CheckOutcome(Report(status="unknown", notes=("nothing was checked",)), "none",
+                            "nothing to compare", tuple(not_checked), "the MCP server")
+    disk = disk_texts(root, rels)
+    mode = baseline
+    if mode == "auto":
+        mode = "daemon" if all(rel in known for rel in rels) else "git"
+    if mode == "daemon":
+        detail = "the server's last known text"
+        report = await verifier.verify(list(rels))
+    else:
+        base, detail = _base_for(mode, root, rels)
+        _refuse_unknown_missing([rel for rel, text in disk.items() if text is None], base)
+        report = await verifier.verify_speculative(dict(disk), base=base)
+    known.update(rels, report.checked_files)
+    return CheckOutcome(report, mode, detail, tuple(not_checked), "the MCP server")
+
+
 # ---- output ---------------------------------------------------------------------------------
 
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
@@ -399,8 +427,9 @@ def _summary(outcome: CheckOutcome, fail_on: str) -> str:
     else:
         errors = len(merged(outcome.failing(fail_on)))
         warnings = len(merged(d for d in report.introduced if d.severity == "warning"))
-        what = "errors" if fail_on == "any" else "errors introduced"
+        noun = "error" if errors == 1 else "errors"
+        what = noun if fail_on == "any" else f"{noun} introduced"
         head = (f"{errors} {what}" if errors else f"no {what}") + (
-            f", {warnings} warnings introduced" if warnings else "")
+            f", {warnings} warning{'s' if warnings != 1 else ''} introduced" if warnings else "")
     return (f"lspfeedback check: {head} in {len(report.checked_files)} files (baseline: "
             f"{outcome.baseline_detail}; {report.elapsed_ms:.0f} ms, {outcome.via})")

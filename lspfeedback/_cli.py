@@ -365,7 +365,7 @@ def _read_source(name: str) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from lspfeedback._check import EXCLUDED, NOT_PYTHON, relative_paths
+    from lspfeedback._check import EXCLUDED, NOT_PYTHON, PYTHON_SUFFIXES, relative_paths
     from lspfeedback._verifier import Verifier
 
     if bool(args.paths) == bool(args.patch):
@@ -386,7 +386,8 @@ def _verify(args: argparse.Namespace) -> int:
         not_checked = [(rel, EXCLUDED) for rel in rels if s.config.excluded(rel)]
         # Paths on the command line are relative to where the user is, not to the root.
         changes = [str(s.root / rel) for rel in rels if not s.config.excluded(rel)]
-        if not changes:
+        if not any(p.endswith(PYTHON_SUFFIXES) for p in changes):  # no server checks any
+            not_checked += [(Path(p).relative_to(s.root).as_posix(), NOT_PYTHON) for p in changes]
             _print_not_checked(not_checked, as_json=args.json)
             return EXIT_UNKNOWN
     report = _verify_with_daemon(args, s, changes)

@@ -9,7 +9,8 @@ SIGINT), so no language server outlives the MCP server. From Python: `create_ser
 the server (for any MCP transport, or the SDK's in-memory client), `serve_stdio` serves one
 over stdio, and `run` does both as the command does.
 
-Tools: ``verify``, ``verify_candidates``, ``commit``, ``discard`` and ``diagnostics``. Each
+Tools: ``verify``, ``check_files``, ``verify_candidates``, ``commit``, ``discard`` and
+``diagnostics``. Each
 returns the library's JSON (`Report.to_dict`, `CandidateReport.to_dict`) as structured
 content, described by an output schema, and the report's text (one line per diagnostic) as
 content. A bad edit (`EditError`, `PathOutsideWorkspace`, any `LspFeedbackError`) comes back
@@ -25,6 +26,7 @@ import inspect
 import os
 import signal
 import sys
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -64,6 +66,25 @@ class CandidatesOut(_Out):
     """The candidates, best first."""
 
     candidates: list[CandidateModel]
+
+
+class NotCheckedModel(_Out):
+    """A file given to check_files that no server checks."""
+
+    path: str
+    reason: str
+
+
+class CheckOut(ReportModel):
+    """The report of check_files, and what its `introduced` compares with."""
+
+    baseline: Literal["daemon", "git", "none"]
+    """"daemon": this server's last known text of every file; "git": the git index (a file
+    git does not know is new: compared with its absence); "none": the files' absence."""
+    baseline_detail: str
+    """The baseline in words (new files, no git repository, ...)."""
+    not_checked: list[NotCheckedModel]
+    """Files given that no server checks (not Python): nothing is said about them."""
 
 
 class PathsOut(_Out):
@@ -114,6 +135,47 @@ async def verify(
         else:
             report = await verifier.verify(changes)
     return _report_result(report)
+
+
+async def check_files(
+    ctx: VerifierContext,
+    paths: Annotated[list[str], Field(description=(
+        "Files you already wrote to disk with your own tools, relative to the workspace root."
+    ))],
+) -> Annotated[CallToolResult, CheckOut]:
+    """Check files already written to disk: what did the writes break? Reports the type and
+    lint errors the files' current text introduced, in them and in the files that import them,
+    compared with the state before the writes: this server's last known text of each file when
+    it has seen them all (from an earlier check_files), else the git index (a new file is
+    compared with its absence). `baseline` says which.
+
+    `ok` false means an error was introduced; `introduced` says where (often in another file
+    that uses what you changed). Errors that were there before are not introduced (they are in
+    `diagnostics`). `status` "unknown" means a server could not answer: not clean. Files that
+    no server checks (not Python) are listed in `not_checked`. Nothing is written.
+    """
+    from lspfeedback._check import CheckUsageError, check_with, relative_paths
+
+    verifier = ctx.request_context.lifespan_context
+    rels, outside = relative_paths(verifier.root, paths, verifier.root)
+    if outside:
+        raise ToolError(f"outside the workspace {verifier.root}: {', '.join(outside)}; pass paths "
+                        "relative to the workspace root")
+    with _library_errors():
+        try:
+            outcome = await check_with(verifier, rels, _KNOWN.setdefault(verifier, set()))
+        except CheckUsageError as exc:
+            raise ToolError(str(exc)) from exc
+    data = outcome.to_dict()
+    for key in ("via", "check_notes"):
+        data.pop(key)
+    text = str(outcome.report) + f"\n  baseline: {outcome.baseline_detail}" + "".join(
+        f"\n  not checked: {p} ({why})" for p, why in outcome.not_checked)
+    return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
+
+
+_KNOWN: weakref.WeakKeyDictionary[AsyncVerifier, set[str]] = weakref.WeakKeyDictionary()
+"""Per verifier: the files check_files has handed it (it holds their last known text)."""
 
 
 async def verify_candidates(
@@ -182,6 +244,7 @@ _READ_ONLY = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 
 TOOLS: tuple[tuple[Callable[..., Any], str, ToolAnnotations], ...] = (
     (verify, "Check an edit", _READ_ONLY),
+    (check_files, "Check files already written", _READ_ONLY),
     (verify_candidates, "Rank alternative edits", _READ_ONLY),
     (commit, "Write kept edits to disk", ToolAnnotations(
         read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=False)),
@@ -253,8 +316,9 @@ def create_server(
             f"lspfeedback keeps language servers ({names}) warm on the workspace "
             f"{Path(root).resolve()}. Before writing an edit, pass it to `verify` to see the "
             "type and lint errors it would introduce, in the edited file and in the files "
-            "that import it, in milliseconds; `ok: false` means it breaks something. Paths "
-            "are relative to the workspace root."
+            "that import it, in milliseconds; `ok: false` means it breaks something. After "
+            "writing files with your own tools, pass them to `check_files`. Paths are relative "
+            "to the workspace root."
         ),
         version=__version__,
         lifespan=lifespan,

@@ -1,0 +1,279 @@
+"""``lspfeedback check`` end to end, as agents call it: the real CLI as a subprocess, the real
+pyright and ruff, on a git repository made from the shop fixture. The module shares one
+background daemon, started by the first check (as in use) and stopped at the end; the aider
+``--lint-cmd`` and the SWE-agent bundle in adapters/ are run the way those harnesses run them.
+
+The repository has a pre-existing type error in ``shop/legacy.py``, an importer of
+``shop/pricing.py``: every check of pricing sees it, and none may count it as introduced.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import FIXTURES, REPO, pid_alive
+
+pytestmark = pytest.mark.slow
+
+SIGNATURE = "def apply_discount(price_cents: int, percent: int) -> int:"
+LEGACY = 'from shop.pricing import apply_discount\n\nTOTAL: int = "not a number"\n'
+BIN = Path(sys.executable).parent
+
+
+def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "lspfeedback", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=300, check=False, env=env)
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid",
+                    *args], cwd=root, check=True, capture_output=True, timeout=60)
+
+
+def make_repo(root: Path) -> Path:
+    """The shop fixture plus a legacy module with a type error, committed to a new git repo."""
+    shutil.copytree(FIXTURES / "shop", root)
+    (root / "shop" / "legacy.py").write_text(LEGACY)
+    (root / "README.md").write_text("# shop\n")
+    git(root, "init", "-q")
+    git(root, "add", "-A")
+    git(root, "commit", "-qm", "shop")
+    return root
+
+
+def stop_daemon(root: Path) -> None:
+    state = root / ".lspfeedback" / "daemon.json"
+    pid = json.loads(state.read_text())["pid"] if state.exists() else None
+    proc = run("stop", "--root", str(root), cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    assert pid is None or not pid_alive(pid)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = make_repo(tmp_path_factory.mktemp("check") / "shop")
+    try:
+        yield root
+    finally:
+        stop_daemon(root)
+
+
+@pytest.fixture
+def shop(repo: Path) -> Iterator[Path]:
+    """The repository, its work tree as committed (every test leaves it so)."""
+    git(repo, "checkout", "-q", "--", ".")
+    git(repo, "clean", "-fdq", "shop")
+    yield repo
+    git(repo, "checkout", "-q", "--", ".")
+    git(repo, "clean", "-fdq", "shop")
+
+
+def break_pricing(root: Path, param: str = "currency: str") -> None:
+    pricing = root / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text().replace(SIGNATURE, SIGNATURE.replace(
+        "percent: int)", f"percent: int, {param})")))
+
+
+def test_first_check_starts_a_daemon_and_compares_with_git(shop: Path) -> None:
+    break_pricing(shop)
+    proc = run("check", "shop/pricing.py", cwd=shop)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stdout.splitlines() == [
+        ('shop/cart.py:27:16: error: Argument missing for parameter "currency" '
+         "[pyright reportCallIssue]")]
+    assert "1 error introduced" in proc.stderr and "baseline: git index" in proc.stderr
+    assert "(started now)" in proc.stderr
+    state = json.loads((shop / ".lspfeedback" / "daemon.json").read_text())
+    assert pid_alive(state["pid"])
+    # The daemon's log is in the root's own (git-ignored) folder.
+    assert (shop / ".lspfeedback" / "daemon.log").exists()
+    assert (shop / ".lspfeedback" / ".gitignore").read_text() == "*\n"
+
+
+def test_next_checks_are_warm_and_compare_with_the_daemons_last_text(shop: Path) -> None:
+    assert run("check", "shop/pricing.py", cwd=shop).returncode == 0  # the daemon learns it
+    break_pricing(shop, "code: str")
+    first = run("check", "--json", "shop/pricing.py", cwd=shop)
+    assert first.returncode == 1, first.stderr
+    report = json.loads(first.stdout)
+    assert report["baseline"] == "daemon" and "started now" not in report["via"]
+    assert [(d["path"], d["code"]) for d in report["introduced"]] == [
+        ("shop/cart.py", "reportCallIssue")]
+    assert "shop/legacy.py" in report["checked_files"]
+    # Nothing written since: nothing introduced, though the errors are still there.
+    again = run("check", "--json", "shop/pricing.py", cwd=shop)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["introduced"] == []
+    anyway = run("check", "--fail-on", "any", "shop/pricing.py", cwd=shop)
+    assert anyway.returncode == 1
+    assert "shop/legacy.py:3:" in anyway.stdout and "shop/cart.py:27:16" in anyway.stdout
+    # Undoing the write resolves what it introduced.
+    git(shop, "checkout", "-q", "--", "shop/pricing.py")
+    undo = run("check", "--json", "shop/pricing.py", cwd=shop)
+    assert undo.returncode == 0
+    assert [d["path"] for d in json.loads(undo.stdout)["resolved"]] == ["shop/cart.py"]
+
+
+def test_a_preexisting_error_in_an_importer_is_not_introduced(shop: Path) -> None:
+    pricing = shop / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text() + "\n\nTAX_PERCENT = 8\n")
+    proc = run("check", "--baseline", "git", "--json", "shop/pricing.py", cwd=shop)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["baseline"] == "git" and report["introduced"] == []
+    assert [d["path"] for d in report["diagnostics"] if d["severity"] == "error"] == [
+        "shop/legacy.py"]
+    assert run("check", "--fail-on", "any", "shop/pricing.py", cwd=shop).returncode == 1
+
+
+def test_a_new_file_is_compared_with_its_absence_and_a_deleted_one_breaks_importers(
+        shop: Path) -> None:
+    (shop / "shop" / "extra.py").write_text("from shop.cart import Cart\n\nCart().nope()\n")
+    new = run("check", "--json", "shop/extra.py", cwd=shop)
+    assert new.returncode == 1, new.stderr
+    report = json.loads(new.stdout)
+    assert "new files: shop/extra.py" in report["baseline_detail"]
+    assert [(d["path"], d["code"]) for d in report["introduced"]] == [
+        ("shop/extra.py", "reportAttributeAccessIssue")]
+    (shop / "shop" / "pricing.py").unlink()
+    gone = run("check", "--baseline", "git", "--json", "shop/pricing.py", cwd=shop)
+    assert gone.returncode == 1, gone.stderr
+    paths = {d["path"] for d in json.loads(gone.stdout)["introduced"] if d["severity"] == "error"}
+    assert {"shop/cart.py", "shop/__init__.py"} <= paths
+    # A path that is neither on disk nor in the baseline is a mistake, said so.
+    missing = run("check", "shop/nope.py", cwd=shop)
+    assert missing.returncode == 2 and "no such file: shop/nope.py" in missing.stderr
+
+
+def test_files_no_server_checks_are_listed_as_not_checked_never_clean(shop: Path) -> None:
+    only = run("check", "pyproject.toml", "README.md", cwd=shop)
+    assert only.returncode == 0, only.stderr
+    assert only.stdout.splitlines() == [
+        "not checked: pyproject.toml (no server checks this kind of file)",
+        "not checked: README.md (no server checks this kind of file)"]
+    assert "nothing was checked" in only.stderr and "no errors" not in only.stderr
+    mixed = json.loads(run("check", "--json", "shop/pricing.py", "README.md", cwd=shop).stdout)
+    assert mixed["not_checked"] == [{"path": "README.md",
+                                     "reason": "no server checks this kind of file"}]
+    assert "shop/pricing.py" in mixed["checked_files"]
+    verify = run("verify", "--json", "pyproject.toml", cwd=shop)
+    assert verify.returncode == 3  # unknown: nothing could be checked
+    assert json.loads(verify.stdout)["not_checked"][0]["path"] == "pyproject.toml"
+
+
+def test_the_same_diagnostic_from_two_servers_is_printed_once(shop: Path) -> None:
+    pricing = shop / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text() + "\n\ndef broken(x:\n    return x\n")
+    proc = run("check", "shop/pricing.py", cwd=shop)
+    assert proc.returncode == 1
+    data = json.loads(run("check", "--baseline", "git", "--json", "shop/pricing.py",
+                          cwd=shop).stdout)
+    introduced = data["introduced"]
+    assert {d["source"] for d in introduced} == {"pyright", "ruff"}
+    lines = proc.stdout.splitlines()
+    assert len(lines) < len(introduced)  # merged in the text, every source kept in the JSON
+    [both] = [line for line in lines if "ruff invalid-syntax" in line and "pyright" in line]
+    assert re.match(r"shop/pricing\.py:\d+:\d+: error: ", both)
+
+
+def test_the_warm_path_imports_neither_the_engine_nor_httpx(shop: Path) -> None:
+    assert run("check", "shop/pricing.py", cwd=shop).returncode == 0  # warm, known
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "lspfeedback", "check",
+                           "shop/pricing.py"], cwd=shop, capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "lspfeedback._check" in imported  # the measurement saw the command's imports
+    heavy = {"httpx", "lsprotocol", "pygls", "lspfeedback._engine", "lspfeedback._verifier",
+             "lspfeedback.servers", "fastapi", "pydantic"}
+    assert imported & heavy == set()
+
+
+def test_exit_codes(shop: Path, tmp_path: Path) -> None:
+    version = run("--version", cwd=shop)
+    assert version.returncode == 0 and version.stdout.startswith("lspfeedback ")
+    outside = tmp_path / "elsewhere.py"
+    outside.write_text("x = 1\n")
+    proc = run("check", "--root", str(shop), str(outside), cwd=shop)
+    assert proc.returncode == 2 and "outside the workspace" in proc.stderr
+    no_daemon = run("check", "--baseline", "daemon", "--no-daemon", "shop/cart.py", cwd=shop)
+    assert no_daemon.returncode == 2 and "needs a daemon" in no_daemon.stderr
+    # An edit that does not apply (checked through the running daemon): 4, with where it failed.
+    patch = tmp_path / "bad.txt"
+    patch.write_text("shop/cart.py\n<<<<<<< SEARCH\nnot there\n=======\nx = 1\n>>>>>>> REPLACE\n")
+    bad = run("verify", "--patch", str(patch), cwd=shop)
+    assert bad.returncode == 4, bad.stderr
+    assert "shop/cart.py" in bad.stderr
+    assert "4 an edit that does not apply" in run("check", "--help", cwd=shop).stdout
+
+
+def test_no_daemon_checks_in_process_against_git(shop: Path) -> None:
+    break_pricing(shop)
+    proc = run("check", "--no-daemon", "--json", "shop/pricing.py", cwd=shop)
+    assert proc.returncode == 1, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["via"] == "in-process" and report["baseline"] == "git"
+    assert [(d["path"], d["code"]) for d in report["introduced"]] == [
+        ("shop/cart.py", "reportCallIssue")]
+
+
+# ---- the adapters ---------------------------------------------------------------------------
+
+def _harness_env() -> dict[str, str]:
+    """What a harness gives the command: the installed ``lspfeedback`` on PATH."""
+    return {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+
+
+def aider_lint_cmd() -> str:
+    """The python lint command of adapters/aider/.aider.conf.yml."""
+    text = (REPO / "adapters" / "aider" / ".aider.conf.yml").read_text()
+    [command] = re.findall(r'^\s*-\s*"python:\s*(.+)"\s*$', text, re.MULTILINE)
+    return command
+
+
+def lint_like_aider(root: Path, rel: str) -> subprocess.CompletedProcess[str]:
+    """As aider's Linter.run_cmd: the command, the quoted file relative to the git root, run by
+    the shell in the git root, stderr merged into the output it shows the model."""
+    return subprocess.run(f"{aider_lint_cmd()} {shlex.quote(rel)}", shell=True, cwd=root,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          timeout=300, check=False, env=_harness_env())
+
+
+def test_aider_lint_cmd_fails_only_for_what_the_edit_broke(shop: Path) -> None:
+    pricing = shop / "shop" / "pricing.py"
+    pricing.write_text(pricing.read_text() + "\n\nTAX_PERCENT = 8\n")
+    clean = lint_like_aider(shop, "shop/pricing.py")
+    assert clean.returncode == 0, clean.stdout  # legacy.py's error was there before
+    break_pricing(shop, "region: str")
+    broken = lint_like_aider(shop, "shop/pricing.py")
+    assert broken.returncode == 1
+    assert 'shop/cart.py:27:16: error: Argument missing for parameter "region"' in broken.stdout
+    assert lint_like_aider(shop, "README.md").returncode == 0  # aider lints every edited file
+
+
+def test_swe_agent_bundle_runs_check(shop: Path) -> None:
+    bundle = REPO / "adapters" / "swe-agent" / "lspfeedback"
+    config = (bundle / "config.yaml").read_text()
+    [tool] = re.findall(r"^  (\w+):$", config, re.MULTILINE)
+    script = bundle / "bin" / tool
+    assert os.access(script, os.X_OK)
+    assert re.search(rf'signature: "{tool} <path>', config)
+    break_pricing(shop, "shipping: int")
+    proc = subprocess.run([str(script), "shop/pricing.py"], cwd=shop, capture_output=True,
+                          text=True, timeout=300, check=False, env=_harness_env())
+    assert proc.returncode == 1, proc.stderr
+    assert 'parameter "shipping"' in proc.stdout
+    usage = subprocess.run([str(script)], cwd=shop, capture_output=True, text=True, timeout=60,
+                           check=False, env=_harness_env())
+    assert usage.returncode == 2 and "usage: check_files" in usage.stderr
