@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import select
+import subprocess
 import sys
 import tomllib
 from collections.abc import Awaitable, Callable
@@ -78,7 +79,8 @@ def test_tools_listed_and_verify_names_the_broken_importer_without_writing(shop:
 
     async def scenario(client: Client) -> None:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
-        assert set(tools) == {"verify", "verify_candidates", "commit", "discard", "diagnostics"}
+        assert set(tools) == {"verify", "check_files", "verify_candidates", "commit", "discard",
+                              "diagnostics"}
         verify = tools["verify"]
         assert verify.input_schema["required"] == ["changes"]
         assert verify.output_schema is not None
@@ -115,6 +117,40 @@ def test_edit_that_does_not_apply_is_a_tool_error_with_the_library_message(shop:
 
     run(shop, scenario)
     assert tree_digest(shop) == before
+
+
+def test_check_files_reports_what_the_files_written_introduced(
+        shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.invalid"]
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "shop"]):
+        subprocess.run([*git, *args], cwd=shop, check=True, capture_output=True, timeout=60)
+    # The agent writes with its own tools; the server runs elsewhere: paths are the root's.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    pricing = shop / PRICING
+    pricing.write_text(pricing.read_text().replace(
+        SIGNATURE, SIGNATURE.replace("percent: int)", "percent: int, c: str)")))
+    (shop / "NOTES.md").write_text("notes\n")
+
+    async def scenario(client: Client) -> None:
+        tools = {tool.name: tool for tool in (await client.list_tools()).tools}
+        schema = tools["check_files"].output_schema
+        assert schema is not None and {"baseline", "not_checked"} <= set(schema["properties"])
+        first = structured(await client.call_tool("check_files",
+                                                  {"paths": [PRICING, "NOTES.md"]}))
+        assert first["baseline"] == "git" and first["ok"] is False
+        assert [(d["path"], d["code"]) for d in first["introduced"]] == [(CART, "reportCallIssue")]
+        assert first["not_checked"] == [{"path": "NOTES.md",
+                                         "reason": "no server checks this kind of file"}]
+        # Seen now: the next call compares with the server's last known text.
+        again = structured(await client.call_tool("check_files", {"paths": [PRICING]}))
+        assert again["baseline"] == "daemon" and again["introduced"] == []
+        assert again["status"] == "errors"  # still there, just not new
+        outside = await client.call_tool("check_files", {"paths": ["../elsewhere.py"]})
+        assert outside.is_error and "outside the workspace" in text_of(outside)
+
+    run(shop, scenario)
 
 
 def test_candidates_ranked_harmless_above_breaking(shop: Path) -> None:
@@ -175,6 +211,9 @@ def test_stdio_command_serves_and_leaves_no_language_server_behind(
 
     async def scenario() -> dict[str, Any]:
         async with Client(params) as client:
+            # Files already written, named relative to the root, not to the server's cwd.
+            checked = structured(await client.call_tool("check_files", {"paths": [CART]}))
+            assert checked["ok"] is True and CART in checked["checked_files"]
             result = await client.call_tool("diagnostics", {"paths": [CART]})
             # While connected: the MCP server and, below it, pyright and ruff.
             [server] = [p for p in psutil.Process().children() if "mcp" in p.cmdline()]
