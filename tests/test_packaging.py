@@ -108,8 +108,23 @@ def test_core_install_has_no_web_framework_and_imports_the_library(core: Install
 def test_cli_help_lists_every_command(core: Install, tmp_path: Path) -> None:
     proc = core.run("lspfeedback", "--help", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    for command in ("verify", "candidates", "servers", "serve", "status", "stop", "mcp", "bench"):
+    for command in ("check", "verify", "candidates", "hook", "servers", "serve", "status", "stop",
+                    "mcp", "bench"):
         assert command in proc.stdout
+    version = core.run("lspfeedback", "--version", cwd=tmp_path)
+    assert version.returncode == 0 and version.stdout.startswith("lspfeedback ")
+
+
+def test_check_works_in_process_without_the_daemon_extra(core: Install, workspace: Path) -> None:
+    cart = workspace / "shop" / "cart.py"
+    cart.write_text(cart.read_text() + "\n\nundefined_name\n")
+    proc = core.run("lspfeedback", "check", "--server", "ruff", "--json", "shop/cart.py",
+                    cwd=workspace)
+    assert proc.returncode == 1, proc.stderr  # F821, introduced (no git: no earlier state)
+    report = json.loads(proc.stdout)
+    assert report["via"] == "in-process" and "F821" in [d["code"] for d in report["introduced"]]
+    # No daemon extra: none was started, and nothing was left in the workspace.
+    assert not (workspace / ".lspfeedback").exists()
 
 
 def test_verify_works_with_the_core_dependencies(core: Install, workspace: Path) -> None:
