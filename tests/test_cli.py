@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lspfeedback import Report
+from lspfeedback import Report, __version__
 
 
 def run(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -76,8 +76,24 @@ def run_without(modules: tuple[str, ...], *args: str, cwd: Path) -> subprocess.C
 def test_help_lists_every_command(shop: Path) -> None:
     proc = run("--help", cwd=shop)
     assert proc.returncode == 0
-    for command in ("verify", "candidates", "servers", "bench", "serve", "status", "stop", "mcp"):
+    for command in ("check", "verify", "candidates", "hook", "servers", "bench", "serve",
+                    "status", "stop", "mcp"):
         assert f"    {command} " in proc.stdout
+    # The exit statuses are part of the help, the same for every command.
+    assert "0 clean, 1 errors, 2 usage error, 3 unknown" in " ".join(proc.stdout.split())
+    version = run("--version", cwd=shop)
+    assert version.returncode == 0 and version.stdout.split() == ["lspfeedback", __version__]
+
+
+def test_verify_says_which_files_it_did_not_check(shop: Path) -> None:
+    proc = run("verify", "--server", "ruff", "--json", "shop/cart.py", "pyproject.toml", cwd=shop)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert "shop/cart.py" in report["checked_files"]
+    assert report["not_checked"] == [{"path": "pyproject.toml",
+                                      "reason": "no server checks this kind of file"}]
+    text = run("verify", "--server", "ruff", "shop/cart.py", "pyproject.toml", cwd=shop)
+    assert "not checked: pyproject.toml (no server checks this kind of file)" in text.stdout
 
 
 def test_mcp_usage_errors_exit_two_before_anything_starts(shop: Path, tmp_path: Path) -> None:
