@@ -12,7 +12,9 @@ import time
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
+from lspfeedback._deadline import Deadline
 from lspfeedback._delta import compare
+from lspfeedback._failover import account, lineup_of
 from lspfeedback._imports import PYTHON_SUFFIXES, ImportGraph, plan
 from lspfeedback._replicas import ReplicaPool
 from lspfeedback._report import Diagnostic, Report
@@ -43,7 +45,7 @@ class DiskSync:
             ws.disk_changed(changed)
         return changed
 
-    async def refresh_external(self, ws: Workspace, timeout: float,
+    async def refresh_external(self, ws: Workspace, deadline: Deadline,
                                skip: Collection[str] = ()) -> External:
         """`refresh`, and say what the files someone else changed brought: their current
         diagnostics compared with what was known of them before (nothing known: everything
@@ -57,7 +59,8 @@ class DiskSync:
                   if rel.endswith(PYTHON_SUFFIXES) and ws.store.get(rel).exists]
         if not python:
             return External(tuple(changed))
-        now = await ws.check(python, timeout)
+        lineup = await lineup_of(ws, self._pool.fallbacks)
+        now = await ws.check(python, deadline, lineup.asked)
         introduced, _ = compare(ws.cached_diagnostics(python, key), now.diagnostics(),
                                 old_texts, {rel: ws.store.get(rel).text for rel in python})
         return External(tuple(changed), tuple(sorted(introduced)))
@@ -81,20 +84,21 @@ class DiskSync:
                 ws.disk_changed(untracked)
 
     async def verify_paths(self, paths: Iterable[str | os.PathLike[str]], *, limit: int,
-                           timeout: float) -> Report:
+                           deadline: Deadline) -> Report:
         """What the disk changes of ``paths`` did, in them and their importers."""
         started = time.perf_counter()
         ws = self._pool.primary
         store = ws.store
         changed = list(dict.fromkeys(store.relpath(p) for p in paths))
         await ws.ensure_shadow()
-        external = await self.refresh_external(ws, timeout, skip=set(changed))
+        external = await self.refresh_external(ws, deadline, skip=set(changed))
         # Never seen before and changed on disk: its earlier state is unknown, so the baseline
         # is empty and everything current counts as introduced (never hidden).
         first_sight = any(not store.known(p) for p in changed)
         old_texts = {p: store.get(p).text for p in changed}
         scope = await plan(self._graph, changed, limit)
-        before = Check() if first_sight else await ws.check(scope.targets, timeout)
+        lineup = await lineup_of(ws, self._pool.fallbacks)
+        before = Check() if first_sight else await ws.check(scope.targets, deadline, lineup.asked)
         reloaded = [rel for rel in changed if store.reload(rel)]
         if reloaded or first_sight:
             # A file read for the first time may have changed after a server read it from
@@ -102,5 +106,6 @@ class DiskSync:
             store.note_disk_change()
             ws.disk_changed(changed)
             scope = await plan(self._graph, changed, limit)
-        after = await ws.check(scope.targets, timeout)
-        return assemble(ws, scope, old_texts, before, after, started, external)
+        after = await ws.check(scope.targets, deadline, lineup.asked)
+        return assemble(ws, scope, old_texts, before, after, started, external,
+                        account(ws, lineup, before, after, self._pool.fallbacks))

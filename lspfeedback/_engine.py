@@ -18,10 +18,12 @@ from pathlib import Path
 from typing import Self, Unpack
 
 from lspfeedback import servers as registry
+from lspfeedback._deadline import Deadline
 from lspfeedback._disk import DiskSync
 from lspfeedback._environment import PythonEnvironment, find_environment
-from lspfeedback._exceptions import EditError, VerifierClosed
-from lspfeedback._imports import ImportGraph, Plan, plan
+from lspfeedback._exceptions import EditError, UnknownServer, VerifierClosed
+from lspfeedback._failover import Lineup, account, with_failover
+from lspfeedback._imports import GRAPH_TIMEOUT, ImportGraph, Plan, plan
 from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
 from lspfeedback._replicas import Candidate, ReplicaPool, restore_overlays, save_overlays
 from lspfeedback._report import CandidateReport, Report
@@ -29,7 +31,7 @@ from lspfeedback._reporting import FileChanges, assemble
 from lspfeedback._sandbox import sandbox_for
 from lspfeedback._status import VerifierStatus, status_of_pool
 from lspfeedback._watch import DiskWatcher
-from lspfeedback._workspace import Workspace
+from lspfeedback._workspace import Check, Workspace
 from lspfeedback.edits import Changes, is_disk_paths, parse_changes
 from lspfeedback.servers import ServerContext
 
@@ -55,7 +57,8 @@ class AsyncVerifier:
         self._sandbox = sandbox_for(o.sandbox)
         self._pool = ReplicaPool(self.root, o.specs, self._context, size=o.replica_count,
                                  startup_timeout=o.startup_timeout, include_hints=o.include_hints,
-                                 sandbox=self._sandbox)
+                                 sandbox=self._sandbox, policy=o.restarts,
+                                 fallbacks=o.fallbacks)
         # The import graph is read where the primary's servers look: its shadow root.
         self._graph = ImportGraph(self._primary.shadow.root,
                                   registry.get("ruff").executable("ruff"), sandbox=self._sandbox)
@@ -135,19 +138,29 @@ class AsyncVerifier:
         started = time.perf_counter()
         async with self._lock:
             self._ensure_open()
+            deadline = Deadline(self.options.timeout)
             if is_disk_paths(changes):
                 return await self._disk.verify_paths(
                     changes, limit=self.options.max_dependents,  # type: ignore[arg-type]
-                    timeout=self.options.timeout)
+                    deadline=deadline)
             parsed = self._parse(changes)
-            external = await self._disk.refresh_external(self._primary, self.options.timeout)
-            store = self._primary.store
+            ws = self._primary
+            external = await self._disk.refresh_external(ws, deadline)
+            store = ws.store
             old_texts = {p: store.get(p).text for p in parsed}
-            plan = await self._plan(parsed)
-            before = await self._primary.check(plan.targets, self.options.timeout)
-            store.set_overlays(parsed)
-            after = await self._primary.check(plan.targets, self.options.timeout)
-            return assemble(self._primary, plan, old_texts, before, after, started, external)
+            plan = await self._plan(parsed, deadline)
+            saved = save_overlays(store, parsed)
+
+            async def both_states(lineup: Lineup) -> tuple[Check, Check]:
+                restore_overlays(store, saved)  # a second pass starts from the state before
+                before = await ws.check(plan.targets, deadline, lineup.asked)
+                store.set_overlays(parsed)
+                return before, await ws.check(plan.targets, deadline, lineup.asked)
+
+            lineup, (before, after) = await with_failover(
+                ws, self.options.fallbacks, deadline, both_states, lambda checks: checks)
+            return assemble(ws, plan, old_texts, before, after, started, external,
+                            account(ws, lineup, before, after, self.options.fallbacks))
 
     async def verify_candidates(
         self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
@@ -201,9 +214,13 @@ class AsyncVerifier:
             self._disk.refresh(self._primary)
             store = self._primary.store
             rels = [store.relpath(p) for p in paths]
-            check = await self._primary.check(rels, self.options.timeout)
+            ws, deadline = self._primary, Deadline(self.options.timeout)
+            lineup, check = await with_failover(
+                ws, self.options.fallbacks, deadline,
+                lambda lineup: ws.check(rels, deadline, lineup.asked), lambda check: [check])
             texts = {rel: store.get(rel).text for rel in rels}
-            return assemble(self._primary, Plan([], rels, 0), texts, check, check, started)
+            return assemble(ws, Plan([], rels, 0), texts, check, check, started,
+                            verdict=account(ws, lineup, check, check, self.options.fallbacks))
 
     async def commit(self, changes: Changes | None = None) -> list[str]:
         """Write every overlay to disk atomically (deletions delete); returns the paths.
@@ -230,6 +247,28 @@ class AsyncVerifier:
             self._primary.resync(dropped)
             return dropped
 
+    async def reset(self, server: str | None = None) -> None:
+        """Forget the past crashes of ``server`` (default: every server), in every replica: a
+        server given up on after a crash loop is started again now, a backed-off restart
+        happens at once. Raises `UnknownServer` for a name that is not configured."""
+        self._ensure_open()
+        names = self.options.server_names if server is None else [server]
+        if server is not None and server not in self._primary.sessions:
+            raise UnknownServer(server, self.options.server_names)
+        for ws in self._pool:
+            for name in names:
+                ws.sessions[name].supervisor.reset()
+
+    async def wait_settled(self, timeout: float) -> VerifierStatus:
+        """Wait until no server of the primary replica is starting, restarting or being
+        probed (restarts run in the background), or ``timeout`` seconds; returns the status."""
+        sessions = self._primary.all_sessions()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        for session in sessions:
+            await session.supervisor.settled(max(0.0, end - loop.time()))
+        return self.status()
+
     # ---- internals -------------------------------------------------------------------------
 
     def _ensure_open(self) -> None:
@@ -246,8 +285,13 @@ class AsyncVerifier:
             if is_disk_paths(candidate):
                 raise EditError(f"candidate {number}: a list of paths is not an edit")
         change_sets = [self._parse(c) for c in candidates]
-        jobs = [Candidate(cs, await self._plan(cs)) for cs in change_sets]
-        return await self._pool.rank(jobs, self.options.timeout, self._disk.refresh)
+        deadline = Deadline(self.options.timeout)
+        jobs = [Candidate(cs, await self._plan(cs, deadline)) for cs in change_sets]
+        _, (reports, _) = await with_failover(
+            self._primary, self.options.fallbacks, deadline,
+            lambda lineup: self._pool.rank(jobs, deadline, self._disk.refresh, lineup),
+            lambda ranked_and_checks: ranked_and_checks[1])
+        return reports
 
     async def _on_disk_change(self, rels: list[str]) -> None:
         """Called by the watcher with paths changed on disk by someone else."""
@@ -255,8 +299,10 @@ class AsyncVerifier:
             if not self._closed:
                 self._disk.watched(rels)
 
-    async def _plan(self, changes: FileChanges) -> Plan:
+    async def _plan(self, changes: FileChanges, deadline: Deadline) -> Plan:
         await self._primary.ensure_shadow()  # the graph reads the shadow: it must be current
+        # Reading the import graph is part of the call: it gets what is left of the deadline.
+        self._graph.timeout = min(GRAPH_TIMEOUT, max(0.1, deadline.remaining()))
         store = self._primary.store
         created = [rel for rel, text in changes.items()
                    if text is not None and store.current_text(rel) is None]

@@ -15,7 +15,8 @@
         ├── ServerNotFound          its executable is not installed
         ├── ServerStartError        it would not start or initialize
         ├── ServerCrashed           it died while we were talking to it
-        └── RequestTimeout          it did not answer a request before the deadline
+        ├── RequestTimeout          it did not answer a request before the deadline
+        └── ServerUnavailable       it is being restarted, or was given up on (a crash loop)
 
 `verify()` does not raise `ServerError` subclasses for a server that times out or crashes
 mid-call: that becomes a report with status ``"unknown"`` and the reason. They are raised by
@@ -38,6 +39,7 @@ __all__ = [
     "ServerError",
     "ServerNotFound",
     "ServerStartError",
+    "ServerUnavailable",
     "UnknownServer",
     "VerifierClosed",
     "WorkspaceError",
@@ -211,3 +213,8 @@ class ServerCrashed(ServerError):
 
 class RequestTimeout(ServerError):
     """The server did not answer before the deadline; the request was cancelled."""
+
+
+class ServerUnavailable(ServerError):
+    """The server cannot answer now: it is being restarted in the background (after a crash
+    or a hang), or it was given up on after a crash loop (see `RestartPolicy`)."""

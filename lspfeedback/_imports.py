@@ -56,10 +56,14 @@ class Plan:
                                              self.notes)
 
 
+GRAPH_TIMEOUT = 30.0
+"""Seconds one ``ruff analyze graph`` run gets at most (less when a call's deadline is nearer)."""
+
+
 class ImportGraph:
     """Who imports whom in one (shadow) root. ``dependents`` are walked breadth first."""
 
-    def __init__(self, root: Path, ruff: str, timeout: float = 30.0,
+    def __init__(self, root: Path, ruff: str, timeout: float = GRAPH_TIMEOUT,
                  sandbox: Sandbox | None = None) -> None:
         self.root = root
         self.ruff = ruff

@@ -12,20 +12,35 @@ import argparse
 import dataclasses
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TypedDict
 
 from lspfeedback._environment import PythonEnvironment
 from lspfeedback._sandbox import SandboxMode
+from lspfeedback._supervisor import RestartPolicy
 from lspfeedback.servers import ServerSpec
 from lspfeedback.servers import get as get_server
 
 __all__ = [
-    "DEFAULT_SERVERS", "OptionFields", "VerifierOptions", "default_replicas", "trusted_python",
+    "DEFAULT_FALLBACKS", "DEFAULT_SERVERS", "OptionFields", "VerifierOptions", "default_replicas",
+    "trusted_python",
 ]
 
 DEFAULT_SERVERS: tuple[str, ...] = ("pyright", "ruff")
+DEFAULT_FALLBACKS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    # A type checker down: another type checker (ty is a core dependency: it starts in a
+    # fraction of a second), then at least jedi's syntax check.
+    "pyright": ("ty", "jedi"),
+    "basedpyright": ("ty", "jedi"),
+    "pyrefly": ("ty", "jedi"),
+    "ty": ("pyright", "jedi"),
+    # The linter down: nobody else lints; jedi still catches syntax errors (lint stays
+    # unanswered, so the report stays unknown).
+    "ruff": ("jedi",),
+})
+"""Who stands in for a server that cannot answer (see `VerifierOptions.fallbacks`)."""
 
 
 def default_replicas() -> int:
@@ -89,6 +104,13 @@ class VerifierOptions:
     sandbox: SandboxMode = "auto"
     """``"auto"``: servers run in a bubblewrap sandbox where it works (Linux), else unsandboxed
     with a notice in every report; ``"require"``: refuse to run without one; ``"off"``."""
+    fallbacks: Mapping[str, Sequence[str]] = dataclasses.field(
+        default_factory=lambda: DEFAULT_FALLBACKS)
+    """server -> the servers that answer in its place, in order, while it cannot (restarting,
+    unresponsive, given up). A stand-in starts on first need; the report says who stood in
+    (`Report.degraded`). ``{}`` turns failover off."""
+    restarts: RestartPolicy = dataclasses.field(default_factory=RestartPolicy)
+    """When a crashed or hung server is restarted, and when that is given up."""
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -103,12 +125,16 @@ class VerifierOptions:
             raise ValueError("max_dependents must be 0 or more")
         if self.replicas is not None and self.replicas < 1:
             raise ValueError("replicas must be at least 1")
+        object.__setattr__(self, "fallbacks", MappingProxyType(
+            {name: tuple(stand_ins) for name, stand_ins in dict(self.fallbacks).items()}))
+        for name in {n for stand_ins in self.fallbacks.values() for n in stand_ins}:
+            get_server(name)  # a typo in a fallback is an error now, not during an outage
         if self.sandbox not in ("auto", "require", "off"):
             raise ValueError(f"sandbox must be 'auto', 'require' or 'off', not {self.sandbox!r}")
 
     def __repr__(self) -> str:
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in dataclasses.fields(self)
-                   if getattr(self, f.name) != f.default]
+                   if getattr(self, f.name) != _default(f)]
         return f"VerifierOptions({', '.join(changed)})"
 
     def replace(self, **changes: object) -> VerifierOptions:
@@ -135,6 +161,10 @@ class VerifierOptions:
         return self.replicas if self.replicas is not None else default_replicas()
 
 
+def _default(f: dataclasses.Field[object]) -> object:
+    return f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+
+
 def add_trust_arguments(parser: argparse.ArgumentParser) -> None:
     """``--python`` and ``--trust-workspace``: the explicit ways to let servers run an
     interpreter of the workspace (off by default; see docs/security.md)."""
@@ -159,3 +189,5 @@ class OptionFields(TypedDict, total=False):
     replicas: int | None
     watch: bool
     sandbox: SandboxMode
+    fallbacks: Mapping[str, Sequence[str]]
+    restarts: RestartPolicy

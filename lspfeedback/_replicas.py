@@ -13,11 +13,14 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from lspfeedback._deadline import Deadline
 from lspfeedback._documents import DocumentStore
+from lspfeedback._failover import Fallbacks, Lineup, account
 from lspfeedback._imports import Plan
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback._reporting import FileChanges, assemble, ranked
 from lspfeedback._sandbox import Sandbox
+from lspfeedback._supervisor import RestartPolicy
 from lspfeedback._workspace import Check, Workspace
 from lspfeedback.servers import ServerContext, ServerSpec
 
@@ -38,8 +41,11 @@ class ReplicaPool:
 
     def __init__(self, root: Path, specs: Sequence[ServerSpec], context: ServerContext, *,
                  startup_timeout: float, include_hints: bool, size: int,
-                 sandbox: Sandbox | None = None) -> None:
+                 sandbox: Sandbox | None = None, policy: RestartPolicy | None = None,
+                 fallbacks: Fallbacks | None = None) -> None:
         self._sandbox = sandbox
+        self._policy = policy
+        self.fallbacks: Fallbacks = fallbacks or {}
         self._root = root
         self._specs = list(specs)
         self._context = context
@@ -62,7 +68,8 @@ class ReplicaPool:
     def _new(self, name: str) -> Workspace:
         return Workspace(self._root, self._specs, self._context,
                          startup_timeout=self._startup_timeout,
-                         include_hints=self._include_hints, name=name, sandbox=self._sandbox)
+                         include_hints=self._include_hints, name=name, sandbox=self._sandbox,
+                         policy=self._policy)
 
     async def workers(self, wanted: int) -> list[Workspace]:
         """The primary plus extra replicas up to ``min(size, wanted)``, started if needed."""
@@ -75,24 +82,29 @@ class ReplicaPool:
                   if isinstance(r, BaseException)}
         return [w for w in workers if id(w) not in failed]
 
-    async def rank(self, candidates: Sequence[Candidate], timeout: float,
-                   refresh: Callable[[Workspace], object]) -> list[CandidateReport]:
-        """Check every candidate against the primary's current state; best first.
+    async def rank(self, candidates: Sequence[Candidate], deadline: Deadline,
+                   refresh: Callable[[Workspace], object],
+                   lineup: Lineup) -> tuple[list[CandidateReport], list[Check]]:
+        """Check every candidate against the primary's current state; best first. Also
+        returns the checks made, for the failover to see who failed.
 
         The baseline is one check of every file any candidate covers, on the primary.
         """
         if not candidates:
-            return []
+            return [], []
         union = list(dict.fromkeys(t for c in candidates for t in c.plan.targets))
-        baseline = await self.primary.check(union, timeout)
+        baseline = await self.primary.check(union, deadline, lineup.asked)
         store = self.primary.store
         base_texts = {rel: store.get(rel).text for rel in union}
-        reports = await self.run(candidates, baseline, base_texts, timeout, refresh)
-        return ranked(reports, [c.changes for c in candidates], base_texts, store)
+        runs = await self.run(candidates, baseline, base_texts, deadline, refresh, lineup)
+        reports = [report for report, _ in runs]
+        return (ranked(reports, [c.changes for c in candidates], base_texts, store),
+                [baseline, *(after for _, after in runs)])
 
     async def run(self, candidates: Sequence[Candidate], baseline: Check,
-                  base_texts: dict[str, str], timeout: float,
-                  refresh: Callable[[Workspace], object]) -> list[Report]:
+                  base_texts: dict[str, str], deadline: Deadline,
+                  refresh: Callable[[Workspace], object],
+                  lineup: Lineup) -> list[tuple[Report, Check]]:
         """Each candidate's report against ``baseline``, in the order given.
 
         Candidates are handed out from one queue to every started replica; ``refresh``
@@ -104,20 +116,21 @@ class ReplicaPool:
         queue: asyncio.Queue[int] = asyncio.Queue()
         for index in range(len(candidates)):
             queue.put_nowait(index)
-        reports: dict[int, Report] = {}
+        reports: dict[int, tuple[Report, Check]] = {}
 
         async def work(ws: Workspace) -> None:
             while not queue.empty():
                 index = queue.get_nowait()
                 reports[index] = await self._try(ws, candidates[index], base, baseline,
-                                                 base_texts, timeout, refresh)
+                                                 base_texts, deadline, refresh, lineup)
 
         await asyncio.gather(*(work(ws) for ws in await self.workers(len(candidates))))
         return [reports[i] for i in range(len(candidates))]
 
     async def _try(self, ws: Workspace, candidate: Candidate, base: dict[str, str | None],
-                   baseline: Check, base_texts: dict[str, str], timeout: float,
-                   refresh: Callable[[Workspace], object]) -> Report:
+                   baseline: Check, base_texts: dict[str, str], deadline: Deadline,
+                   refresh: Callable[[Workspace], object],
+                   lineup: Lineup) -> tuple[Report, Check]:
         started = time.perf_counter()
         if ws is not self.primary:
             refresh(ws)
@@ -129,8 +142,10 @@ class ReplicaPool:
         try:
             for rel, text in candidate.changes.items():
                 ws.store.set_overlay(rel, text)
-            after = await ws.check(candidate.plan.targets, timeout)
-            return assemble(ws, candidate.plan, base_texts, baseline, after, started)
+            after = await ws.check(candidate.plan.targets, deadline, lineup.asked)
+            verdict = account(ws, lineup, baseline, after, self.fallbacks)
+            return (assemble(ws, candidate.plan, base_texts, baseline, after, started,
+                             verdict=verdict), after)
         finally:
             if ws is self.primary:
                 restore_overlays(ws.store, saved)

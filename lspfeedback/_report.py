@@ -54,6 +54,35 @@ class Unknown:
 
 
 @dataclass(frozen=True)
+class Degraded:
+    """A configured server that did not answer this call, and who stood in for it."""
+
+    server: str
+    reason: str
+    """Why it did not answer (restarting after a crash, missed the deadline, gave up)."""
+    stand_ins: tuple[str, ...]
+    """The fallbacks that answered in its place (their diagnostics carry their own source)."""
+    uncovered: tuple[str, ...] = ()
+    """Its check classes ("types", "lint", "syntax") that no stand-in answered for: while one
+    is left, the report's status is ``unknown``."""
+
+    def __str__(self) -> str:
+        text = f"{self.server} stood in for by {', '.join(self.stand_ins)} ({self.reason})"
+        return text + (f"; nobody checked {', '.join(self.uncovered)}" if self.uncovered else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; `Degraded.from_dict` reads it back."""
+        return {"server": self.server, "reason": self.reason, "stand_ins": list(self.stand_ins),
+                "uncovered": list(self.uncovered)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Degraded:
+        """The entry `to_dict` wrote."""
+        return cls(str(data["server"]), str(data["reason"]), tuple(data.get("stand_ins", ())),
+                   tuple(data.get("uncovered", ())))
+
+
+@dataclass(frozen=True)
 class Report:
     """The diagnostics an edit leaves behind, and what it changed.
 
@@ -89,6 +118,9 @@ class Report:
     are part of the state this edit is compared with, not of the edit."""
     external_introduced: tuple[Diagnostic, ...] = ()
     """Diagnostics those external changes brought into their own files (not this edit's)."""
+    degraded: tuple[Degraded, ...] = ()
+    """Configured servers that could not answer and the fallbacks that answered for them:
+    the verdict stands on the stand-ins' checks (a degraded report is never `complete`)."""
     notes: tuple[str, ...] = ()
 
     @property
@@ -110,6 +142,7 @@ class Report:
         if not self.complete:
             lines.append(f"  incomplete: {self.incompleteness()}")
         lines += [f"  unknown: {u}" for u in self.unknown]
+        lines += [f"  degraded: {d}" for d in self.degraded]
         lines += [f"  conflict: {c} changed on disk under an overlay" for c in self.conflicts]
         lines += [f"  external: {c} changed on disk by someone else" for c in self.external_changes]
         lines += [f"! {d}" for d in self.external_introduced]
@@ -130,6 +163,8 @@ class Report:
             why.append(f"{len(self.unknown)} servers did not answer")
         if self.unvouched:
             why.append(f"{', '.join(self.unvouched)} cannot vouch for importers on overlays")
+        if self.degraded:
+            why.append("stand-ins answered for " + ", ".join(d.server for d in self.degraded))
         return "; ".join(why) or "not every importer was checked"
 
     def __repr__(self) -> str:
@@ -160,6 +195,7 @@ class Report:
             "conflicts": list(self.conflicts),
             "external_changes": list(self.external_changes),
             "external_introduced": [d.to_dict() for d in self.external_introduced],
+            "degraded": [d.to_dict() for d in self.degraded],
             "notes": list(self.notes),
         }
 
@@ -186,6 +222,7 @@ class Report:
             conflicts=tuple(data.get("conflicts", ())),
             external_changes=tuple(data.get("external_changes", ())),
             external_introduced=diags("external_introduced"),
+            degraded=tuple(Degraded.from_dict(d) for d in data.get("degraded", ())),
             notes=tuple(data.get("notes", ())),
         )
 

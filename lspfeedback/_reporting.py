@@ -10,12 +10,13 @@ from __future__ import annotations
 import difflib
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lspfeedback._delta import compare
 from lspfeedback._documents import DocumentStore
 from lspfeedback._imports import Plan
-from lspfeedback._report import CandidateReport, Report, Unknown, status_of
+from lspfeedback._report import CandidateReport, Degraded, Report, Unknown, status_of
 from lspfeedback._workspace import Check, Workspace
 
 if TYPE_CHECKING:
@@ -25,27 +26,43 @@ FileChanges = dict[str, str | None]
 """Parsed changes: workspace path -> full new text, or None for a deletion."""
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """What could not be known in a call, and who stood in (see `_failover.account`)."""
+
+    unknown: Sequence[Unknown]
+    degraded: Sequence[Degraded] = ()
+    notes: Sequence[str] = ()
+
+
 def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Check,
-             after: Check, started: float, external: External | None = None) -> Report:
+             after: Check, started: float, external: External | None = None,
+             verdict: Verdict | None = None) -> Report:
     """The report of ``plan`` on ``ws``: ``after`` compared with ``before``.
 
     ``old_texts`` are the texts ``before`` describes (a file missing there is taken as
-    unchanged). Takes the replica's pending disk conflicts: each is reported once.
+    unchanged). Only servers that answered in both checks are compared: a server missing on
+    one side would make its diagnostics look introduced or resolved. ``verdict`` defaults to
+    every failure counting as unknown. Takes the replica's pending disk conflicts: each is
+    reported once.
     """
     # A file deleted in this view is changed, but there is nothing left to check in it.
     targets = [rel for rel in plan.targets if ws.store.get(rel).exists]
     new_texts = {rel: ws.store.get(rel).text for rel in targets}
     old = {rel: old_texts.get(rel, new_texts[rel]) for rel in targets}
     current = after.diagnostics()
-    introduced, resolved = compare(before.diagnostics(), current, old, new_texts)
-    unknown = list(after.unknown) + [
-        Unknown(u.server, f"baseline: {u.reason}") for u in before.unknown
-    ]
+    one_sided = frozenset(u.server for u in [*before.unknown, *after.unknown])
+    introduced, resolved = compare(before.diagnostics(one_sided), after.diagnostics(one_sided),
+                                   old, new_texts)
+    if verdict is None:
+        verdict = Verdict(list(after.unknown) + [
+            Unknown(u.server, f"baseline: {u.reason}") for u in before.unknown])
+    unknown = list(verdict.unknown)
     conflicts = tuple(sorted(ws.store.conflicts))
     ws.store.conflicts.clear()
     importers = set(targets) - set(plan.changed)
-    unvouched = tuple(s.name for s in ws.sessions.values()
-                      if importers and not s.spec.sees_overlays_across_files)
+    unvouched = tuple(name for name in after.results
+                      if importers and not ws.session_for(name).spec.sees_overlays_across_files)
     return Report(
         status=status_of(current, unknown),
         diagnostics=tuple(current),
@@ -57,13 +74,14 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
         elapsed_ms=(time.perf_counter() - started) * 1000,
         timings_ms=dict(after.timings_ms),
         unknown=tuple(unknown),
-        complete=plan.complete and not unknown and not unvouched,
+        complete=plan.complete and not unknown and not unvouched and not verdict.degraded,
         unvouched=unvouched,
         dependents_omitted=plan.omitted,
         conflicts=conflicts,
         external_changes=external.changes if external else (),
         external_introduced=external.introduced if external else (),
-        notes=plan.notes + ws.store.unreadable_notes()
+        degraded=tuple(verdict.degraded),
+        notes=plan.notes + tuple(verdict.notes) + ws.store.unreadable_notes()
         + ((ws.sandbox.notice,) if ws.sandbox.notice else ()),
     )
 

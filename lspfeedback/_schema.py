@@ -40,6 +40,17 @@ class UnknownModel(_Model):
     reason: str
 
 
+class DegradedModel(_Model):
+    """A configured server that could not answer, and the fallbacks that answered for it."""
+
+    server: str
+    reason: str
+    stand_ins: list[str]
+    """The servers whose diagnostics stand in for its own."""
+    uncovered: list[str]
+    """Its check classes (types, lint, syntax) nobody answered for: the status stays unknown."""
+
+
 class ReportModel(_Model):
     """The diagnostics an edit leaves behind, and what it changed."""
 
@@ -80,6 +91,8 @@ class ReportModel(_Model):
     """Files someone else changed on disk since the last call: part of the baseline."""
     external_introduced: list[DiagnosticModel]
     """Diagnostics those external changes brought (not caused by this edit)."""
+    degraded: list[DegradedModel]
+    """Servers that could not answer and who stood in: the verdict rests on the stand-ins."""
     notes: list[str]
 
 

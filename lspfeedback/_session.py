@@ -18,22 +18,29 @@ from pygls.exceptions import JsonRpcException
 
 from lspfeedback._capabilities import Capabilities, resolve_capabilities
 from lspfeedback._convert import to_diagnostics
+from lspfeedback._deadline import Deadline
 from lspfeedback._documents import DocumentStore
-from lspfeedback._exceptions import ServerError, ServerStartError
+from lspfeedback._exceptions import RequestTimeout, ServerError, ServerStartError
 from lspfeedback._lsp.client import LspClient
-from lspfeedback._lsp.positions import (
-    line_starts,
-    offset_to_position,
-)
+from lspfeedback._lsp.content_changes import change_event
 from lspfeedback._report import Diagnostic
 from lspfeedback._sandbox import Sandbox
+from lspfeedback._supervisor import RestartPolicy, ServerState, Supervisor
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
-# Error codes after which a pull may simply be asked again (LSP 3.17).
+# Error codes after which a pull may be asked again (LSP 3.17), a bounded number of times.
 _RETRY_CODES = {
-    types.LSPErrorCodes.ContentModified.value,
-    types.LSPErrorCodes.ServerCancelled.value,
+    types.LSPErrorCodes.ContentModified.value: "ContentModified",
+    types.LSPErrorCodes.ServerCancelled.value: "ServerCancelled",
 }
+MAX_PULL_ATTEMPTS = 8
+"""Pulls of one document in one call at most: a server that answers ContentModified (or asks
+for a refresh) every time is not going to answer this call."""
+RETRY_BACKOFF = 0.01
+"""Seconds before the second pull; doubled for each further one."""
+PROBE_METHOD = "$/lspfeedback/probe"
+"""A request no server implements: LSP 3.17 says a ``$/`` request a server does not know must
+be answered with MethodNotFound, so any answer at all proves the server reads and replies."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +60,8 @@ class _Held:
 
 
 class ServerSession:
-    """A language server kept warm for one workspace, restarted on demand after a crash."""
+    """A language server kept warm for one workspace; its `Supervisor` restarts it after a
+    crash or a hang (in the background) and gives up on a crash loop."""
 
     def __init__(
         self,
@@ -63,6 +71,7 @@ class ServerSession:
         *,
         startup_timeout: float,
         include_hints: bool = False,
+        policy: RestartPolicy | None = None,
     ) -> None:
         self.spec = spec
         self.ctx = ctx
@@ -71,14 +80,13 @@ class ServerSession:
         self.include_hints = include_hints
         self.client: LspClient | None = None
         self.capabilities: Capabilities | None = None
-        self.starts = 0
         self.startup_ms: float | None = None
-        self.last_error: str | None = None
         self.sandbox = Sandbox(None)
         """How the server process is started (set by the replica: see `_sandbox`)."""
         self.rewrite: Callable[[str], str] | None = None
         """Maps paths in the server's messages (the shadow root's) to workspace paths."""
-        """Why the server last failed to answer or to start; None while it never did."""
+        self.supervisor = Supervisor(spec.name, policy or RestartPolicy(), start=self._start,
+                                     kill=self._kill, alive=self._alive, probe=self._probe)
         self._held: dict[str, _Held] = {}
 
     def __repr__(self) -> str:
@@ -89,36 +97,49 @@ class ServerSession:
         return self.spec.name
 
     @property
-    def state(self) -> str:
-        if self.client is None:
-            return "stopped"
-        return "running" if self.client.alive else "crashed"
+    def state(self) -> ServerState:
+        """The supervisor's state (see `_supervisor`)."""
+        return self.supervisor.state
+
+    @property
+    def starts(self) -> int:
+        return self.supervisor.starts
 
     @property
     def restarts(self) -> int:
-        return max(0, self.starts - 1)
+        return self.supervisor.restarts
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the server last failed to answer or to start; None while it never did."""
+        return self.supervisor.last_error
+
+    @last_error.setter
+    def last_error(self, reason: str | None) -> None:
+        self.supervisor.last_error = reason
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    async def ensure_started(self) -> LspClient:
-        """The live client, starting (or restarting after a crash) the server if needed.
+    async def ensure_started(self, deadline: Deadline | None = None) -> LspClient:
+        """The live client: started now if it never was (waited for in full), or once its
+        restart finishes (waited for until ``deadline``; see `Supervisor.ready`)."""
+        if self.state in ("running", "unresponsive") and not self._alive():
+            await self.crashed()  # died between calls: count it, with its last stderr
+        await self.supervisor.ready(deadline)
+        return self._require_client()
 
-        A restart replays every document the dead server had open.
-        """
-        if self.client is not None and self.client.alive:
-            return self.client
+    async def _start(self) -> None:
+        """(Re)start the process and replay every document the previous one had open."""
         reopen = list(self._held)
         if self.client is not None:
             await self.client.stop()
         self.client = None
         self._held.clear()
-        client = await self._start()
-        self.client = client
+        self.client = await self._spawn()
         if reopen:
             self.sync(reopen)
-        return client
 
-    async def _start(self) -> LspClient:
+    async def _spawn(self) -> LspClient:
         started = time.perf_counter()
         sandbox = self.sandbox
         client = LspClient(
@@ -130,7 +151,6 @@ class ServerSession:
             preexec=sandbox.preexec,
             own_pid_namespace=sandbox.active,
         )
-        self.starts += 1
         try:
             await client.start()
             result = await client.initialize(
@@ -149,7 +169,34 @@ class ServerSession:
         self.startup_ms = (time.perf_counter() - started) * 1000
         return client
 
+    @property
+    def alive(self) -> bool:
+        """Its process runs now."""
+        return self.client is not None and self.client.alive
+
+    def _alive(self) -> bool:
+        return self.alive
+
+    def _kill(self) -> None:
+        if self.client is not None:
+            self.client.kill()
+
+    async def _probe(self, timeout: float) -> None:
+        """Raise `RequestTimeout` unless the server answers a request within ``timeout``."""
+        client = self._require_client()
+        try:
+            await client.request(PROBE_METHOD, None, timeout)
+        except JsonRpcException:
+            pass  # MethodNotFound, as LSP asks: it answered
+
+    async def crashed(self) -> None:
+        """The server died under a call: keep its last words and restart it (background)."""
+        if self.client is not None:
+            exc = await self.client.crash_report()
+            self.supervisor.crashed(exc.reason, exc.stderr)
+
     async def stop(self) -> None:
+        await self.supervisor.stop()
         if self.client is not None:
             await self.client.stop()
         self.client = None
@@ -243,96 +290,69 @@ class ServerSession:
 
     # ---- diagnostics -----------------------------------------------------------------------
 
-    async def diagnostics(self, rel: str, timeout: float) -> FileResult:
+    async def diagnostics(self, rel: str, deadline: Deadline) -> FileResult:
         """Fresh diagnostics of ``rel`` for the version the server holds now.
 
-        Pull where the server offers it, else wait for a push of exactly that version.
-        Raises `RequestTimeout` or `ServerCrashed`.
+        Pull where the server offers it, else wait for a push of exactly that version, until
+        ``deadline``. Raises `RequestTimeout` (saying what was waited for, how long),
+        `ServerCrashed` or `ServerError`.
         """
         client = self._require_client()
         caps = self.capabilities
         held = self._held[rel]
         uri = self.store.uri(rel)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        if caps is not None and caps.pull_diagnostics:
-            items = await self._pull(client, uri, caps.pull_identifier, deadline)
-        else:
-            items = await client.wait_for_push(uri, held.session_version, max(0.0, deadline - loop.time()))
+        pull = caps is not None and caps.pull_diagnostics
+        try:
+            if pull:
+                items = await self._pull(client, rel, caps.pull_identifier if caps else None,
+                                         deadline)
+            else:
+                items = await client.wait_for_push(uri, held.session_version, deadline.remaining())
+        except RequestTimeout:
+            what = ("its textDocument/diagnostic request (cancelled)" if pull else
+                    f"a publishDiagnostics of version {held.session_version}")
+            raise RequestTimeout(self.name, (
+                f"no diagnostics of {rel} by {deadline.describe()}: waited "
+                f"{deadline.elapsed():.1f} s for {what}")) from None
         encoding = caps.encoding if caps is not None else "utf-16"
         return FileResult(rel, held.store_version, to_diagnostics(
             rel, held.text, items, source=self.name, encoding=encoding,
             include_hints=self.include_hints, rewrite=self.rewrite))
 
     async def _pull(
-        self, client: LspClient, uri: str, identifier: str | None, deadline: float
+        self, client: LspClient, rel: str, identifier: str | None, deadline: Deadline
     ) -> list[types.Diagnostic]:
-        loop = asyncio.get_running_loop()
         params = types.DocumentDiagnosticParams(
-            text_document=types.TextDocumentIdentifier(uri=uri), identifier=identifier
+            text_document=types.TextDocumentIdentifier(uri=self.store.uri(rel)),
+            identifier=identifier,
         )
+        retried: list[str] = []
         while True:
             refreshes = client.refresh_count
             try:
                 report: Any = await client.request(
-                    types.TEXT_DOCUMENT_DIAGNOSTIC, params, max(0.0, deadline - loop.time())
-                )
+                    types.TEXT_DOCUMENT_DIAGNOSTIC, params, deadline.remaining())
             except JsonRpcException as exc:
-                if exc.code in _RETRY_CODES and loop.time() < deadline:
-                    continue
-                raise ServerError(self.name, f"textDocument/diagnostic failed: {exc}") from exc
-            if client.refresh_count != refreshes and loop.time() < deadline:
-                continue  # the server said its results changed while we asked: ask again
-            if isinstance(report, types.FullDocumentDiagnosticReport | types.RelatedFullDocumentDiagnosticReport):
-                return list(report.items)
-            if isinstance(report, dict) and isinstance(report.get("items"), list):
-                return [client.converter.structure(i, types.Diagnostic) for i in report["items"]]
-            raise ServerError(self.name, f"unexpected diagnostic report kind: {type(report).__name__}")
+                if exc.code not in _RETRY_CODES:
+                    raise ServerError(self.name, f"textDocument/diagnostic failed: {exc}") from exc
+                retried.append(_RETRY_CODES[exc.code])
+            else:
+                if client.refresh_count == refreshes:
+                    return _items(client, report, self.name)
+                retried.append("a diagnostic refresh")  # results changed while we asked
+            if len(retried) >= MAX_PULL_ATTEMPTS or deadline.expired:
+                raise ServerError(self.name, (
+                    f"textDocument/diagnostic of {rel}: {len(retried)} pulls in "
+                    f"{deadline.elapsed():.2f} s were each answered with "
+                    f"{' / '.join(sorted(set(retried)))}; gave up (it is not settling)"))
+            # A retry's back-off, bounded by the deadline. It decides nothing about freshness:
+            # only the answer to the pull that follows counts.
+            await asyncio.sleep(min(RETRY_BACKOFF * 2 ** (len(retried) - 1), deadline.remaining()))
 
 
-def change_event(old: str, new: str,
-                 caps: Capabilities | None) -> types.TextDocumentContentChangeEvent:
-    """The ``didChange`` content change from ``old`` to ``new``: the changed span in the
-    server's encoding when it syncs incrementally, else (or for a large change) the whole text."""
-    if caps is None or not caps.incremental_sync:
-        return types.TextDocumentContentChangeWholeDocument(text=new)
-    start, old_end, new_end = _changed_span(old, new)
-    if old_end - start > len(old) // 2:
-        return types.TextDocumentContentChangeWholeDocument(text=new)  # fast path
-    starts = line_starts(old)
-    return types.TextDocumentContentChangePartial(
-        range=types.Range(
-            start=offset_to_position(old, start, caps.encoding, starts),
-            end=offset_to_position(old, old_end, caps.encoding, starts),
-        ),
-        text=new[start:new_end],
-    )
-
-
-def _changed_span(old: str, new: str) -> tuple[int, int, int]:
-    """``(start, old_end, new_end)``: old[start:old_end] was replaced by new[start:new_end]."""
-    limit = min(len(old), len(new))
-    start = _common_length(old, new, limit, lambda n: old[:n] == new[:n])
-    end = _common_length(
-        old, new, limit - start, lambda n: old[len(old) - n:] == new[len(new) - n:]
-    )
-    # Never split a \r\n pair: a position between them is not a valid LSP position.
-    if start > 0 and old[start - 1] == "\r" and old[start:start + 1] == "\n":
-        start -= 1
-    old_end, new_end = len(old) - end, len(new) - end
-    if old_end < len(old) and old[old_end - 1:old_end] == "\r" and old[old_end] == "\n":
-        old_end += 1
-        new_end += 1
-    return start, old_end, new_end
-
-
-def _common_length(old: str, new: str, limit: int, same: Any) -> int:
-    """Largest n <= limit with ``same(n)``, by binary search: slices compare in C."""
-    lo, hi = 0, limit
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if same(mid):
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+def _items(client: LspClient, report: Any, name: str) -> list[types.Diagnostic]:
+    if isinstance(report, types.FullDocumentDiagnosticReport | types.RelatedFullDocumentDiagnosticReport):
+        return list(report.items)
+    if isinstance(report, dict) and isinstance(report.get("items"), list):
+        return [client.converter.structure(i, types.Diagnostic) for i in report["items"]]
+    raise ServerError(name, f"unexpected diagnostic report kind: {type(report).__name__}")

@@ -17,17 +17,28 @@ class ServerStatus:
 
     name: str
     state: str
-    """``"stopped"`` (not started yet, or closed), ``"running"`` or ``"crashed"`` (it is
-    restarted on the next call that needs it)."""
+    """``"stopped"`` (not started yet, or closed), ``"starting"``, ``"running"``,
+    ``"unresponsive"`` (it missed a deadline and is being probed), ``"restarting"`` (after a
+    crash or a kill, in the background) or ``"failed"`` (given up after a crash loop: tried
+    again later, or at once on ``reset()``). See docs/design.md, "Supervision"."""
     restarts: int
     """How often it was started again after the first start."""
     pid: int | None
     """Its process id while it runs."""
     last_error: str | None
     """Why it last failed to answer (a timeout, a crash, a failed start), if it ever did."""
+    gave_up: int = 0
+    """How often it reached the crash cap and was given up on."""
+    stand_in: bool = False
+    """A fallback started to answer for a configured server that could not."""
+    stderr_tail: str = ""
+    """Its last stderr lines when it last crashed or failed to start (at most 2 KB here)."""
 
     def __str__(self) -> str:
-        text = f"{self.name}: {self.state}, {self.restarts} restarts"
+        role = " (stand-in)" if self.stand_in else ""
+        text = f"{self.name}{role}: {self.state}, {self.restarts} restarts"
+        if self.gave_up:
+            text += f", gave up {self.gave_up}x"
         return text + (f", last error: {self.last_error}" if self.last_error else "")
 
 
@@ -77,12 +88,15 @@ def status_of_pool(root: Path, pool: ReplicaPool, *, closed: bool) -> VerifierSt
     """The status of a verifier whose replicas are ``pool``."""
     replicas = tuple(
         ReplicaStatus(name=ws.name, running=bool(ws.running()),
-                      servers=tuple(_server(s) for s in ws.sessions.values()))
+                      servers=tuple(_server(s, ws.standby.get(s.name) is s)
+                                    for s in ws.all_sessions()))
         for ws in pool)
     return VerifierStatus(root=str(root), replicas=replicas, replicas_max=pool.size,
                           overlays=len(pool.primary.store.overlays()), closed=closed)
 
 
-def _server(s: ServerSession) -> ServerStatus:
+def _server(s: ServerSession, stand_in: bool) -> ServerStatus:
+    sup = s.supervisor
     return ServerStatus(name=s.name, state=s.state, restarts=s.restarts, last_error=s.last_error,
-                        pid=s.client.pid if s.client is not None and s.client.alive else None)
+                        pid=s.client.pid if s.client is not None and s.client.alive else None,
+                        gave_up=sup.gave_up, stand_in=stand_in, stderr_tail=sup.stderr_tail[-2048:])

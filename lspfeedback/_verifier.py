@@ -117,6 +117,17 @@ class Verifier:
         """
         self._run(self._async.start())
 
+    def reset(self, server: str | None = None) -> None:
+        """Forget the past crashes of ``server`` (default: every server), in every replica: a
+        server given up on after a crash loop is started again now, a backed-off restart
+        happens at once. Raises `UnknownServer` for a name that is not configured."""
+        self._run(self._async.reset(server))
+
+    def wait_settled(self, timeout: float) -> VerifierStatus:
+        """Wait until no server of the primary replica is starting, restarting or being
+        probed (restarts run in the background), or ``timeout`` seconds; returns the status."""
+        return self._run(self._async.wait_settled(timeout))
+
     def verify(self, changes: Changes) -> Report:
         """Apply ``changes`` and return the diagnostics they cause, here and in importers.
 

@@ -11,19 +11,22 @@ import asyncio
 import dataclasses
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lsprotocol import types
 
+from lspfeedback import servers as registry
+from lspfeedback._deadline import Deadline
 from lspfeedback._documents import DocumentStore
-from lspfeedback._exceptions import ServerCrashed, ServerError
+from lspfeedback._exceptions import RequestTimeout, ServerCrashed, ServerError, ServerUnavailable
 from lspfeedback._report import Diagnostic, Unknown
 from lspfeedback._sandbox import Sandbox
 from lspfeedback._session import FileResult, ServerSession
 from lspfeedback._shadow import Change, ShadowRoot
+from lspfeedback._supervisor import RestartPolicy
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
 MAX_CACHED_RESULTS = 4096
@@ -42,8 +45,9 @@ class Check:
     unknown: list[Unknown] = field(default_factory=list)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
-    def diagnostics(self) -> list[Diagnostic]:
-        return sorted(d for per_file in self.results.values()
+    def diagnostics(self, exclude: frozenset[str] = frozenset()) -> list[Diagnostic]:
+        """Every diagnostic had, but those of the ``exclude`` servers."""
+        return sorted(d for server, per_file in self.results.items() if server not in exclude
                       for r in per_file.values() for d in r.diagnostics)
 
 
@@ -60,21 +64,20 @@ class Workspace:
         include_hints: bool,
         name: str = "primary",
         sandbox: Sandbox | None = None,
+        policy: RestartPolicy | None = None,
     ) -> None:
         self.name = name
         self.shadow = ShadowRoot.create(root, name)
         self.store = DocumentStore(root, server_root=self.shadow.root)
-        # The servers run over the shadow root: overlays are files there (see _shadow.py).
-        shadow_context = dataclasses.replace(context, root=self.shadow.root)
-        self.sessions = {
-            spec.name: ServerSession(spec, shadow_context, self.store,
-                                     startup_timeout=startup_timeout, include_hints=include_hints)
-            for spec in specs
-        }
         self.sandbox = sandbox or Sandbox(None)
-        for session in self.sessions.values():
-            session.rewrite = self.shadow.to_workspace
-            session.sandbox = self.sandbox
+        # The servers run over the shadow root: overlays are files there (see _shadow.py).
+        self._context = dataclasses.replace(context, root=self.shadow.root)
+        self._startup_timeout, self._include_hints = startup_timeout, include_hints
+        self._policy = policy
+        self.sessions = {spec.name: self._session(spec) for spec in specs}
+        """The configured servers."""
+        self.standby: dict[str, ServerSession] = {}
+        """Stand-ins started on first need, when a configured server cannot answer."""
         self._shown: dict[str, int] = {}
         """Path -> the store version the shadow shows, for documents the store knows."""
         self.on_shadow_change: Callable[[list[Change]], None] | None = None
@@ -87,6 +90,26 @@ class Workspace:
     def __repr__(self) -> str:
         states = ", ".join(f"{s.name}:{s.state}" for s in self.sessions.values())
         return f"<Workspace {self.name} [{states}] overlays={len(self.store.overlays())}>"
+
+    def _session(self, spec: ServerSpec) -> ServerSession:
+        session = ServerSession(spec, self._context, self.store, policy=self._policy,
+                                startup_timeout=self._startup_timeout,
+                                include_hints=self._include_hints)
+        session.rewrite = self.shadow.to_workspace
+        session.sandbox = self.sandbox
+        return session
+
+    def session_for(self, name: str) -> ServerSession:
+        """The session of a configured server, or of a stand-in (created on first need;
+        raises `UnknownServer` for a name the registry does not know)."""
+        session = self.sessions.get(name) or self.standby.get(name)
+        if session is None:
+            session = self.standby[name] = self._session(registry.get(name))
+        return session
+
+    def all_sessions(self) -> list[ServerSession]:
+        """Configured servers, then stand-ins."""
+        return [*self.sessions.values(), *self.standby.values()]
 
     async def ensure_shadow(self) -> None:
         """Materialize the shadow root if it is not yet, and make it show the store."""
@@ -106,11 +129,12 @@ class Workspace:
 
     async def close(self) -> None:
         """Stop every server and delete the shadow root."""
-        await asyncio.gather(*(s.stop() for s in self.sessions.values()))
+        await asyncio.gather(*(s.stop() for s in self.all_sessions()))
         self.shadow.close()
 
     def running(self) -> list[ServerSession]:
-        return [s for s in self.sessions.values() if s.state == "running"]
+        return [s for s in self.all_sessions() if s.state in ("running", "unresponsive")
+                and s.client is not None and s.client.alive]
 
     # ---- state -----------------------------------------------------------------------------
 
@@ -178,19 +202,22 @@ class Workspace:
     def cached_diagnostics(self, rels: list[str], key: object) -> list[Diagnostic]:
         """What the servers said of ``rels`` in the state ``key``, as far as it is cached (a
         file not cached counts as having had no diagnostics: nothing is hidden)."""
-        return sorted(d for session in self.sessions.values() for rel in rels
+        return sorted(d for session in self.all_sessions() for rel in rels
                       for d in getattr(self._cache.get((session.name, rel, key)),
                                        "diagnostics", ()))
 
-    async def check(self, targets: list[str], timeout: float) -> Check:
-        """Fresh diagnostics of ``targets`` from every server, in parallel across servers."""
+    async def check(self, targets: list[str], deadline: Deadline,
+                    servers: Sequence[str] | None = None) -> Check:
+        """Fresh diagnostics of ``targets`` from ``servers`` (default: the configured ones), in
+        parallel across servers, each ending by ``deadline``."""
         check = Check()
         await self.ensure_shadow()
-        await asyncio.gather(*(self._check_one(s, targets, timeout, check)
-                               for s in self.sessions.values()))
+        sessions = ([self.session_for(n) for n in servers] if servers is not None
+                    else list(self.sessions.values()))
+        await asyncio.gather(*(self._check_one(s, targets, deadline, check) for s in sessions))
         return check
 
-    async def _check_one(self, session: ServerSession, targets: list[str], timeout: float,
+    async def _check_one(self, session: ServerSession, targets: list[str], deadline: Deadline,
                          check: Check) -> None:
         started = time.perf_counter()
         key = self.store.state_key()
@@ -205,14 +232,13 @@ class Workspace:
                 todo.append(rel)
         try:
             if todo:
-                await session.ensure_started()
+                await session.ensure_started(deadline)
                 # Every document the server holds must match the store, not only the targets:
                 # an open file with stale text (a candidate taken back) would skew the others.
                 wanted = session.held_paths() + [d.path for d in self.store.overlays()] + todo
                 session.sync(list(dict.fromkeys(wanted)), touch=self._touch_set(session, todo))
                 live = [rel for rel in todo if session.holds(rel) is not None]
-                fresh = await asyncio.gather(*(session.diagnostics(rel, timeout) for rel in live))
-                for result in fresh:
+                for result in await _all(session.diagnostics(rel, deadline) for rel in live):
                     results[result.path] = result
                     self._cache[(session.name, result.path, key)] = result
                 while len(self._cache) > MAX_CACHED_RESULTS:
@@ -221,8 +247,13 @@ class Workspace:
         except ServerError as exc:
             if isinstance(exc, ServerCrashed) and session.client is not None:
                 exc = await session.client.crash_report()
-            session.last_error = _reason(exc)
-            check.unknown.append(Unknown(session.name, session.last_error))
+                session.supervisor.crashed(exc.reason, exc.stderr)
+            elif isinstance(exc, RequestTimeout):
+                session.supervisor.missed_deadline(exc.reason)
+            reason = _reason(exc)
+            if not isinstance(exc, ServerUnavailable):  # that one is the supervisor's own word
+                session.last_error = reason
+            check.unknown.append(Unknown(session.name, reason))
         check.results[session.name] = results
         check.timings_ms[session.name] = (time.perf_counter() - started) * 1000
 
@@ -233,6 +264,16 @@ class Workspace:
         if caps is None or caps.pull_diagnostics or "types" not in session.spec.checks:
             return set()
         return {rel for rel in todo if session.holds(rel) == self.store.get(rel).version}
+
+
+async def _all(work: Iterable[Coroutine[Any, Any, FileResult]]) -> list[FileResult]:
+    """Every result, or the first error once every wait has ended (each ends by the same
+    deadline, or at once when the server dies): no wait is left running behind the call."""
+    results = await asyncio.gather(*work, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return [r for r in results if isinstance(r, FileResult)]
 
 
 def _reason(exc: ServerError) -> str:

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from lspfeedback._session import _changed_span
+from lspfeedback._lsp.content_changes import _changed_span
 
 ALPHABET = ["a", "b", " ", "\n", "\r", "\r\n", "😀", "中"]
 texts = st.lists(st.sampled_from(ALPHABET), max_size=25).map("".join)

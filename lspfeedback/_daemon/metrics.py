@@ -44,14 +44,16 @@ class Histogram:
 
 
 class Metrics:
-    """Requests by route, method and status; latency by route; reports by status and unknowns
-    by server. Server restarts and gauges are read from the daemon when rendering."""
+    """Requests by route, method and status; latency by route; reports by status, unknowns and
+    stand-ins by server. Server restarts, give-ups and gauges are read from the daemon when
+    rendering."""
 
     def __init__(self) -> None:
         self.requests: Counter[tuple[str, str, int]] = Counter()
         self.latency: dict[str, Histogram] = {}
         self.reports: Counter[str] = Counter()
         self.unknown: Counter[str] = Counter()
+        self.degraded: Counter[str] = Counter()
 
     def __repr__(self) -> str:
         requests, reports = sum(self.requests.values()), sum(self.reports.values())
@@ -65,10 +67,12 @@ class Metrics:
         self.reports[report.status] += 1
         for unknown in report.unknown:
             self.unknown[unknown.server] += 1
+        for degraded in report.degraded:
+            self.degraded[degraded.server] += 1
 
-    def render(self, *, restarts: Iterable[tuple[str, str, int]], sessions: int, in_flight: int,
-               uptime: float) -> str:
-        """The exposition text. ``restarts`` are (replica, server, restarts)."""
+    def render(self, *, restarts: Iterable[tuple[str, str, int, int]], sessions: int,
+               in_flight: int, uptime: float) -> str:
+        """The exposition text. ``restarts`` are (replica, server, restarts, give-ups)."""
         out: list[str] = []
 
         def family(name: str, kind: str, doc: str) -> None:
@@ -96,9 +100,19 @@ class Metrics:
                "Servers that could not give a fresh answer in a report, by server.")
         for server, count in sorted(self.unknown.items()):
             sample("lspfeedback_unknown_total", count, server=server)
-        family("lspfeedback_server_restarts_total", "counter", "Server restarts after a crash.")
-        for replica, server, count in sorted(restarts):
+        family("lspfeedback_degraded_total", "counter",
+               "Reports in which stand-ins answered for a server, by the server stood in for.")
+        for server, count in sorted(self.degraded.items()):
+            sample("lspfeedback_degraded_total", count, server=server)
+        rows = sorted(restarts)
+        family("lspfeedback_server_restarts_total", "counter",
+               "Server restarts after a crash, a failed start or a hang.")
+        for replica, server, count, _ in rows:
             sample("lspfeedback_server_restarts_total", count, replica=replica, server=server)
+        family("lspfeedback_server_give_ups_total", "counter",
+               "Times a server reached the crash cap and was given up on (state failed).")
+        for replica, server, _, gave_up in rows:
+            sample("lspfeedback_server_give_ups_total", gave_up, replica=replica, server=server)
         family("lspfeedback_sessions", "gauge", "Named sessions holding overlays.")
         sample("lspfeedback_sessions", sessions)
         family("lspfeedback_requests_in_flight", "gauge", "Requests waiting for or in the engine.")

@@ -201,7 +201,8 @@ class Daemon:
     def health(self) -> dict[str, Any]:
         status = self.engine.status()
         servers = {s.name: {"state": s.state, "restarts": s.restarts, "pid": s.pid,
-                            "last_error": s.last_error} for s in status.servers}
+                            "last_error": s.last_error, "gave_up": s.gave_up,
+                            "stand_in": s.stand_in} for s in status.servers}
         return {
             "status": "stopping" if self.stopping.is_set() else "ok",
             "version": lspfeedback.__version__,
@@ -216,7 +217,7 @@ class Daemon:
         }
 
     def render_metrics(self) -> str:
-        restarts = [(r.name, s.name, s.restarts)
+        restarts = [(r.name, s.name, s.restarts, s.gave_up)
                     for r in self.engine.status().replicas for s in r.servers]
         return self.metrics.render(restarts=restarts, sessions=len(self.sessions),
                                    in_flight=self.in_flight, uptime=time.monotonic() - self.started)
