@@ -32,17 +32,20 @@ if _typing.TYPE_CHECKING:
     from lspfeedback._exceptions import ServerError as ServerError
     from lspfeedback._exceptions import ServerNotFound as ServerNotFound
     from lspfeedback._exceptions import ServerStartError as ServerStartError
+    from lspfeedback._exceptions import ServerUnavailable as ServerUnavailable
     from lspfeedback._exceptions import UnknownServer as UnknownServer
     from lspfeedback._exceptions import VerifierClosed as VerifierClosed
     from lspfeedback._exceptions import WorkspaceError as WorkspaceError
     from lspfeedback._options import OptionFields as OptionFields
     from lspfeedback._options import VerifierOptions as VerifierOptions
     from lspfeedback._report import CandidateReport as CandidateReport
+    from lspfeedback._report import Degraded as Degraded
     from lspfeedback._report import Diagnostic as Diagnostic
     from lspfeedback._report import Report as Report
     from lspfeedback._report import Unknown as Unknown
     from lspfeedback._status import ServerStatus as ServerStatus
     from lspfeedback._status import VerifierStatus as VerifierStatus
+    from lspfeedback._supervisor import RestartPolicy as RestartPolicy
     from lspfeedback._verifier import Verifier as Verifier
     from lspfeedback._verifier import verify as verify
     from lspfeedback.edits import Changes as Changes
@@ -60,6 +63,7 @@ __all__ = [
     "DaemonNotRunning",
     "DaemonTimeout",
     "DaemonUnreachable",
+    "Degraded",
     "Diagnostic",
     "EditApplyError",
     "EditError",
@@ -68,12 +72,14 @@ __all__ = [
     "PathOutsideWorkspace",
     "Report",
     "RequestTimeout",
+    "RestartPolicy",
     "ServerCrashed",
     "ServerError",
     "ServerNotFound",
     "ServerSpec",
     "ServerStartError",
     "ServerStatus",
+    "ServerUnavailable",
     "Unknown",
     "UnknownServer",
     "Verifier",
@@ -96,6 +102,7 @@ _HOMES = {
     "DaemonNotRunning": _EXCEPTIONS,
     "DaemonTimeout": _EXCEPTIONS,
     "DaemonUnreachable": _EXCEPTIONS,
+    "Degraded": "lspfeedback._report",
     "Diagnostic": "lspfeedback._report",
     "EditApplyError": _EXCEPTIONS,
     "EditError": _EXCEPTIONS,
@@ -104,12 +111,14 @@ _HOMES = {
     "PathOutsideWorkspace": _EXCEPTIONS,
     "Report": "lspfeedback._report",
     "RequestTimeout": _EXCEPTIONS,
+    "RestartPolicy": "lspfeedback._supervisor",
     "ServerCrashed": _EXCEPTIONS,
     "ServerError": _EXCEPTIONS,
     "ServerNotFound": _EXCEPTIONS,
     "ServerSpec": "lspfeedback.servers",
     "ServerStartError": _EXCEPTIONS,
     "ServerStatus": "lspfeedback._status",
+    "ServerUnavailable": _EXCEPTIONS,
     "Unknown": "lspfeedback._report",
     "UnknownServer": _EXCEPTIONS,
     "Verifier": "lspfeedback._verifier",
