@@ -55,9 +55,10 @@ async def lineup_of(ws: Workspace, fallbacks: Fallbacks,
     asked: list[str] = []
     standing_in: dict[str, tuple[str, ...]] = {}
     reasons: dict[str, str] = {}
-    for session in ws.sessions.values():
+    for session in ws.all_sessions():
         if session.state in ("running", "unresponsive") and not session.alive:
             await session.crashed()  # died since the last call: restart it (background)
+    for session in ws.sessions.values():
         impaired = session.name in failed or session.supervisor.impaired
         stand_ins = _stand_ins(ws, session.name, session.spec.checks, fallbacks) if impaired else ()
         if not stand_ins:

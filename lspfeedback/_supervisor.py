@@ -191,14 +191,24 @@ class Supervisor:
         """Wait until the server runs, was given up on, or is stopped (for status checks and
         tests: restarts happen in the background); returns the state, or the current one when
         ``timeout`` passes first."""
+        await self.wait_for(
+            lambda s: s.state not in ("starting", "restarting", "unresponsive"), timeout)
+        return self.state
+
+    async def wait_for(self, condition: Callable[[Supervisor], bool], timeout: float) -> bool:
+        """Wait until ``condition(self)`` holds, checked on every state change; False if
+        ``timeout`` seconds pass first (the benchmark times recoveries so)."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
-        while self.state in ("starting", "restarting", "unresponsive") and loop.time() < end:
+        while not condition(self):
+            remaining = end - loop.time()
+            if remaining <= 0:
+                return False
             changed = self._event("_changed")
             changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), end - loop.time())
-        return self.state
+                await asyncio.wait_for(changed.wait(), remaining)
+        return True
 
     async def stop(self) -> None:
         """Cancel any restart or probe in flight; the state becomes ``stopped``."""
