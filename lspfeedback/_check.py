@@ -257,16 +257,18 @@ def _through_daemon(request: CheckRequest, rels: list[str], disk: dict[str, str 
     from lspfeedback._exceptions import DaemonError
 
     root = request.root
+    wait = max(60.0, request.timeout * 6)  # a check queues behind the daemon's other requests
     try:
-        if request.start_daemon and _daemon_extra_installed():
-            wire, health, started = ensure_daemon(root, _serve_args(request),
-                                                  timeout=max(60.0, request.timeout * 6))
-        else:
-            found = running(root, max(60.0, request.timeout * 6))
-            if found is None:
-                notes.append("no daemon runs for the root; checked in-process")
-                return None
+        found = running(root, wait)
+        if found is not None:
             (wire, health), started = found, False
+        elif request.start_daemon and _daemon_extra_installed():
+            wire, health, started = ensure_daemon(root, _serve_args(request), timeout=wait)
+        else:
+            notes.append("no daemon runs for the root" + (
+                "" if _daemon_extra_installed() else " (the daemon extra is not installed)")
+                + "; checked in-process")
+            return None
     except DaemonError as exc:
         notes.append(f"could not use a daemon ({exc}); checked in-process")
         return None

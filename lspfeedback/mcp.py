@@ -75,8 +75,12 @@ class NotCheckedModel(_Out):
     reason: str
 
 
-class CheckOut(ReportModel):
-    """The report of check_files, and what its `introduced` compares with."""
+class _CheckOut(ReportModel):
+    """The report of check_files, and what its `introduced` compares with. (Private: the
+    public API does not carry the report models' pydantic internals.)"""
+
+    model_config: ClassVar[ConfigDict] = ConfigDict(
+        extra="forbid", use_attribute_docstrings=True, title="CheckOut")
 
     baseline: Literal["daemon", "git", "none"]
     """"daemon": this server's last known text of every file; "git": the git index (a file
@@ -142,7 +146,7 @@ async def check_files(
     paths: Annotated[list[str], Field(description=(
         "Files you already wrote to disk with your own tools, relative to the workspace root."
     ))],
-) -> Annotated[CallToolResult, CheckOut]:
+) -> Annotated[CallToolResult, _CheckOut]:
     """Check files already written to disk: what did the writes break? Reports the type and
     lint errors the files' current text introduced, in them and in the files that import them,
     compared with the state before the writes: this server's last known text of each file when

@@ -55,9 +55,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     where.add_argument("--port", type=int, default=0, help="TCP port (default 0: a free one)")
     where.add_argument("--socket", metavar="PATH",
                        help="listen on a Unix socket (mode 0600) instead")
-    serve.add_argument("--timeout", type=float, default=_DEFAULTS.timeout,
+    serve.add_argument("--timeout", type=float, default=None,
                        help=f"seconds per server to answer (default {_DEFAULTS.timeout:g})")
-    serve.add_argument("--max-dependents", type=int, default=_DEFAULTS.max_dependents,
+    serve.add_argument("--max-dependents", type=int, default=None,
                        help=f"importers to check at most (default {_DEFAULTS.max_dependents})")
     serve.add_argument("--replicas", type=int, default=None,
                        help="warm server sets for candidates (default: by cores and memory)")
@@ -113,11 +113,14 @@ def find_daemon(root: str | os.PathLike[str],
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from lspfeedback._cli import settings  # flags, then [tool.lspfeedback], then defaults
+
+    s = settings(args)
     # An unknown name or a bad number fails here, in one line, before anything starts.
-    options = VerifierOptions(servers=tuple(args.servers or DEFAULT_SERVERS),
-                              timeout=args.timeout, max_dependents=args.max_dependents,
-                              replicas=args.replicas, python=args.python,
-                              trust_workspace=args.trust_workspace)
+    options = VerifierOptions(servers=tuple(s.servers or DEFAULT_SERVERS),
+                              timeout=s.timeout, max_dependents=s.max_dependents,
+                              replicas=args.replicas, python=s.python,
+                              trust_workspace=s.trust_workspace)
     try:
         from lspfeedback._daemon.server import serve  # FastAPI, uvicorn, pydantic: only here
     except ModuleNotFoundError as exc:
