@@ -19,6 +19,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from .conftest import FIXTURES, REPO, pid_alive
@@ -226,6 +227,28 @@ def test_no_daemon_checks_in_process_against_git(shop: Path) -> None:
     assert report["via"] == "in-process" and report["baseline"] == "git"
     assert [(d["path"], d["code"]) for d in report["introduced"]] == [
         ("shop/cart.py", "reportCallIssue")]
+
+
+def test_concurrent_first_checks_start_one_daemon(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "shop")
+    try:
+        procs = [subprocess.Popen([sys.executable, "-m", "lspfeedback", "check", "--json",
+                                   "--server", "ruff", path], cwd=root, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for path in ("shop/cart.py", "shop/pricing.py", "shop/checkout.py")]
+        outputs = [p.communicate(timeout=300) for p in procs]
+        assert [p.returncode for p in procs] == [0, 0, 0], outputs
+        vias = [json.loads(out)["via"] for out, _ in outputs]
+        state = json.loads((root / ".lspfeedback" / "daemon.json").read_text())
+        # One daemon, started by one of them; the others waited for it and used it.
+        assert sum("started now" in via for via in vias) == 1
+        assert all(via.startswith(f"the daemon at {state['url']}") for via in vias)
+        serves = [p.pid for p in psutil.process_iter(["cmdline"])
+                  if (p.info["cmdline"] or [])[2:6] == ["lspfeedback", "serve", "--root",
+                                                        str(root.resolve())]]
+        assert serves == [state["pid"]]
+    finally:
+        stop_daemon(root)
 
 
 # ---- the adapters ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ edit, a warning, and an error that was there before (exit 0, silent).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -33,9 +34,11 @@ def event(tool: str, tool_input: dict[str, Any], cwd: Path, **extra: Any) -> dic
 
 def hook(payload: dict[str, Any] | str, cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     data = payload if isinstance(payload, str) else json.dumps(payload)
+    # The project comes from the event here, not from a Claude Code session running the tests.
+    env = {k: v for k, v in os.environ.items() if k != "CLAUDE_PROJECT_DIR"}
     return subprocess.run([sys.executable, "-m", "lspfeedback", "hook", "claude-code", *args],
                           input=data, cwd=cwd, capture_output=True, text=True, timeout=300,
-                          check=False)
+                          check=False, env=env)
 
 
 # ---- the input shapes (no servers) ----------------------------------------------------------

@@ -4,7 +4,9 @@
 (and makes sure it answers), or starts ``lspfeedback serve --root ROOT`` detached (its own
 session, stdin closed, stdout and stderr appended to ``ROOT/.lspfeedback/daemon.log``) and waits,
 with a deadline, for the line the daemon writes on a pipe once its servers are warm and its
-state file is written. A lock file keeps two callers from starting two daemons for one root.
+state file is written. A lock file keeps two callers from starting two daemons for one root:
+the starting daemon holds it (inherited) until it is ready, so that even a caller that gave up
+waiting (a hook's bound) makes the next one wait for that daemon instead of starting another.
 Stop it with ``lspfeedback stop --root ROOT``. Standard library only (the warm path imports it).
 """
 
@@ -59,22 +61,26 @@ def ensure_daemon(root: str | os.PathLike[str], serve_args: Sequence[str], *,
         found = running(root, timeout)
         if found is not None:
             return (*found, False)
-        info = _start(Path(root).resolve(), folder, serve_args, start_timeout)
+        info = _start(Path(root).resolve(), folder, serve_args, start_timeout, lock.fileno())
         wire = Wire(info, timeout)
         return wire, wire.health(), True
 
 
-def _start(root: Path, folder: Path, serve_args: Sequence[str], deadline_s: float) -> DaemonInfo:
+def _start(root: Path, folder: Path, serve_args: Sequence[str], deadline_s: float,
+           lock_fd: int) -> DaemonInfo:
     import subprocess  # here: the warm path (a daemon that runs) does not pay for it
 
     log_path = folder / LOG_FILE
     read_end, write_end = os.pipe()
+    # The daemon inherits the lock and lets it go once ready (or by dying): a caller that gives
+    # up waiting (a hook's bound) leaves the lock held, so the next one waits for this daemon
+    # instead of starting a second.
     command = [sys.executable, "-m", "lspfeedback", "serve", "--root", str(root), "--port", "0",
-               "--ready-fd", str(write_end), *serve_args]
+               "--ready-fd", str(write_end), "--lock-fd", str(lock_fd), *serve_args]
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
-                                pass_fds=(write_end,), start_new_session=True, cwd=root)
+                                pass_fds=(write_end, lock_fd), start_new_session=True, cwd=root)
     finally:
         os.close(fd)
         os.close(write_end)

@@ -64,6 +64,8 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     add_trust_arguments(serve)
     # Where a background start (`lspfeedback check`) waits for the ready line: not for users.
     serve.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
+    # The start lock it inherited from that caller, released once ready.
+    serve.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
     serve.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
                        help=f"largest request body accepted (default {DEFAULT_MAX_BODY})")
     status = sub.add_parser("status", help="show the daemon running for a root, if any",
@@ -132,14 +134,15 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         return serve(
             args.root, options, host=args.host, port=args.port, socket_path=args.socket,
-            max_body=args.max_body, announce=_announcer(args.ready_fd),
+            max_body=args.max_body, announce=_announcer(args.ready_fd, args.lock_fd),
         )
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown
         return 130
 
 
-def _announcer(ready_fd: int | None) -> Callable[[DaemonInfo], None]:
-    """Print the ready line; also write it on ``ready_fd`` (then closed) when one is given."""
+def _announcer(ready_fd: int | None, lock_fd: int | None) -> Callable[[DaemonInfo], None]:
+    """Print the ready line; also write it on ``ready_fd`` (then closed) when one is given, and
+    let the start lock (``lock_fd``) go."""
 
     def announce(info: DaemonInfo) -> None:
         line = f"lspfeedback daemon for {info.root} at {info.endpoint} (pid {info.pid})"
@@ -147,6 +150,9 @@ def _announcer(ready_fd: int | None) -> Callable[[DaemonInfo], None]:
         if ready_fd is not None:
             with contextlib.suppress(OSError), os.fdopen(ready_fd, "w") as ready:
                 ready.write(line + "\n")
+        if lock_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(lock_fd)
 
     return announce
 
