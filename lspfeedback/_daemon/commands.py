@@ -3,6 +3,7 @@
     lspfeedback serve [--root R] [--server S]... [--host 127.0.0.1] [--port N | --socket PATH]
     lspfeedback status [--root R] [--json]        exit 0 running, 1 not running
     lspfeedback stop [--root R]                   SIGTERM, then wait until it has exited
+                                                  (exit 3 when it does not answer or stay up)
 
 FastAPI, uvicorn and pydantic (the ``daemon`` extra) are imported only by ``serve``, which says
 what to install when they are missing: ``verify``, ``status`` and ``stop`` need only the core.
@@ -30,6 +31,8 @@ from lspfeedback._extras import missing_extra
 from lspfeedback._options import DEFAULT_SERVERS, VerifierOptions, add_trust_arguments
 
 COMMANDS = ("serve", "status", "stop")
+EXIT_UNKNOWN = 3
+"""`stop` could not tell or do what was asked (the CLI's exit status for "unknown")."""
 ROOT_HELP = ("workspace root (default: the nearest directory at or above the current one with "
              "pyproject.toml or .git)")
 STOP_TIMEOUT = 30.0
@@ -192,7 +195,7 @@ def _stop(args: argparse.Namespace) -> int:
             # The pid may belong to another process by now: never signal what did not answer.
             print(f"lspfeedback: error: the daemon of {info.endpoint} (pid {info.pid}) does not "
                   f"answer ({exc.error or type(exc).__name__}); not stopping anything", file=sys.stderr)
-            return 2
+            return EXIT_UNKNOWN
         state_path(args.root).unlink(missing_ok=True)
         print(f"no daemon is running for {info.root} (removed a stale state file)")
         return 0
@@ -200,7 +203,7 @@ def _stop(args: argparse.Namespace) -> int:
     if not _wait_gone(pid, STOP_TIMEOUT):
         print(f"lspfeedback: error: the daemon (pid {pid}) is still running after "
               f"{STOP_TIMEOUT:g} s", file=sys.stderr)
-        return 2
+        return EXIT_UNKNOWN
     print(f"stopped the daemon for {info.root} (pid {pid})")
     return 0
 
