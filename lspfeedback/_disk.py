@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from lspfeedback import languages
 from lspfeedback._deadline import Deadline
 from lspfeedback._delta import compare
 from lspfeedback._failover import account, lineup_of
-from lspfeedback._imports import PYTHON_SUFFIXES, ImportGraph, plan
+from lspfeedback._imports import plan
 from lspfeedback._replicas import ReplicaPool
 from lspfeedback._report import Diagnostic, Report
 from lspfeedback._reporting import assemble
 from lspfeedback._workspace import Check, Workspace
+from lspfeedback.languages import ImportGraphProvider
 
 
 @dataclass(frozen=True)
@@ -33,9 +35,9 @@ class External:
 class DiskSync:
     """Keeps every replica's view of the disk, and the import graph, current."""
 
-    def __init__(self, pool: ReplicaPool, graph: ImportGraph) -> None:
+    def __init__(self, pool: ReplicaPool, graphs: Mapping[str, ImportGraphProvider]) -> None:
         self._pool = pool
-        self._graph = graph
+        self._graphs = graphs
 
     def refresh(self, ws: Workspace, skip: Collection[str] = ()) -> list[str]:
         """Re-read every document ``ws`` knows, by content; tell its servers. Returns the
@@ -55,14 +57,14 @@ class DiskSync:
         changed = self.refresh(ws, skip)
         if not changed:
             return External()
-        python = [rel for rel in changed
-                  if rel.endswith(PYTHON_SUFFIXES) and ws.store.get(rel).exists]
-        if not python:
+        checkable = [rel for rel in changed
+                     if languages.of_path(rel) is not None and ws.store.get(rel).exists]
+        if not checkable:
             return External(tuple(changed))
         lineup = await lineup_of(ws, self._pool.fallbacks)
-        now = await ws.check(python, deadline, lineup.asked)
-        introduced, _ = compare(ws.cached_diagnostics(python, key), now.diagnostics(),
-                                old_texts, {rel: ws.store.get(rel).text for rel in python})
+        now = await ws.check(checkable, deadline, lineup.asked)
+        introduced, _ = compare(ws.cached_diagnostics(checkable, key), now.diagnostics(),
+                                old_texts, {rel: ws.store.get(rel).text for rel in checkable})
         return External(tuple(changed), tuple(sorted(introduced)))
 
     def written(self, ws: Workspace, rels: list[str]) -> None:
@@ -96,7 +98,7 @@ class DiskSync:
         # is empty and everything current counts as introduced (never hidden).
         first_sight = any(not store.known(p) for p in changed)
         old_texts = {p: store.get(p).text for p in changed}
-        scope = await plan(self._graph, changed, limit)
+        scope = await plan(self._graphs, changed, limit)
         lineup = await lineup_of(ws, self._pool.fallbacks)
         before = Check() if first_sight else await ws.check(scope.targets, deadline, lineup.asked)
         reloaded = [rel for rel in changed if store.reload(rel)]
@@ -105,7 +107,7 @@ class DiskSync:
             # disk: the servers must hear of it, and cached results are no longer valid.
             store.note_disk_change()
             ws.disk_changed(changed)
-            scope = await plan(self._graph, changed, limit)
+            scope = await plan(self._graphs, changed, limit)
         after = await ws.check(scope.targets, deadline, lineup.asked)
         return assemble(ws, scope, old_texts, before, after, started, external,
                         account(ws, lineup, before, after, self._pool.fallbacks))

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self, Unpack
 
-from lspfeedback import servers as registry
+from lspfeedback import languages
 from lspfeedback._deadline import Deadline
 from lspfeedback._disk import DiskSync
 from lspfeedback._environment import PythonEnvironment, find_environment
 from lspfeedback._exceptions import EditError, UnknownServer, VerifierClosed
 from lspfeedback._failover import Lineup, account, with_failover
-from lspfeedback._imports import GRAPH_TIMEOUT, ImportGraph, Plan, plan
+from lspfeedback._imports import GRAPH_TIMEOUT, Plan, plan
 from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
 from lspfeedback._replicas import Candidate, ReplicaPool, restore_overlays, save_overlays
 from lspfeedback._report import CandidateReport, Report
@@ -33,6 +33,7 @@ from lspfeedback._status import VerifierStatus, status_of_pool
 from lspfeedback._watch import DiskWatcher
 from lspfeedback._workspace import Check, Workspace
 from lspfeedback.edits import Changes, is_disk_paths, parse_changes
+from lspfeedback.languages import Change
 from lspfeedback.servers import ServerContext
 
 
@@ -59,11 +60,14 @@ class AsyncVerifier:
                                  startup_timeout=o.startup_timeout, include_hints=o.include_hints,
                                  sandbox=self._sandbox, policy=o.restarts,
                                  fallbacks=o.fallbacks)
-        # The import graph is read where the primary's servers look: its shadow root.
-        self._graph = ImportGraph(self._primary.shadow.root,
-                                  registry.get("ruff").executable("ruff"), sandbox=self._sandbox)
-        self._primary.on_shadow_change = self._graph.note
-        self._disk = DiskSync(self._pool, self._graph)
+        # Import graphs, one per language the servers check, are read where the primary's
+        # servers look: its shadow root.
+        wanted = dict.fromkeys(name for spec in o.specs for name in spec.languages)
+        self._graphs = {name: languages.get(name).import_graph(self._primary.shadow.root,
+                                                               self._sandbox)
+                        for name in wanted}
+        self._primary.on_shadow_change = self._note_shadow_change
+        self._disk = DiskSync(self._pool, self._graphs)
         self._lock = asyncio.Lock()
         self._watcher = DiskWatcher(self.root, self._on_disk_change) if o.watch else None
         self._closed = False
@@ -302,8 +306,13 @@ class AsyncVerifier:
     async def _plan(self, changes: FileChanges, deadline: Deadline) -> Plan:
         await self._primary.ensure_shadow()  # the graph reads the shadow: it must be current
         # Reading the import graph is part of the call: it gets what is left of the deadline.
-        self._graph.timeout = min(GRAPH_TIMEOUT, max(0.1, deadline.remaining()))
+        for graph in self._graphs.values():
+            graph.timeout = min(GRAPH_TIMEOUT, max(0.1, deadline.remaining()))
         store = self._primary.store
         created = [rel for rel, text in changes.items()
                    if text is not None and store.current_text(rel) is None]
-        return await plan(self._graph, list(changes), self.options.max_dependents, created)
+        return await plan(self._graphs, list(changes), self.options.max_dependents, created)
+
+    def _note_shadow_change(self, changes: list[Change]) -> None:
+        for graph in self._graphs.values():
+            graph.note(changes)

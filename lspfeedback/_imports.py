@@ -19,13 +19,17 @@ import os
 import re
 import signal
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
 from lspfeedback._sandbox import Sandbox
+
+if TYPE_CHECKING:
+    from lspfeedback.languages.base import ImportGraphProvider
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +52,13 @@ class Plan:
     omitted: int
     notes: tuple[str, ...] = ()
     """Why the check covers less than it could (the bound, a failed import graph)."""
+    graph_error: bool = False
+    """An import graph could not be read: importers were not checked."""
 
     @property
     def complete(self) -> bool:
         """Every importer is among the targets and the graph could be read."""
-        return self.omitted == 0 and not any(n.startswith("importers not checked") for n in
-                                             self.notes)
+        return self.omitted == 0 and not self.graph_error
 
 
 GRAPH_TIMEOUT = 30.0
@@ -271,18 +276,36 @@ def _posix(path: str) -> str:
     return Path(path).as_posix()
 
 
-async def plan(graph: ImportGraph, changed: list[str], limit: int,
+async def plan(graphs: Mapping[str, ImportGraphProvider], changed: list[str], limit: int,
                created: Sequence[str] = ()) -> Plan:
     """Check the changed files and up to ``limit`` of their importers, nearest first.
 
-    ``created`` are the changed files the change creates: files naming them are importers.
+    ``graphs`` are the import graphs by language (see `lspfeedback.languages`); each file's
+    importers come from its language's graph. ``created`` are the changed files the change
+    creates: files naming them are importers. Files of no known language are not targets.
     """
-    also = await graph.importers_of_new(created) if created else []
-    dependents, omitted = await graph.dependents(changed, limit, also)
-    targets = [p for p in changed + dependents if p.endswith(PYTHON_SUFFIXES)]
+    from lspfeedback import languages  # languages.python builds on this module
+
+    dependents: list[str] = []
+    omitted = 0
     notes = []
+    for name, graph in graphs.items():
+        mine = [rel for rel in changed if _language_name(languages.of_path(rel)) == name]
+        if not mine:
+            continue
+        born = [rel for rel in created if rel in mine]
+        also = await graph.importers_of_new(born) if born else []
+        found, cut = await graph.dependents(mine, limit, also)
+        dependents += found
+        omitted += cut
+        if graph.error:
+            notes.append(f"importers not checked: {graph.error}")
+    targets = [p for p in changed + dependents if languages.of_path(p) is not None]
     if omitted:
-        notes.append(f"{omitted} more importers not checked (max_dependents={limit})")
-    if graph.error:
-        notes.append(f"importers not checked: {graph.error}")
-    return Plan(changed, list(dict.fromkeys(targets)), omitted, tuple(notes))
+        notes.insert(0, f"{omitted} more importers not checked (max_dependents={limit})")
+    return Plan(changed, list(dict.fromkeys(targets)), omitted, tuple(notes),
+                graph_error=any(n.startswith("importers not checked:") for n in notes))
+
+
+def _language_name(language: object) -> str | None:
+    return getattr(language, "name", None)

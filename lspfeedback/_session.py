@@ -16,6 +16,7 @@ from typing import Any
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
+from lspfeedback import languages
 from lspfeedback._capabilities import Capabilities, resolve_capabilities
 from lspfeedback._convert import to_diagnostics
 from lspfeedback._deadline import Deadline
@@ -237,7 +238,8 @@ class ServerSession:
             if held is None:
                 client.notify(types.TEXT_DOCUMENT_DID_OPEN, types.DidOpenTextDocumentParams(
                     text_document=types.TextDocumentItem(
-                        uri=doc.uri, language_id="python", version=doc.version, text=doc.text)))
+                        uri=doc.uri, language_id=_language_id(rel), version=doc.version,
+                        text=doc.text)))
                 self._held[rel] = _Held(doc.version, doc.version, doc.text)
             elif held.store_version != doc.version or (touch and rel in touch):
                 version = max(held.session_version + 1, doc.version)
@@ -348,6 +350,11 @@ class ServerSession:
             # A retry's back-off, bounded by the deadline. It decides nothing about freshness:
             # only the answer to the pull that follows counts.
             await asyncio.sleep(min(RETRY_BACKOFF * 2 ** (len(retried) - 1), deadline.remaining()))
+
+
+def _language_id(rel: str) -> str:
+    language = languages.of_path(rel)
+    return language.language_id(rel) if language is not None else "plaintext"
 
 
 def _items(client: LspClient, report: Any, name: str) -> list[types.Diagnostic]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from lspfeedback import languages
 from lspfeedback import servers as registry
 from lspfeedback._deadline import Deadline
 from lspfeedback._documents import DocumentStore
@@ -223,7 +224,7 @@ class Workspace:
         key = self.store.state_key()
         results: dict[str, FileResult] = {}
         todo = []
-        for rel in targets:
+        for rel in _its_files(session, targets):
             cached = self._cache.get((session.name, rel, key))
             if cached is not None:
                 self._cache.move_to_end((session.name, rel, key))
@@ -264,6 +265,13 @@ class Workspace:
         if caps is None or caps.pull_diagnostics or "types" not in session.spec.checks:
             return set()
         return {rel for rel in todo if session.holds(rel) == self.store.get(rel).version}
+
+
+def _its_files(session: ServerSession, targets: list[str]) -> list[str]:
+    """The targets in a language the server checks."""
+    wanted = session.spec.languages
+    return [rel for rel in targets
+            if (language := languages.of_path(rel)) is not None and language.name in wanted]
 
 
 async def _all(work: Iterable[Coroutine[Any, Any, FileResult]]) -> list[FileResult]:

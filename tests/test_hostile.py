@@ -280,7 +280,7 @@ def test_ruff_analyze_graph_has_a_deadline_and_its_tree_is_killed(tmp_path: Path
     (tmp_path / "a.py").write_text("x = 1\n")
     graph = ImportGraph(tmp_path, str(ruff), timeout=1.0)
     started = time.monotonic()
-    scope = asyncio.run(plan(graph, ["a.py"], 10))
+    scope = asyncio.run(plan({"python": graph}, ["a.py"], 10))
     elapsed = time.monotonic() - started
     assert elapsed < 8
     assert graph.error is not None and "did not finish within 1 s" in graph.error
@@ -302,13 +302,13 @@ def test_after_a_failed_whole_read_the_next_use_reads_the_whole_graph_again(
     (root / "a.py").write_text("X = 1\n")
     (root / "b.py").write_text("from a import X\n")
     graph = ImportGraph(root, str(hanging), timeout=1.0)
-    assert not asyncio.run(plan(graph, ["a.py"], 10)).complete
+    assert not asyncio.run(plan({"python": graph}, ["a.py"], 10)).complete
     # ruff works again: no empty graph was kept, so the next use reads it whole, and only
     # that clears the error (a partial read of one file could not).
     graph.ruff = RUFF
     (root / "b.py").write_text("from a import X\n\nimport os\n")
     graph.note([("b.py", types.FileChangeType.Changed)])
-    again = asyncio.run(plan(graph, ["a.py"], 10))
+    again = asyncio.run(plan({"python": graph}, ["a.py"], 10))
     assert graph.full_reads == 2 and graph.partial_reads == 0
     assert again.complete and again.targets == ["a.py", "b.py"]
 

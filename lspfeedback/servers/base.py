@@ -39,6 +39,9 @@ class ServerSpec:
     checks: tuple[str, ...]
     """What its diagnostics cover: some of ``"types"``, ``"lint"``, ``"syntax"``."""
     install_hint: str
+    languages: tuple[str, ...] = ("python",)
+    """The languages it checks (names in `lspfeedback.languages`): it is given only files of
+    those languages."""
     dynamic_pull_registration: bool = False
     """The server registers ``textDocument/diagnostic`` dynamically after start-up: wait for it
     before choosing pull or push."""
