@@ -398,8 +398,10 @@ def format_lines(diagnostics: Iterable[Diagnostic], prefix: str = "") -> list[st
     return lines
 
 
-def text_lines(outcome: CheckOutcome, fail_on: str = "introduced") -> tuple[list[str], str]:
-    """What ``check`` prints: the lines (introduced first), and the one-line summary."""
+def text_lines(outcome: CheckOutcome, fail_on: str = "introduced", *,
+               brief: bool = False) -> tuple[list[str], str]:
+    """What ``check`` prints: the lines (introduced first), and the one-line summary (with
+    ``brief``, for a model to read: without the timing and the daemon's address)."""
     report = outcome.report
     lines = format_lines(report.introduced)
     lines += format_lines(report.external_introduced, "external: ")
@@ -416,10 +418,10 @@ def text_lines(outcome: CheckOutcome, fail_on: str = "introduced") -> tuple[list
               if n != "nothing was checked"]
     if not report.complete and outcome.checked:
         lines.append(f"note: incomplete: {report.incompleteness()}")
-    return lines, _summary(outcome, fail_on)
+    return lines, _summary(outcome, fail_on, brief)
 
 
-def _summary(outcome: CheckOutcome, fail_on: str) -> str:
+def _summary(outcome: CheckOutcome, fail_on: str, brief: bool = False) -> str:
     report = outcome.report
     if not report.checked_files:
         return "lspfeedback check: nothing was checked (" + (
@@ -433,5 +435,8 @@ def _summary(outcome: CheckOutcome, fail_on: str) -> str:
         what = noun if fail_on == "any" else f"{noun} introduced"
         head = (f"{errors} {what}" if errors else f"no {what}") + (
             f", {warnings} warning{'s' if warnings != 1 else ''} introduced" if warnings else "")
-    return (f"lspfeedback check: {head} in {len(report.checked_files)} files (baseline: "
-            f"{outcome.baseline_detail}; {report.elapsed_ms:.0f} ms, {outcome.via})")
+    where = f"lspfeedback check: {head} in {len(report.checked_files)} files"
+    if brief:
+        return f"{where} (the file and its importers)"
+    return (f"{where} (baseline: {outcome.baseline_detail}; {report.elapsed_ms:.0f} ms, "
+            f"{outcome.via})")

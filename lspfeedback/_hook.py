@@ -137,7 +137,7 @@ def _check_event(args: argparse.Namespace, event: dict[str, Any]) -> int:
         return OK
     if not outcome.failing():
         return OK
-    lines, summary = text_lines(outcome)
+    lines, summary = text_lines(outcome, brief=True)
     print("\n".join([*lines, summary]), file=sys.stderr)
     return FEEDBACK
 

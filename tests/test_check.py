@@ -137,6 +137,15 @@ def test_a_preexisting_error_in_an_importer_is_not_introduced(shop: Path) -> Non
     assert run("check", "--fail-on", "any", "shop/pricing.py", cwd=shop).returncode == 1
 
 
+def test_baseline_none_compares_with_the_files_absence(shop: Path) -> None:
+    proc = run("check", "--baseline", "none", "--json", "shop/pricing.py", cwd=shop)
+    assert proc.returncode == 0, proc.stderr  # pricing itself has no error to introduce
+    report = json.loads(proc.stdout)
+    assert report["baseline"] == "none" and report["introduced"] == []
+    # Without pricing, its importers could not import it: those errors are what it resolves.
+    assert {"shop/cart.py", "shop/legacy.py"} <= {d["path"] for d in report["resolved"]}
+
+
 def test_a_new_file_is_compared_with_its_absence_and_a_deleted_one_breaks_importers(
         shop: Path) -> None:
     (shop / "shop" / "extra.py").write_text("from shop.cart import Cart\n\nCart().nope()\n")
