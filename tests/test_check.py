@@ -228,6 +228,27 @@ def test_exit_codes(shop: Path, tmp_path: Path) -> None:
     assert "4 an edit that does not apply" in run("check", "--help", cwd=shop).stdout
 
 
+def test_reading_the_git_baseline_runs_nothing_the_repository_configures(tmp_path: Path) -> None:
+    # core.fsmonitor names a program git runs when it reads the index (cat-file included): a
+    # repository's own .git/config is the workspace's, so check turns it off.
+    root = make_repo(tmp_path / "shop")
+    marker = tmp_path / "fsmonitor-ran"
+    hook = tmp_path / "fsmonitor.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\necho 0\n")
+    hook.chmod(0o755)
+    git(root, "config", "core.fsmonitor", str(hook))
+    subprocess.run(["git", "cat-file", "--batch"], input=":./shop/cart.py\n", cwd=root,
+                   capture_output=True, text=True, check=True, timeout=60)
+    assert marker.exists()  # git itself would run it
+    marker.unlink()
+    cart = root / "shop" / "cart.py"
+    cart.write_text(cart.read_text() + "\n\nundefined_name\n")
+    proc = run("check", "--no-daemon", "--server", "ruff", "--json", "shop/cart.py", cwd=root)
+    assert proc.returncode == 1, proc.stderr
+    assert json.loads(proc.stdout)["baseline"] == "git"
+    assert not marker.exists()
+
+
 def test_no_daemon_checks_in_process_against_git(shop: Path) -> None:
     break_pricing(shop)
     proc = run("check", "--no-daemon", "--json", "shop/pricing.py", cwd=shop)
