@@ -35,8 +35,8 @@ _RETRY_CODES = {
     types.LSPErrorCodes.ServerCancelled.value: "ServerCancelled",
 }
 MAX_PULL_ATTEMPTS = 8
-"""Pulls of one document in one call at most: a server that answers ContentModified (or asks
-for a refresh) every time is not going to answer this call."""
+"""Pulls of one document in one call at most: a server that answers ContentModified every
+time is not going to answer this call."""
 RETRY_BACKOFF = 0.01
 """Seconds before the second pull; doubled for each further one."""
 PROBE_METHOD = "$/lspfeedback/probe"
@@ -330,7 +330,9 @@ class ServerSession:
         )
         retried: list[str] = []
         while True:
-            refreshes = client.refresh_count
+            # One pull per (document, version): a pull sent after the didChange describes the
+            # version sent, so a workspace/diagnostic/refresh meanwhile (pyright sends one
+            # after every analysis) is no reason to ask again (docs/servers.md).
             try:
                 report: Any = await client.request(
                     types.TEXT_DOCUMENT_DIAGNOSTIC, params, deadline.remaining())
@@ -339,9 +341,7 @@ class ServerSession:
                     raise ServerError(self.name, f"textDocument/diagnostic failed: {exc}") from exc
                 retried.append(_RETRY_CODES[exc.code])
             else:
-                if client.refresh_count == refreshes:
-                    return _items(client, report, self.name)
-                retried.append("a diagnostic refresh")  # results changed while we asked
+                return _items(client, report, self.name)
             if len(retried) >= MAX_PULL_ATTEMPTS or deadline.expired:
                 raise ServerError(self.name, (
                     f"textDocument/diagnostic of {rel}: {len(retried)} pulls in "
