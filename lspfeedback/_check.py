@@ -309,7 +309,10 @@ def _daemon_extra_installed() -> bool:
 
 
 def _serve_args(request: CheckRequest) -> list[str]:
-    args = ["--timeout", str(request.timeout), "--max-dependents", str(request.max_dependents)]
+    from lspfeedback._daemon.background import IDLE_TIMEOUT
+
+    args = ["--timeout", str(request.timeout), "--max-dependents", str(request.max_dependents),
+            "--idle-timeout", str(IDLE_TIMEOUT)]
     for server in request.servers or ():
         args += ["--server", server]
     if request.python is not None:

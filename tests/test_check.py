@@ -12,8 +12,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -273,12 +275,39 @@ def test_concurrent_first_checks_start_one_daemon(tmp_path: Path) -> None:
         # One daemon, started by one of them; the others waited for it and used it.
         assert sum("started now" in via for via in vias) == 1
         assert all(via.startswith(f"the daemon at {state['url']}") for via in vias)
-        serves = [p.pid for p in psutil.process_iter(["cmdline"])
+        serves = [p for p in psutil.process_iter(["cmdline"])
                   if (p.info["cmdline"] or [])[2:6] == ["lspfeedback", "serve", "--root",
                                                         str(root.resolve())]]
-        assert serves == [state["pid"]]
+        assert [p.pid for p in serves] == [state["pid"]]
+        # A daemon started by check stops itself when unused (see the idle test below).
+        assert "--idle-timeout" in serves[0].info["cmdline"]
     finally:
         stop_daemon(root)
+
+
+def test_an_idle_daemon_stops_itself_and_cleans_up(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "shop")
+    daemon = subprocess.Popen([sys.executable, "-m", "lspfeedback", "serve", "--root", str(root),
+                               "--server", "ruff", "--idle-timeout", "2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        assert daemon.stdout is not None
+        ready, _, _ = select.select([daemon.stdout], [], [], 120)
+        assert ready and "lspfeedback daemon for" in daemon.stdout.readline()
+        # Used once (health checks, as `status` makes, do not count as use) ...
+        assert run("check", "--json", "shop/cart.py", cwd=root).returncode == 0
+        assert run("status", "--root", str(root), cwd=root).returncode == 0
+        servers = [p.pid for p in psutil.Process(daemon.pid).children(recursive=True)]
+        assert servers  # ruff (and its sandbox), running
+        # ... then left alone: it stops itself the way `stop` does (SIGTERM, then the graceful
+        # shutdown, after which uvicorn ends by that signal), its servers and state file too.
+        assert daemon.wait(timeout=120) in (0, -signal.SIGTERM)
+        assert not (root / ".lspfeedback" / "daemon.json").exists()
+        assert [pid for pid in servers if pid_alive(pid)] == []
+    finally:
+        if daemon.poll() is None:
+            stop_daemon(root)
+            daemon.wait(timeout=60)
 
 
 # ---- the adapters ---------------------------------------------------------------------------

@@ -17,14 +17,18 @@ import os
 import select
 import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lspfeedback._daemon.state import LOG_FILE, DaemonInfo, read_state, state_dir
 from lspfeedback._daemon.wire import Wire
 from lspfeedback._exceptions import DaemonError, DaemonTimeout
 
+IDLE_TIMEOUT = 1800.0
+"""Seconds without a request after which a daemon started by `check` stops itself (its
+language servers hold hundreds of megabytes; the next check starts a new one)."""
 START_TIMEOUT = 120.0
 """Seconds a new daemon gets to start its servers (pyright on a large project takes a while)."""
 LOCK_FILE = "start.lock"
@@ -127,3 +131,44 @@ def _tail(path: Path, lines: int = 5) -> str:
     except OSError:
         return "(no log)"
     return " | ".join(text[-lines:]) or "(empty log)"
+
+
+_QUIET_ROUTES = ('route="/v1/health"', 'route="/metrics"')
+"""Requests that are not use: health checks (``status``, this watch) and metrics scrapes."""
+
+
+def watch_idle(info: DaemonInfo, idle_s: float, stop: Callable[[], None]) -> threading.Thread:
+    """Call ``stop`` once the daemon ``info`` describes has had no request (other than health
+    and metrics) and none in flight for ``idle_s`` seconds; a daemon thread, reading the
+    daemon's own ``/metrics`` and ``/v1/health`` a few times per period. It ends quietly when
+    the daemon no longer answers (it is stopping)."""
+
+    def run() -> None:
+        wire = Wire(info, timeout=30.0)
+        ticker = threading.Event()  # never set: its wait is the period between two looks
+        last, since = None, time.monotonic()
+        while not ticker.wait(max(0.2, min(60.0, idle_s / 4))):
+            try:
+                seen = (_requests(wire.raw("GET", "/metrics")), wire.health().get("in_flight"))
+            except DaemonError:
+                return
+            now = time.monotonic()
+            if seen != last or seen[1]:
+                last, since = seen, now
+            elif now - since >= idle_s:
+                stop()
+                return
+
+    thread = threading.Thread(target=run, name="lspfeedback-idle-watch", daemon=True)
+    thread.start()
+    return thread
+
+
+def _requests(metrics: bytes) -> int:
+    """Requests served so far, health checks and metrics scrapes left out."""
+    total = 0
+    for line in metrics.decode(errors="replace").splitlines():
+        if line.startswith("lspfeedback_requests_total{") and not any(
+                quiet in line for quiet in _QUIET_ROUTES):
+            total += int(float(line.rsplit(" ", 1)[1]))
+    return total

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lspfeedback._config import find_root
+from lspfeedback._daemon.background import IDLE_TIMEOUT, watch_idle
 from lspfeedback._daemon.client import Client
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, is_loopback
 from lspfeedback._daemon.state import DaemonInfo, read_state, state_path
@@ -69,6 +70,10 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     serve.add_argument("--ready-fd", type=int, default=None, help=argparse.SUPPRESS)
     # The start lock it inherited from that caller, released once ready.
     serve.add_argument("--lock-fd", type=int, default=None, help=argparse.SUPPRESS)
+    serve.add_argument("--idle-timeout", type=float, default=None, metavar="SECONDS",
+                       help="stop after this long without a request (health checks do not "
+                       "count; default: never; a daemon started by `check` uses "
+                       f"{IDLE_TIMEOUT:g})")
     serve.add_argument("--max-body", type=int, default=DEFAULT_MAX_BODY, metavar="BYTES",
                        help=f"largest request body accepted (default {DEFAULT_MAX_BODY})")
     status = sub.add_parser("status", help="show the daemon running for a root, if any",
@@ -137,15 +142,17 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         return serve(
             args.root, options, host=args.host, port=args.port, socket_path=args.socket,
-            max_body=args.max_body, announce=_announcer(args.ready_fd, args.lock_fd),
+            max_body=args.max_body,
+            announce=_announcer(args.ready_fd, args.lock_fd, args.idle_timeout),
         )
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after its clean shutdown
         return 130
 
 
-def _announcer(ready_fd: int | None, lock_fd: int | None) -> Callable[[DaemonInfo], None]:
-    """Print the ready line; also write it on ``ready_fd`` (then closed) when one is given, and
-    let the start lock (``lock_fd``) go."""
+def _announcer(ready_fd: int | None, lock_fd: int | None,
+               idle_timeout: float | None = None) -> Callable[[DaemonInfo], None]:
+    """Print the ready line; also write it on ``ready_fd`` (then closed) when one is given, let
+    the start lock (``lock_fd``) go, and start the idle watch when asked for one."""
 
     def announce(info: DaemonInfo) -> None:
         line = f"lspfeedback daemon for {info.root} at {info.endpoint} (pid {info.pid})"
@@ -156,6 +163,10 @@ def _announcer(ready_fd: int | None, lock_fd: int | None) -> Callable[[DaemonInf
         if lock_fd is not None:
             with contextlib.suppress(OSError):
                 os.close(lock_fd)
+        if idle_timeout is not None:
+            # SIGTERM to itself: the shutdown every other stop goes through (servers stopped,
+            # the state file removed).
+            watch_idle(info, idle_timeout, lambda: os.kill(os.getpid(), signal.SIGTERM))
 
     return announce
 

@@ -71,6 +71,10 @@ class Wire:
 
     def call(self, method: str, path: str, body: object = None) -> Any:
         """The JSON answer to one request; the exception `Client` raises for a failure."""
+        return json.loads(self.raw(method, path, body))
+
+    def raw(self, method: str, path: str, body: object = None) -> bytes:
+        """The body of a successful answer as it came (``/metrics`` is text)."""
         data = json.dumps(body).encode() if body is not None else b""
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n"
                 f"Authorization: Bearer {self.info.token}\r\nAccept: application/json\r\n"
@@ -91,7 +95,7 @@ class Wire:
             raise DaemonUnreachable(f"cannot reach the daemon at {self.info.endpoint}: {exc} "
                                     "(is it running? see: lspfeedback status)") from exc
         if 200 <= status < 300:
-            return json.loads(answer)
+            return answer
         raise _error(self.info.endpoint, status, answer)
 
     def _exchange(self, request: bytes) -> tuple[int, bytes]:
