@@ -60,6 +60,9 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
                       help="as for check (default auto)")
     hook.add_argument("--no-daemon", action="store_true",
                       help="check in-process: neither use nor start a daemon (slow: seconds)")
+    from lspfeedback._cli import _trust_arguments
+
+    _trust_arguments(hook)
 
 
 def run(args: argparse.Namespace, stdin: Any = None) -> int:
@@ -123,12 +126,13 @@ def _check_event(args: argparse.Namespace, event: dict[str, Any]) -> int:
     if outside or not (project / rels[0]).is_file():
         return OK
     s = settings(argparse.Namespace(root=str(project), servers=None, timeout=None,
-                                    max_dependents=None, python=None, trust_workspace=False),
-                 rels)
+                                    max_dependents=None, python=args.python,
+                                    trust_workspace=args.trust_workspace), rels)
     if s.config.excluded(rels[0]):
         return OK
     request = CheckRequest(root=s.root, paths=(rels[0],), servers=s.servers, timeout=s.timeout,
-                           max_dependents=s.max_dependents, baseline=args.baseline,
+                           max_dependents=s.max_dependents, python=s.python,
+                           trust_workspace=s.trust_workspace, baseline=args.baseline,
                            use_daemon=not args.no_daemon, start_daemon=not args.no_daemon)
     outcome = run_check(request)
     if outcome.report.status == "unknown":
