@@ -9,19 +9,18 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 from lspfeedback import languages
 from lspfeedback._deadline import Deadline
 from lspfeedback._delta import compare
 from lspfeedback._failover import account, lineup_of
-from lspfeedback._imports import plan
+from lspfeedback._imports import ImportGraphs
 from lspfeedback._replicas import ReplicaPool
 from lspfeedback._report import Diagnostic, Report
 from lspfeedback._reporting import assemble
 from lspfeedback._workspace import Check, Workspace
-from lspfeedback.languages import ImportGraphProvider
 
 
 @dataclass(frozen=True)
@@ -35,7 +34,7 @@ class External:
 class DiskSync:
     """Keeps every replica's view of the disk, and the import graph, current."""
 
-    def __init__(self, pool: ReplicaPool, graphs: Mapping[str, ImportGraphProvider]) -> None:
+    def __init__(self, pool: ReplicaPool, graphs: ImportGraphs) -> None:
         self._pool = pool
         self._graphs = graphs
 
@@ -98,7 +97,7 @@ class DiskSync:
         # is empty and everything current counts as introduced (never hidden).
         first_sight = any(not store.known(p) for p in changed)
         old_texts = {p: store.get(p).text for p in changed}
-        scope = await plan(self._graphs, changed, limit)
+        scope = await self._graphs.plan(changed, limit, deadline=deadline)
         lineup = await lineup_of(ws, self._pool.fallbacks)
         before = Check() if first_sight else await ws.check(scope.targets, deadline, lineup.asked)
         reloaded = [rel for rel in changed if store.reload(rel)]
@@ -107,7 +106,7 @@ class DiskSync:
             # disk: the servers must hear of it, and cached results are no longer valid.
             store.note_disk_change()
             ws.disk_changed(changed)
-            scope = await plan(self._graphs, changed, limit)
+            scope = await self._graphs.plan(changed, limit, deadline=deadline)
         after = await ws.check(scope.targets, deadline, lineup.asked)
         return assemble(ws, scope, old_texts, before, after, started, external,
                         account(ws, lineup, before, after, self._pool.fallbacks))

@@ -19,7 +19,7 @@ import hashlib
 import os
 import stat
 import tempfile
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -391,3 +391,23 @@ def _atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+SavedOverlays = dict[str, tuple[bool, str | None]]
+"""path -> (deleted, overlay text): what `save_overlays` keeps to put back."""
+
+
+def save_overlays(store: DocumentStore, rels: Iterable[str]) -> SavedOverlays:
+    """What ``store`` holds for ``rels`` now, for `restore_overlays`."""
+    return {rel: (store.get(rel).deleted, store.get(rel).overlay) for rel in rels}
+
+
+def restore_overlays(store: DocumentStore, saved: SavedOverlays) -> None:
+    """Put back overlays saved by `save_overlays` (a deletion, a text, or none at all)."""
+    for rel, (deleted, overlay) in saved.items():
+        if deleted:
+            store.set_overlay(rel, None)
+        elif overlay is not None:
+            store.set_overlay(rel, overlay)
+        else:
+            store.drop_overlay(rel)

@@ -17,23 +17,22 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self, Unpack
 
-from lspfeedback import languages
 from lspfeedback._deadline import Deadline
 from lspfeedback._disk import DiskSync
+from lspfeedback._documents import restore_overlays, save_overlays
 from lspfeedback._environment import PythonEnvironment, find_environment
-from lspfeedback._exceptions import EditError, UnknownServer, VerifierClosed
-from lspfeedback._failover import Lineup, account, with_failover
-from lspfeedback._imports import GRAPH_TIMEOUT, Plan, plan
+from lspfeedback._exceptions import EditError, VerifierClosed
+from lspfeedback._failover import check_edit, check_now, with_failover
+from lspfeedback._imports import ImportGraphs, Plan
 from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
-from lspfeedback._replicas import Candidate, ReplicaPool, restore_overlays, save_overlays
+from lspfeedback._replicas import Candidate, ReplicaPool
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback._reporting import FileChanges, assemble
 from lspfeedback._sandbox import sandbox_for
 from lspfeedback._status import VerifierStatus, status_of_pool
 from lspfeedback._watch import DiskWatcher
-from lspfeedback._workspace import Check, Workspace
+from lspfeedback._workspace import Workspace
 from lspfeedback.edits import Changes, is_disk_paths, parse_changes
-from lspfeedback.languages import Change
 from lspfeedback.servers import ServerContext
 
 
@@ -60,13 +59,9 @@ class AsyncVerifier:
                                  startup_timeout=o.startup_timeout, include_hints=o.include_hints,
                                  sandbox=self._sandbox, policy=o.restarts,
                                  fallbacks=o.fallbacks)
-        # Import graphs, one per language the servers check, are read where the primary's
-        # servers look: its shadow root.
-        wanted = dict.fromkeys(name for spec in o.specs for name in spec.languages)
-        self._graphs = {name: languages.get(name).import_graph(self._primary.shadow.root,
-                                                               self._sandbox)
-                        for name in wanted}
-        self._primary.on_shadow_change = self._note_shadow_change
+        self._graphs = ImportGraphs(dict.fromkeys(n for spec in o.specs for n in spec.languages),
+                                    self._primary.shadow.root, self._sandbox)
+        self._primary.on_shadow_change = self._graphs.note
         self._disk = DiskSync(self._pool, self._graphs)
         self._lock = asyncio.Lock()
         self._watcher = DiskWatcher(self.root, self._on_disk_change) if o.watch else None
@@ -153,18 +148,9 @@ class AsyncVerifier:
             store = ws.store
             old_texts = {p: store.get(p).text for p in parsed}
             plan = await self._plan(parsed, deadline)
-            saved = save_overlays(store, parsed)
-
-            async def both_states(lineup: Lineup) -> tuple[Check, Check]:
-                restore_overlays(store, saved)  # a second pass starts from the state before
-                before = await ws.check(plan.targets, deadline, lineup.asked)
-                store.set_overlays(parsed)
-                return before, await ws.check(plan.targets, deadline, lineup.asked)
-
-            lineup, (before, after) = await with_failover(
-                ws, self.options.fallbacks, deadline, both_states, lambda checks: checks)
-            return assemble(ws, plan, old_texts, before, after, started, external,
-                            account(ws, lineup, before, after, self.options.fallbacks))
+            verdict, before, after = await check_edit(ws, plan.targets, parsed, deadline,
+                                                      self.options.fallbacks)
+            return assemble(ws, plan, old_texts, before, after, started, external, verdict)
 
     async def verify_candidates(
         self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
@@ -219,12 +205,9 @@ class AsyncVerifier:
             store = self._primary.store
             rels = [store.relpath(p) for p in paths]
             ws, deadline = self._primary, Deadline(self.options.timeout)
-            lineup, check = await with_failover(
-                ws, self.options.fallbacks, deadline,
-                lambda lineup: ws.check(rels, deadline, lineup.asked), lambda check: [check])
+            verdict, check = await check_now(ws, rels, deadline, self.options.fallbacks)
             texts = {rel: store.get(rel).text for rel in rels}
-            return assemble(ws, Plan([], rels, 0), texts, check, check, started,
-                            verdict=account(ws, lineup, check, check, self.options.fallbacks))
+            return assemble(ws, Plan([], rels, 0), texts, check, check, started, verdict=verdict)
 
     async def commit(self, changes: Changes | None = None) -> list[str]:
         """Write every overlay to disk atomically (deletions delete); returns the paths.
@@ -256,21 +239,12 @@ class AsyncVerifier:
         server given up on after a crash loop is started again now, a backed-off restart
         happens at once. Raises `UnknownServer` for a name that is not configured."""
         self._ensure_open()
-        names = self.options.server_names if server is None else [server]
-        if server is not None and server not in self._primary.sessions:
-            raise UnknownServer(server, self.options.server_names)
-        for ws in self._pool:
-            for name in names:
-                ws.sessions[name].supervisor.reset()
+        self._pool.reset(server)
 
     async def wait_settled(self, timeout: float) -> VerifierStatus:
         """Wait until no server of the primary replica is starting, restarting or being
         probed (restarts run in the background), or ``timeout`` seconds; returns the status."""
-        sessions = self._primary.all_sessions()
-        loop = asyncio.get_running_loop()
-        end = loop.time() + timeout
-        for session in sessions:
-            await session.supervisor.settled(max(0.0, end - loop.time()))
+        await self._primary.settled(timeout)
         return self.status()
 
     # ---- internals -------------------------------------------------------------------------
@@ -305,14 +279,8 @@ class AsyncVerifier:
 
     async def _plan(self, changes: FileChanges, deadline: Deadline) -> Plan:
         await self._primary.ensure_shadow()  # the graph reads the shadow: it must be current
-        # Reading the import graph is part of the call: it gets what is left of the deadline.
-        for graph in self._graphs.values():
-            graph.timeout = min(GRAPH_TIMEOUT, max(0.1, deadline.remaining()))
         store = self._primary.store
         created = [rel for rel, text in changes.items()
                    if text is not None and store.current_text(rel) is None]
-        return await plan(self._graphs, list(changes), self.options.max_dependents, created)
-
-    def _note_shadow_change(self, changes: list[Change]) -> None:
-        for graph in self._graphs.values():
-            graph.note(changes)
+        return await self._graphs.plan(list(changes), self.options.max_dependents, created,
+                                       deadline)

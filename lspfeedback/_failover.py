@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from lspfeedback._deadline import Deadline
+from lspfeedback._documents import restore_overlays, save_overlays
 from lspfeedback._exceptions import UnknownServer
 from lspfeedback._report import Degraded, Unknown
 from lspfeedback._reporting import Verdict
@@ -113,6 +114,33 @@ async def with_failover(ws: Workspace, fallbacks: Fallbacks, deadline: Deadline,
     if lineup.covers(second):
         return lineup, result
     return second, await run(second)
+
+
+async def check_edit(ws: Workspace, targets: list[str], changes: Mapping[str, str | None],
+                     deadline: Deadline, fallbacks: Fallbacks) -> tuple[Verdict, Check, Check]:
+    """``targets`` checked before and after laying ``changes`` on ``ws``'s store (they stay
+    laid), with failover: a second pass starts again from the state before."""
+    store = ws.store
+    saved = save_overlays(store, changes)
+
+    async def both_states(lineup: Lineup) -> tuple[Check, Check]:
+        restore_overlays(store, saved)  # the state before (a no-op on the first pass)
+        before = await ws.check(targets, deadline, lineup.asked)
+        store.set_overlays(changes)
+        return before, await ws.check(targets, deadline, lineup.asked)
+
+    lineup, (before, after) = await with_failover(ws, fallbacks, deadline, both_states,
+                                                  lambda checks: checks)
+    return account(ws, lineup, before, after, fallbacks), before, after
+
+
+async def check_now(ws: Workspace, targets: list[str], deadline: Deadline,
+                    fallbacks: Fallbacks) -> tuple[Verdict, Check]:
+    """``targets`` checked in the current state, with failover."""
+    lineup, check = await with_failover(
+        ws, fallbacks, deadline, lambda lineup: ws.check(targets, deadline, lineup.asked),
+        lambda check: [check])
+    return account(ws, lineup, check, check, fallbacks), check
 
 
 def account(ws: Workspace, lineup: Lineup, before: Check, after: Check,

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from lsprotocol import types
 
+from lspfeedback._deadline import Deadline
 from lspfeedback._sandbox import Sandbox
 
 if TYPE_CHECKING:
@@ -305,6 +306,34 @@ async def plan(graphs: Mapping[str, ImportGraphProvider], changed: list[str], li
         notes.insert(0, f"{omitted} more importers not checked (max_dependents={limit})")
     return Plan(changed, list(dict.fromkeys(targets)), omitted, tuple(notes),
                 graph_error=any(n.startswith("importers not checked:") for n in notes))
+
+
+class ImportGraphs:
+    """The import graph of every language the servers check, all read in one root (the
+    primary replica's shadow root, where its servers look)."""
+
+    def __init__(self, names: Iterable[str], root: Path, sandbox: Sandbox) -> None:
+        from lspfeedback import languages  # languages.python builds on this module
+
+        self.by_language: dict[str, ImportGraphProvider] = {
+            name: languages.get(name).import_graph(root, sandbox) for name in names}
+
+    def __repr__(self) -> str:
+        return f"<ImportGraphs {', '.join(self.by_language)}>"
+
+    def note(self, changes: Sequence[tuple[str, types.FileChangeType]]) -> None:
+        """Files changed in the root: every graph keeps itself current."""
+        for graph in self.by_language.values():
+            graph.note(changes)
+
+    async def plan(self, changed: list[str], limit: int, created: Sequence[str] = (),
+                   deadline: Deadline | None = None) -> Plan:
+        """`plan` over these graphs. Reading a graph is part of the call: with a
+        ``deadline`` it gets what is left of it (at most `GRAPH_TIMEOUT`)."""
+        if deadline is not None:
+            for graph in self.by_language.values():
+                graph.timeout = min(GRAPH_TIMEOUT, max(0.1, deadline.remaining()))
+        return await plan(self.by_language, changed, limit, created)
 
 
 def _language_name(language: object) -> str | None:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lspfeedback._deadline import Deadline
-from lspfeedback._documents import DocumentStore
+from lspfeedback._documents import restore_overlays, save_overlays
+from lspfeedback._exceptions import UnknownServer
 from lspfeedback._failover import Fallbacks, Lineup, account
 from lspfeedback._imports import Plan
 from lspfeedback._report import CandidateReport, Report
@@ -23,9 +24,6 @@ from lspfeedback._sandbox import Sandbox
 from lspfeedback._supervisor import RestartPolicy
 from lspfeedback._workspace import Check, Workspace
 from lspfeedback.servers import ServerContext, ServerSpec
-
-SavedOverlays = dict[str, tuple[bool, str | None]]
-"""path -> (deleted, overlay text): what `save_overlays` keeps to put back."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +62,15 @@ class ReplicaPool:
 
     async def close(self) -> None:
         await asyncio.gather(*(w.close() for w in self))
+
+    def reset(self, server: str | None) -> None:
+        """Forget the past crashes of ``server`` (None: every server) in every replica."""
+        names = list(self.primary.sessions) if server is None else [server]
+        if server is not None and server not in self.primary.sessions:
+            raise UnknownServer(server, list(self.primary.sessions))
+        for ws in self:
+            for name in names:
+                ws.sessions[name].supervisor.reset()
 
     def _new(self, name: str) -> Workspace:
         return Workspace(self._root, self._specs, self._context,
@@ -151,19 +158,3 @@ class ReplicaPool:
                 restore_overlays(ws.store, saved)
             else:
                 ws.mirror(base)
-
-
-def save_overlays(store: DocumentStore, rels: Iterable[str]) -> SavedOverlays:
-    """What ``store`` holds for ``rels`` now, for `restore_overlays`."""
-    return {rel: (store.get(rel).deleted, store.get(rel).overlay) for rel in rels}
-
-
-def restore_overlays(store: DocumentStore, saved: SavedOverlays) -> None:
-    """Put back overlays saved by `save_overlays` (a deletion, a text, or none at all)."""
-    for rel, (deleted, overlay) in saved.items():
-        if deleted:
-            store.set_overlay(rel, None)
-        elif overlay is not None:
-            store.set_overlay(rel, overlay)
-        else:
-            store.drop_overlay(rel)

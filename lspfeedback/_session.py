@@ -7,11 +7,9 @@ re-send); each maps to the store version whose text it carried, which is what re
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -24,21 +22,12 @@ from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import RequestTimeout, ServerError, ServerStartError
 from lspfeedback._lsp.client import LspClient
 from lspfeedback._lsp.content_changes import change_event
+from lspfeedback._lsp.pull import pull
 from lspfeedback._report import Diagnostic
 from lspfeedback._sandbox import Sandbox
 from lspfeedback._supervisor import RestartPolicy, ServerState, Supervisor
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
-# Error codes after which a pull may be asked again (LSP 3.17), a bounded number of times.
-_RETRY_CODES = {
-    types.LSPErrorCodes.ContentModified.value: "ContentModified",
-    types.LSPErrorCodes.ServerCancelled.value: "ServerCancelled",
-}
-MAX_PULL_ATTEMPTS = 8
-"""Pulls of one document in one call at most: a server that answers ContentModified every
-time is not going to answer this call."""
-RETRY_BACKOFF = 0.01
-"""Seconds before the second pull; doubled for each further one."""
 PROBE_METHOD = "$/lspfeedback/probe"
 """A request no server implements: LSP 3.17 says a ``$/`` request a server does not know must
 be answered with MethodNotFound, so any answer at all proves the server reads and replies."""
@@ -270,20 +259,10 @@ class ServerSession:
         ``workspace/didChangeWatchedFiles``, plus ``workspace/didCreateFiles`` and
         ``didDeleteFiles`` when it declared them (LSP 3.17 file operations)."""
         client = self._require_client()
-        if not changes:
-            return
-        events = [types.FileEvent(uri=self.store.uri(rel), type=kind) for rel, kind in changes]
-        client.notify(types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
-                      types.DidChangeWatchedFilesParams(changes=events))
-        operations = self.capabilities.file_operations if self.capabilities else frozenset()
-        created = [types.FileCreate(uri=e.uri) for e in events
-                   if e.type == types.FileChangeType.Created]
-        deleted = [types.FileDelete(uri=e.uri) for e in events
-                   if e.type == types.FileChangeType.Deleted]
-        if created and "didCreate" in operations:
-            client.notify(types.WORKSPACE_DID_CREATE_FILES, types.CreateFilesParams(files=created))
-        if deleted and "didDelete" in operations:
-            client.notify(types.WORKSPACE_DID_DELETE_FILES, types.DeleteFilesParams(files=deleted))
+        if changes:
+            operations = self.capabilities.file_operations if self.capabilities else frozenset()
+            announce_files(client, [(self.store.uri(rel), kind) for rel, kind in changes],
+                           operations)
 
     def _require_client(self) -> LspClient:
         if self.client is None:
@@ -303,15 +282,15 @@ class ServerSession:
         caps = self.capabilities
         held = self._held[rel]
         uri = self.store.uri(rel)
-        pull = caps is not None and caps.pull_diagnostics
+        pulled = caps is not None and caps.pull_diagnostics
         try:
-            if pull:
-                items = await self._pull(client, rel, caps.pull_identifier if caps else None,
-                                         deadline)
+            if pulled:
+                items = await pull(client, uri, rel, caps.pull_identifier if caps else None,
+                                   deadline)
             else:
                 items = await client.wait_for_push(uri, held.session_version, deadline.remaining())
         except RequestTimeout:
-            what = ("its textDocument/diagnostic request (cancelled)" if pull else
+            what = ("its textDocument/diagnostic request (cancelled)" if pulled else
                     f"a publishDiagnostics of version {held.session_version}")
             raise RequestTimeout(self.name, (
                 f"no diagnostics of {rel} by {deadline.describe()}: waited "
@@ -321,45 +300,23 @@ class ServerSession:
             rel, held.text, items, source=self.name, encoding=encoding,
             include_hints=self.include_hints, rewrite=self.rewrite))
 
-    async def _pull(
-        self, client: LspClient, rel: str, identifier: str | None, deadline: Deadline
-    ) -> list[types.Diagnostic]:
-        params = types.DocumentDiagnosticParams(
-            text_document=types.TextDocumentIdentifier(uri=self.store.uri(rel)),
-            identifier=identifier,
-        )
-        retried: list[str] = []
-        while True:
-            # One pull per (document, version): a pull sent after the didChange describes the
-            # version sent, so a workspace/diagnostic/refresh meanwhile (pyright sends one
-            # after every analysis) is no reason to ask again (docs/servers.md).
-            try:
-                report: Any = await client.request(
-                    types.TEXT_DOCUMENT_DIAGNOSTIC, params, deadline.remaining())
-            except JsonRpcException as exc:
-                if exc.code not in _RETRY_CODES:
-                    raise ServerError(self.name, f"textDocument/diagnostic failed: {exc}") from exc
-                retried.append(_RETRY_CODES[exc.code])
-            else:
-                return _items(client, report, self.name)
-            if len(retried) >= MAX_PULL_ATTEMPTS or deadline.expired:
-                raise ServerError(self.name, (
-                    f"textDocument/diagnostic of {rel}: {len(retried)} pulls in "
-                    f"{deadline.elapsed():.2f} s were each answered with "
-                    f"{' / '.join(sorted(set(retried)))}; gave up (it is not settling)"))
-            # A retry's back-off, bounded by the deadline. It decides nothing about freshness:
-            # only the answer to the pull that follows counts.
-            await asyncio.sleep(min(RETRY_BACKOFF * 2 ** (len(retried) - 1), deadline.remaining()))
-
 
 def _language_id(rel: str) -> str:
     language = languages.of_path(rel)
     return language.language_id(rel) if language is not None else "plaintext"
 
 
-def _items(client: LspClient, report: Any, name: str) -> list[types.Diagnostic]:
-    if isinstance(report, types.FullDocumentDiagnosticReport | types.RelatedFullDocumentDiagnosticReport):
-        return list(report.items)
-    if isinstance(report, dict) and isinstance(report.get("items"), list):
-        return [client.converter.structure(i, types.Diagnostic) for i in report["items"]]
-    raise ServerError(name, f"unexpected diagnostic report kind: {type(report).__name__}")
+def announce_files(client: LspClient, changes: list[tuple[str, types.FileChangeType]],
+                   operations: frozenset[str]) -> None:
+    """The notifications of `ServerSession.files_changed` for ``(uri, kind)`` changes."""
+    events = [types.FileEvent(uri=uri, type=kind) for uri, kind in changes]
+    client.notify(types.WORKSPACE_DID_CHANGE_WATCHED_FILES,
+                  types.DidChangeWatchedFilesParams(changes=events))
+    created = [types.FileCreate(uri=e.uri) for e in events
+               if e.type == types.FileChangeType.Created]
+    deleted = [types.FileDelete(uri=e.uri) for e in events
+               if e.type == types.FileChangeType.Deleted]
+    if created and "didCreate" in operations:
+        client.notify(types.WORKSPACE_DID_CREATE_FILES, types.CreateFilesParams(files=created))
+    if deleted and "didDelete" in operations:
+        client.notify(types.WORKSPACE_DID_DELETE_FILES, types.DeleteFilesParams(files=deleted))

@@ -133,6 +133,13 @@ class Workspace:
         await asyncio.gather(*(s.stop() for s in self.all_sessions()))
         self.shadow.close()
 
+    async def settled(self, timeout: float) -> None:
+        """Wait until no server is starting, restarting or being probed, or ``timeout`` s."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        for session in self.all_sessions():
+            await session.supervisor.settled(max(0.0, end - loop.time()))
+
     def running(self) -> list[ServerSession]:
         return [s for s in self.all_sessions() if s.state in ("running", "unresponsive")
                 and s.client is not None and s.client.alive]
