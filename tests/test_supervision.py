@@ -12,6 +12,7 @@ import signal
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 
 from lspfeedback import Verifier
@@ -154,3 +155,55 @@ def test_restart_policy_rejects_nonsense(bad: dict[str, float]) -> None:
 def test_restart_policy_backs_off_exponentially_with_a_cap() -> None:
     policy = RestartPolicy(backoff=0.5, max_backoff=3.0)
     assert [policy.delay(n) for n in range(1, 6)] == [0.0, 0.5, 1.0, 2.0, 3.0]
+
+
+def test_the_daemon_keeps_serving_through_a_crash_and_says_so(shop: Path, tmp_path: Path) -> None:
+    from lspfeedback import Client
+
+    from .conftest import kill_and_wait
+    from .test_daemon import serve_args, start_daemon
+
+    running = start_daemon(shop, serve_args(shop, "--port", "0"), tmp_path)
+    signature = ("percent: int) -> int:", "percent: int, currency: str) -> int:")
+    text = (shop / "shop/pricing.py").read_text().replace(*signature)
+    try:
+        with Client(shop) as c:
+            kill_and_wait(c.health()["servers"]["pyright"]["pid"])
+            report = c.verify({"shop/pricing.py": text})
+            health = c.health()
+            metrics = httpx.get(running.url + "/metrics", headers=running.headers()).text
+    finally:
+        running.stop()
+    # ty answered for pyright (both states), over HTTP as in process.
+    assert [(d.server, d.stand_ins) for d in report.degraded] == [("pyright", ("ty",))]
+    assert report.status == "errors" and {d.source for d in report.introduced} == {"ty"}
+    assert health["servers"]["ty"]["stand_in"] is True
+    assert health["servers"]["pyright"]["restarts"] == 1
+    assert health["servers"]["pyright"]["state"] in ("restarting", "running")
+    assert 'lspfeedback_degraded_total{server="pyright"} 1' in metrics
+    assert 'lspfeedback_server_restarts_total{replica="primary",server="pyright"} 1' in metrics
+    assert 'lspfeedback_server_give_ups_total{replica="primary",server="pyright"} 0' in metrics
+
+
+def test_content_modified_forever_gets_bounded_pulls_and_an_honest_reason(shop: Path) -> None:
+    from lspfeedback._lsp.pull import MAX_PULL_ATTEMPTS
+
+    with Verifier(shop, servers=[fake("content-modified")], timeout=TIMEOUT) as v:
+        report = v.verify(BAD)
+        status = v.status().servers[0]
+    assert report.status == "unknown" and not report.ok
+    # Both checks of the call (before and after the edit) gave up after the bound, well
+    # before the deadline, and say why in words a reader can act on.
+    assert len(report.unknown) == 2
+    for unknown in report.unknown:
+        assert f"{MAX_PULL_ATTEMPTS} pulls" in unknown.reason
+        assert "ContentModified" in unknown.reason and "gave up" in unknown.reason
+    assert status.state == "running" and status.restarts == 0  # it answers: not restarted
+
+
+def test_reset_of_an_unknown_server_names_the_configured_ones(shop: Path) -> None:
+    from lspfeedback import UnknownServer
+
+    with Verifier(shop, servers=["ruff"], timeout=TIMEOUT) as v, \
+            pytest.raises(UnknownServer, match="known servers: ruff"):
+        v.reset("pyright")

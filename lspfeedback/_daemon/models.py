@@ -65,10 +65,14 @@ class DiscardResponse(BaseModel):
 
 
 class ServerHealth(BaseModel):
-    state: str = Field(description="running, crashed or stopped")
+    state: str = Field(description="stopped, starting, running, unresponsive (missed a deadline, "
+                       "being probed), restarting or failed (given up after a crash loop)")
     restarts: int
     pid: int | None
     last_error: str | None = Field(default=None, description="Why it last failed to answer.")
+    gave_up: int = Field(default=0, description="Times it reached the crash cap.")
+    stand_in: bool = Field(default=False, description="A fallback started to answer for a "
+                           "configured server that could not.")
 
 
 class HealthResponse(BaseModel):
