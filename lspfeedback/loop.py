@@ -169,6 +169,8 @@ class Round:
     """Wall time of generating the round's candidates (concurrent ones overlap)."""
     verify_ms: float
     """Wall time of checking them (one `verify_candidates` call; 0 when none applied)."""
+    elapsed_ms: float
+    """Wall time of the whole round: generating, parsing, checking and writing the feedback."""
 
     @property
     def best(self) -> Attempt | None:
@@ -180,10 +182,6 @@ class Round:
     def ok(self) -> bool:
         best = self.best
         return best is not None and best.ok
-
-    @property
-    def elapsed_ms(self) -> float:
-        return self.generate_ms + self.verify_ms
 
     def __repr__(self) -> str:
         best = self.best
@@ -230,6 +228,11 @@ class LoopResult:
     def verify_ms(self) -> float:
         return sum(r.verify_ms for r in self.rounds)
 
+    @property
+    def elapsed_ms(self) -> float:
+        """Wall time of every round (the final `apply` is not counted)."""
+        return sum(r.elapsed_ms for r in self.rounds)
+
     def __str__(self) -> str:
         head = (f"{'ok' if self.ok else 'not ok'} after {len(self.rounds)} rounds "
                 f"(generate {self.generate_ms:.0f} ms, verify {self.verify_ms:.0f} ms)")
@@ -263,7 +266,7 @@ def run_loop(verifier: Verifier, task: str, generate: Generate, *, rounds: int =
     """
     state = _Loop(verifier.root, verifier.overlays, task, rounds, candidates, carry)
     while not state.done:
-        started = time.perf_counter()
+        started = round_started = time.perf_counter()
         outputs = [_timed_sync(generate, task, state.feedback) for _ in range(candidates)]
         generate_ms = _ms(started)
         pending = state.parse(outputs)
@@ -271,9 +274,10 @@ def run_loop(verifier: Verifier, task: str, generate: Generate, *, rounds: int =
         try:
             ranked = verifier.verify_candidates(pending) if pending else []
         except EditError as error:
-            state.record([], error, generate_ms, _ms(started))
+            state.record([], error, generate_ms, _ms(started), round_started)
         else:
-            state.record(ranked, None, generate_ms, _ms(started) if pending else 0.0)
+            state.record(ranked, None, generate_ms, _ms(started) if pending else 0.0,
+                         round_started)
     result = state.result(applied=apply and state.ok)
     if result.applied and result.final_edit is not None:
         verifier.apply(dict(result.final_edit))
@@ -286,7 +290,7 @@ async def arun_loop(verifier: AsyncVerifier, task: str, generate: Generate, *, r
     and a round's candidates are generated concurrently (`asyncio.gather`)."""
     state = _Loop(verifier.root, verifier.overlays, task, rounds, candidates, carry)
     while not state.done:
-        started = time.perf_counter()
+        started = round_started = time.perf_counter()
         outputs = list(await asyncio.gather(
             *(_timed_async(generate, task, state.feedback) for _ in range(candidates))))
         generate_ms = _ms(started)
@@ -295,9 +299,10 @@ async def arun_loop(verifier: AsyncVerifier, task: str, generate: Generate, *, r
         try:
             ranked = await verifier.verify_candidates(pending) if pending else []
         except EditError as error:
-            state.record([], error, generate_ms, _ms(started))
+            state.record([], error, generate_ms, _ms(started), round_started)
         else:
-            state.record(ranked, None, generate_ms, _ms(started) if pending else 0.0)
+            state.record(ranked, None, generate_ms, _ms(started) if pending else 0.0,
+                         round_started)
     result = state.result(applied=apply and state.ok)
     if result.applied and result.final_edit is not None:
         await verifier.apply(dict(result.final_edit))
@@ -389,7 +394,7 @@ class _Loop:
         return [p for p in self._parsed if not isinstance(p, str)]
 
     def record(self, ranked: Sequence[CandidateReport], error: EditError | None,
-               generate_ms: float, verify_ms: float) -> None:
+               generate_ms: float, verify_ms: float, started: float) -> None:
         """Make the round from the check's ranking (indexes into what `parse` returned)."""
         by_index = {c.index: c for c in ranked}
         attempts: list[Attempt] = []
@@ -417,7 +422,8 @@ class _Loop:
         about = best if best is not None else attempts[0]
         self.feedback = Feedback(number, text, about.edit, kept,
                                  about.report, previous=self.feedback)
-        self._rounds.append(Round(number, tuple(attempts), self.feedback, generate_ms, verify_ms))
+        self._rounds.append(Round(number, tuple(attempts), self.feedback, generate_ms, verify_ms,
+                                  _ms(started)))
         self.ok = best is not None and best.ok
         self.done = last
 

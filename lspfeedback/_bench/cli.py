@@ -16,6 +16,8 @@ from lspfeedback._bench import output, workloads
 from lspfeedback._bench.runner import Bench, WorkloadResult
 
 OPTIONAL_BACKENDS = ("basedpyright", "ty", "pyrefly", "jedi")
+SECTIONS = ("loop",)
+"""Sections `--only` can run alone; a full run runs them after the workloads."""
 
 
 def add_command(sub: Any) -> None:
@@ -52,6 +54,18 @@ def add_command(sub: Any) -> None:
                        "with --markdown, replaces only the fidelity section of the page, with "
                        "--json, only the 'fidelity' key of the file (--quick: one project, "
                        "10 steps)")
+    bench.add_argument("--only", choices=SECTIONS, metavar="SECTION",
+                       help="run one section alone: 'loop' is the iteration latency of the "
+                       "generate -> check -> regenerate loop (lspfeedback.loop) with a scripted "
+                       "model, warm lspfeedback vs the cold CLIs as the critic, on the first "
+                       "project (httpx), K=1 and K=4 candidates per round; with --markdown and "
+                       "--json, it replaces only its section / its 'loop' key")
+    bench.add_argument("--loop-episodes", type=int, default=None, metavar="N",
+                       help="loop section: episodes per critic and K (default 20, 2 with --quick)")
+    bench.add_argument("--loop-k", type=int, nargs="+", default=None, metavar="K",
+                       help="loop section: candidates per round (default 1 4, 1 2 with --quick)")
+    bench.add_argument("--no-loop", action="store_true",
+                       help="skip the loop section of a full run")
 
 
 def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, Any]]]:
@@ -87,6 +101,8 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
 def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.fidelity:
         return run_fidelity(args, argv)
+    if args.only == "loop":
+        return run_loop_section(args, argv)
     console = Console(stderr=True)
     work = plan(args)
     results: list[WorkloadResult] = []
@@ -111,9 +127,10 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     doc = output.document(results, ["lspfeedback", *argv])
     output.table(doc, Console(width=max(140, Console().width)))
     if args.json:
-        # A fidelity result in the file is another phase's: keep it.
-        kept = _read_json(args.json).get(FIDELITY_KEY)
-        output.write_json({**doc, FIDELITY_KEY: kept} if kept is not None else doc, args.json)
+        # A fidelity (or, with --no-loop, a loop) result in the file is another phase's: keep it.
+        old = _read_json(args.json)
+        keys = (FIDELITY_KEY, LOOP_KEY) if args.no_loop else (FIDELITY_KEY,)
+        output.write_json({**doc, **{k: old[k] for k in keys if k in old}}, args.json)
         console.print(f"wrote {args.json}")
     if args.plot:
         output.plot(doc, args.plot)
@@ -127,12 +144,89 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         section = _between_markers(old)
         if section is not None:  # the fidelity phase's section is not this run's to drop
             page = _replace_section(page, section)
+        section = _between_markers(old, LOOP_START, LOOP_END)
+        if section is not None and args.no_loop:  # nor the loop section of an earlier run
+            page = _replace_section(page, section, LOOP_START, LOOP_END)
         args.markdown.write_text(page)
         console.print(f"wrote {args.markdown}")
     mismatches = sum(w["summary"]["mismatches"] for w in doc["workloads"].values())
     if mismatches:
         console.print(f"[red]{mismatches} warm/cold mismatches[/]")
-    return 1 if mismatches else 0
+    loop_status = 0 if args.no_loop else run_loop_section(args, argv)
+    return 1 if mismatches else loop_status
+
+
+# ---- the loop section ------------------------------------------------------------------------
+
+LOOP_KEY = "loop"
+LOOP_START, LOOP_END = "<!-- loop:start -->", "<!-- loop:end -->"
+
+
+def loop_workload(args: argparse.Namespace) -> workloads.Workload:
+    """The loop section's project: synth-100 with --quick, else the first --project or
+    --root, else the first default project (httpx)."""
+    if args.quick:
+        return workloads.synthetic(100, args.seed)
+    if args.project:
+        return workloads.real_project(args.project[0])
+    if args.root:
+        return workloads.local(args.root[0])
+    return workloads.real_project(workloads.DEFAULT_PROJECTS[0])
+
+
+def run_loop_section(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """The loop section: run it, print its table, write its JSON key and Markdown section."""
+    from lspfeedback._bench import loop
+
+    console = Console(stderr=True)
+    w = loop_workload(args)
+    ks = tuple(args.loop_k or ((1, 2) if args.quick else loop.DEFAULT_KS))
+    episodes = args.loop_episodes or (2 if args.quick else 20)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=console, transient=False) as progress:
+        critics = 1 if args.no_cold else 2
+        task = progress.add_task(f"loop {w.name}", total=critics * len(ks) * (episodes + 1))
+
+        def tick(line: str) -> None:
+            progress.update(task, advance=1, description=line[:70])
+
+        doc = loop.run(w, episodes=episodes, ks=ks, cold=not args.no_cold, progress=tick)
+    command = " ".join(["lspfeedback", *argv])
+    versions = output.versions()
+    doc = {"command": command, "machine": output.machine(),
+           "versions": {k: v for k, v in versions.items() if k in ("lspfeedback", "pyright", "ruff")},
+           **doc}
+    loop_table(doc, Console(width=max(140, Console().width)))
+    if args.json:
+        data = _read_json(args.json)
+        data[LOOP_KEY] = doc
+        output.write_json(data, args.json)
+        console.print(f"wrote the {LOOP_KEY!r} key of {args.json}")
+    if args.markdown:
+        old = args.markdown.read_text() if args.markdown.exists() else ""
+        section = "\n".join([LOOP_START, "## The generate -> check -> regenerate loop", "",
+                             loop.markdown(doc, command, versions, doc["machine"]["cpus"]).rstrip(),
+                             LOOP_END]) + "\n"
+        args.markdown.write_text(_replace_section(old, section, LOOP_START, LOOP_END))
+        console.print(f"wrote the loop section of {args.markdown}")
+    return 0
+
+
+def loop_table(doc: dict[str, Any], console: Console) -> None:
+    from rich.table import Table
+
+    from lspfeedback._bench import loop
+
+    table = Table(title=f"loop iteration latency on {doc['workload']}: the critic's share of a "
+                  "round (scripted model, instant), warm lspfeedback vs cold CLIs (ms)")
+    for column in loop.COLUMNS:
+        table.add_column(column, justify="left" if column in ("critic", "ok in") else "right")
+    for row in loop.rows(doc):
+        table.add_row(*row)
+    console.print(table)
+    agree = doc["agreement"]
+    console.print(f"both critics ok in the same round: {agree['same']} episodes, "
+                  f"different: {agree['different']}")
 
 
 # ---- --fidelity ------------------------------------------------------------------------------
@@ -299,20 +393,20 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
 
 
-def _between_markers(text: str) -> str | None:
-    start, end = text.find(START), text.find(END)
+def _between_markers(text: str, first: str = START, last: str = END) -> str | None:
+    start, end = text.find(first), text.find(last)
     if start < 0 or end < start:
         return None
-    return text[start:end + len(END)] + "\n"
+    return text[start:end + len(last)] + "\n"
 
 
-def _replace_section(text: str, section: str) -> str:
-    """``text`` with the part between the fidelity markers (markers included) replaced by
-    ``section``; appended at the end when the markers are not there."""
-    start, end = text.find(START), text.find(END)
+def _replace_section(text: str, section: str, first: str = START, last: str = END) -> str:
+    """``text`` with the part between the markers (the fidelity section's by default; markers
+    included) replaced by ``section``; appended at the end when the markers are not there."""
+    start, end = text.find(first), text.find(last)
     if start < 0 or end < start:
         return text.rstrip("\n") + "\n\n" + section if text.strip() else section
-    tail = text[end + len(END):]
+    tail = text[end + len(last):]
     return text[:start] + section.rstrip("\n") + tail if tail else text[:start] + section
 
 
