@@ -59,7 +59,7 @@ EXIT_STATUS_HELP = ("exit status: 0 clean, 1 errors, 2 usage error, 3 unknown (a
                     "answer, or nothing could be checked), 4 an edit that does not apply")
 DEFAULT_SERVER_NAMES = ("pyright", "ruff")
 """`lspfeedback._options.DEFAULT_SERVERS` (a test pins them equal: this module stays light)."""
-LIGHT_COMMANDS = ("check", "hook")
+LIGHT_COMMANDS = ("check", "hook", "verify")
 """Commands whose parser is built alone, without importing the engine or the registry."""
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 ROOT_HELP = ("workspace root (default: the nearest directory at or above the first path, or the "
@@ -76,7 +76,9 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lspfeedback {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     if only in LIGHT_COMMANDS:
-        _add_check(sub, DEFAULT_SERVER_NAMES)
+        # Without the registry: --server's help does not list every known server here.
+        _add_check(sub, ())
+        _add_verify(sub, ())
         from lspfeedback import _hook
 
         _hook.add_command(sub)
@@ -184,8 +186,8 @@ def _common(command: argparse.ArgumentParser, known: Sequence[str]) -> None:
     command.add_argument("--root", default=None, help=ROOT_HELP)
     command.add_argument(
         "--server", action="append", dest="servers", metavar="S",
-        help=f"a server to use; repeat for several (default: {' '.join(DEFAULT_SERVER_NAMES)}; "
-        f"known: {' '.join(known)})",
+        help=f"a server to use; repeat for several (default: {' '.join(DEFAULT_SERVER_NAMES)}"
+        + (f"; known: {' '.join(known)})" if known else "; see: lspfeedback servers)"),
     )
     command.add_argument("--json", action="store_true", help="print JSON")
     command.add_argument("--timeout", type=float, default=None,
@@ -236,11 +238,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, argv: list[str]) -> int:
     if args.command == "check":
         return _check(args)
-    from lspfeedback._daemon import commands as daemon_commands
+    if args.command == "verify":
+        return _verify(args)
+    if args.command in ("serve", "status", "stop"):
+        from lspfeedback._daemon import commands as daemon_commands
 
-    code = daemon_commands.run(args)
-    if code is not None:
-        return code
+        return daemon_commands.run(args) or EXIT_CLEAN
     if args.command == "servers":
         return _servers()
     if args.command == "bench":
@@ -249,9 +252,7 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         return bench_cli.run(args, argv)
     if args.command == "candidates":
         return _candidates(args)
-    if args.command == "mcp":
-        return _mcp(args)
-    return _verify(args)
+    return _mcp(args)  # the parser knows no other command
 
 
 # ---- settings: flags, then [tool.lspfeedback], then defaults ---------------------------------
@@ -366,15 +367,15 @@ def _read_source(name: str) -> str:
 
 def _verify(args: argparse.Namespace) -> int:
     from lspfeedback._check import EXCLUDED, NOT_PYTHON, PYTHON_SUFFIXES, relative_paths
-    from lspfeedback._verifier import Verifier
 
     if bool(args.paths) == bool(args.patch):
         print("lspfeedback: error: give PATHs or --patch, not both or neither", file=sys.stderr)
         return EXIT_USAGE
     s = settings(args, args.paths)
     not_checked: list[tuple[str, str]] = []
+    changes: str | list[str]
     if args.patch:
-        changes: object = _read_source(args.patch)
+        changes = _read_source(args.patch)
     else:
         missing = [p for p in args.paths if not Path(p).is_file()]
         if missing:
@@ -392,8 +393,10 @@ def _verify(args: argparse.Namespace) -> int:
             return EXIT_UNKNOWN
     report = _verify_with_daemon(args, s, changes)
     if report is None:
+        from lspfeedback._verifier import Verifier  # the engine: only when checking in-process
+
         with Verifier(s.root, _options(s)) as verifier:
-            report = verifier.verify(changes)  # type: ignore[arg-type]
+            report = verifier.verify(changes)
     if not args.patch:
         checked = set(report.checked_files)
         not_checked += [(str(Path(p).relative_to(s.root).as_posix()), NOT_PYTHON)
@@ -420,19 +423,47 @@ def _print_not_checked(not_checked: list[tuple[str, str]], *, as_json: bool) -> 
         print("nothing was checked", file=sys.stderr)
 
 
-def _verify_with_daemon(args: argparse.Namespace, s: Settings, changes: object) -> Report | None:
-    """The report from the daemon running for the root; None when there is none to use."""
+def _verify_with_daemon(args: argparse.Namespace, s: Settings,
+                        changes: str | list[str]) -> Report | None:
+    """The report from the daemon running for the root; None when there is none to use.
+
+    Through the socket-level `Wire` (as ``check``), so that a verify through a warm daemon
+    does not import the engine, httpx or lsprotocol."""
     if args.no_daemon:
         return None
-    from lspfeedback._daemon import commands as daemon_commands
+    from lspfeedback._daemon.background import running
+    from lspfeedback._daemon.state import read_state, state_path
+    from lspfeedback._exceptions import DaemonError
+    from lspfeedback._report import Report
 
-    client, why = daemon_commands.find_daemon(s.root, s.servers)
+    found = None
+    try:
+        info = read_state(s.root)
+    except DaemonError as exc:
+        info, why = None, f"{exc}; checking in-process"
+    else:
+        why = f"no daemon for {s.root.resolve()}; checking in-process"
+    if info is not None:
+        found = running(s.root, 120.0)
+        why = f"the daemon in {state_path(s.root)} does not answer; checking in-process"
+    if found is not None:
+        wire, health = found
+        servers = sorted(health.get("servers", {}))  # type: ignore[call-overload]
+        if s.servers and sorted(set(s.servers)) != servers:
+            wire.close()
+            found, why = None, (f"the daemon at {wire.info.endpoint} runs {', '.join(servers)}, "
+                                f"not {', '.join(sorted(set(s.servers)))}; checking in-process")
+        else:
+            why = f"using the daemon at {wire.info.endpoint} (pid {wire.info.pid})"
     if args.verbose:
         print(f"lspfeedback: {why}", file=sys.stderr)
-    if client is None:
+    if found is None:
         return None
-    with client:
-        return client.verify(changes)  # type: ignore[arg-type]
+    wire = found[0]
+    try:
+        return Report.from_dict(wire.verify(changes))
+    finally:
+        wire.close()
 
 
 def _candidates(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ class Wire:
     def health(self) -> dict[str, Any]:
         return dict(self.call("GET", "/v1/health"))
 
-    def verify(self, changes: dict[str, str | None] | list[str],
+    def verify(self, changes: dict[str, str | None] | list[str] | str,
                session: str | None = None) -> dict[str, Any]:
         body: dict[str, Any] = {"changes": changes}
         if session is not None:
