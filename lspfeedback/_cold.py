@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -133,7 +134,88 @@ def ty(root: Path, files: Sequence[str] = ()) -> ColdRun:
     return ColdRun("ty", tuple(sorted(diagnostics)), elapsed)
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float]:
+_TSC_LINE = re.compile(r"^(?P<path>.+?)\((?P<line>\d+),(?P<col>\d+)\): "
+                       r"(?P<severity>error|warning|message) TS(?P<code>\d+): (?P<message>.*)$")
+"""One diagnostic of ``tsc --pretty false``: ``path(line,col): error TS2322: message``; the
+lines after it that start with blanks continue its message."""
+
+
+def typescript(root: Path, files: Sequence[str] = (), project: str = "tsconfig.json") -> ColdRun:
+    """``tsc --noEmit --pretty false -p <project>``: the whole project is checked (tsc takes no
+    file list with ``-p``); with ``files``, only their diagnostics are kept.
+
+    Lines are 1-based and columns 1-based UTF-16 units (converted to code points here). The
+    CLI prints no end position: `comparable` leaves ends out for this source. ``--noEmit``
+    writes nothing. A diagnostic without a file (a broken tsconfig) raises `RuntimeError`:
+    a cold baseline that checked nothing must not read as clean.
+    """
+    from lspfeedback.servers.typescript import tsc_executable
+
+    args = [tsc_executable(), "--noEmit", "--pretty", "false", "-p", project]
+    out, elapsed = _run(args, root, dict(os.environ), allow_empty=True)
+    wanted = set(files)
+    texts: dict[str, list[str]] = {}
+    found: list[dict[str, str]] = []
+    for line in out.splitlines():
+        match = _TSC_LINE.match(line)
+        if match is not None:
+            found.append(match.groupdict())
+        elif line.startswith(" ") and found:
+            found[-1]["message"] += "\n" + line
+        elif line.strip():
+            raise RuntimeError(f"tsc reported a problem outside any file: {line}")
+    diagnostics = []
+    for item in found:
+        rel = (root / item["path"]).resolve().relative_to(root.resolve()).as_posix()
+        if wanted and rel not in wanted:
+            continue
+        lines = texts.setdefault(rel, split_lines((root / rel).read_text(encoding="utf-8")))
+        line_no = int(item["line"]) - 1
+        column = _col(lines, line_no, int(item["col"]) - 1) + 1
+        severity: Severity = {"error": "error", "warning": "warning"}.get(
+            item["severity"], "information")  # type: ignore[assignment]
+        diagnostics.append(Diagnostic(
+            path=rel, line=line_no + 1, column=column, end_line=line_no + 1,
+            end_column=column, severity=severity, message=item["message"],
+            source="typescript", code=item["code"]))
+    return ColdRun("typescript", tuple(sorted(diagnostics)), elapsed)
+
+
+BIOME_SEVERITY: dict[str, Severity] = {"fatal": "error", "error": "error",
+                                       "warning": "warning", "information": "information",
+                                       "info": "information", "hint": "hint"}
+
+
+def biome(root: Path, files: Sequence[str] = ()) -> ColdRun:
+    """``biome lint --reporter=json`` on ``files`` (relative to ``root``) or the project.
+
+    Lines and columns are 1-based code points, the library's shape. ``lint`` without
+    ``--write`` never writes; ``--no-errors-on-unmatched`` lets the project's
+    ``files.includes`` leave out a named file without failing the run.
+    """
+    from lspfeedback.servers.biome import biome_executable
+
+    args = [biome_executable(), "lint", "--reporter=json", "--colors=off",
+            "--no-errors-on-unmatched", "--max-diagnostics=none", *files]
+    out, elapsed = _run(args, root, dict(os.environ))
+    data = json.loads(out)
+    diagnostics = []
+    for item in data.get("diagnostics", []):
+        where = item.get("location") or {}
+        if not where.get("path") or where.get("start") is None:
+            raise RuntimeError(f"biome reported a problem outside any file: {item}")
+        rel = (root / where["path"]).resolve().relative_to(root.resolve()).as_posix()
+        start, end = where["start"], where.get("end") or where["start"]
+        diagnostics.append(Diagnostic(
+            path=rel, line=start["line"], column=start["column"], end_line=end["line"],
+            end_column=end["column"],
+            severity=BIOME_SEVERITY.get(item.get("severity", ""), "error"),
+            message=item.get("message", ""), source="biome", code=item.get("category")))
+    return ColdRun("biome", tuple(sorted(diagnostics)), elapsed)
+
+
+def _run(args: list[str], cwd: Path, env: dict[str, str],
+         allow_empty: bool = False) -> tuple[str, float]:
     # The same sandbox as the servers (the tree is as untrusted for a CLI); killing bwrap on
     # the deadline ends everything in it (--die-with-parent, its own pid namespace).
     sandbox = sandbox_for("auto")
@@ -144,7 +226,7 @@ def _run(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, float]:
                           check=False, timeout=600,  # s: a cold run that hangs fails
                           preexec_fn=sandbox.preexec)
     elapsed = (time.perf_counter() - started) * 1000
-    if not proc.stdout.strip():
+    if not proc.stdout.strip() and not (allow_empty and proc.returncode == 0):
         raise RuntimeError(f"{args[0]} printed nothing (exit {proc.returncode}): {proc.stderr}")
     return proc.stdout, elapsed
 
@@ -161,12 +243,15 @@ def _severity(value: str) -> Severity:
 def comparable(diagnostics: Sequence[Diagnostic], source: str) -> list[tuple[object, ...]]:
     """What warm and cold must agree on for ``source``: place, code, and the message's first
     line (ruff's server appends a ``help:`` line that its CLI keeps in a separate field).
-    Severity too, except for ruff, whose CLI calls every violation an error."""
+    Severity too, except for ruff, whose CLI calls every violation an error. For
+    ``typescript`` the start only: ``tsc`` prints no end position."""
     rows = []
     for d in diagnostics:
         if d.source != source:
             continue
-        row: tuple[object, ...] = (d.path, d.line, d.column, d.end_line, d.end_column, d.code,
+        # tsc prints no end position: its rows compare where diagnostics start.
+        end = () if source == "typescript" else (d.end_line, d.end_column)
+        row: tuple[object, ...] = (d.path, d.line, d.column, *end, d.code,
                                    d.message.split("\n")[0].strip())
         if source != "ruff":
             row += (d.severity,)
@@ -184,4 +269,8 @@ def cold_check(root: Path, files: Sequence[str], servers: Sequence[str],
         runs["ruff"] = ruff(root, files)
     if "ty" in servers:
         runs["ty"] = ty(root, files)
+    if "typescript" in servers:
+        runs["typescript"] = typescript(root, files)
+    if "biome" in servers:
+        runs["biome"] = biome(root, files)
     return runs
