@@ -59,6 +59,9 @@ _JS_TO_TS = {".js": (".ts", ".tsx", ".d.ts"), ".jsx": (".tsx",), ".mjs": (".mts"
 MAX_BYTES = 50 * 1024 * 1024
 """Larger files are not parsed (the document store's own limit)."""
 
+_NEVER_WALKED = SKIPPED_DIRS | {"node_modules"}
+"""Folders whose files are never the root's own modules (packages are not importers)."""
+
 GRAPH_TIMEOUT = 30.0
 """Seconds one read of the graph may take at most."""
 
@@ -321,7 +324,7 @@ def _list_files(root: Path, until: float) -> list[str]:
     for folder, dirs, names in os.walk(root):
         if time.monotonic() > until:
             raise _Deadline
-        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        dirs[:] = sorted(d for d in dirs if d not in _NEVER_WALKED)
         base = Path(folder).relative_to(root).as_posix()
         for name in names:
             if name.endswith(suffixes):

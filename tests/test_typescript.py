@@ -373,3 +373,25 @@ def test_a_mixed_python_and_typescript_repository(tmp_path: Path) -> None:
     assert ("typescript", cart) in introduced
     checked = set(report.checked_files)
     assert {pricing, "shop/cart.py", money, cart} <= checked
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="needs the shadow root to show node_modules (a symlink to the "
+                   "workspace's, as for a virtualenv: _shadow.ShadowRoot._mirror_dir)",
+                   strict=False)
+def test_packages_in_node_modules_resolve_as_for_the_cli(tmp_path: Path) -> None:
+    root = tmp_path / "web"
+    shutil.copytree(FIXTURES / "web", root)
+    package = root / "node_modules" / "fake-pkg"
+    package.mkdir(parents=True)
+    (package / "package.json").write_text('{"name": "fake-pkg", "types": "index.d.ts"}')
+    (package / "index.d.ts").write_text("export declare function shout(s: string): string;\n")
+    use = "src/use.ts"
+    (root / use).write_text('import { shout } from "fake-pkg";\n'
+                            'export const bad: number = shout("x");\n')
+    with Verifier(root, servers=["typescript"], timeout=TIMEOUT, replicas=1) as only:
+        report = only.verify([use])
+    cold = _cold.typescript(root, [use])
+    assert [(d.line, d.code) for d in cold.diagnostics] == [(2, "2322")]
+    assert _cold.comparable(report.diagnostics, "typescript") == _cold.comparable(
+        cold.diagnostics, "typescript")
