@@ -39,11 +39,31 @@ if TYPE_CHECKING:
     from lspfeedback._engine import AsyncVerifier
 
 Baseline = Literal["auto", "daemon", "git", "none"]
-PYTHON_SUFFIXES = (".py", ".pyi")
-"""What the servers check (pyright, ruff and the others are Python servers)."""
+LANGUAGE_SUFFIXES = {
+    "python": (".py", ".pyi"),
+    "typescript": (".ts", ".mts", ".cts", ".tsx", ".js", ".mjs", ".cjs", ".jsx"),
+}
+"""`lspfeedback.languages`' suffixes, and below its servers' languages, restated here (a test
+pins both to the registries, which import lsprotocol: the warm path does not)."""
+SERVER_LANGUAGES = {
+    "basedpyright": ("python",), "biome": ("typescript",), "jedi": ("python",),
+    "pyrefly": ("python",), "pyright": ("python",), "ruff": ("python",), "ty": ("python",),
+    "typescript": ("typescript",),
+}
+SOURCE_SUFFIXES = tuple(s for suffixes in LANGUAGE_SUFFIXES.values() for s in suffixes)
+"""Files some language claims; others are never sent to a server."""
+
+
+def checked_by(rel: str, servers: Iterable[str]) -> bool:
+    """Whether one of ``servers`` checks the file at ``rel`` (by its language). A server this
+    module does not know is taken to check it (the report's ``checked_files`` decide then)."""
+    language = next((name for name, suffixes in LANGUAGE_SUFFIXES.items()
+                     if rel.endswith(suffixes)), None)
+    return language is not None and any(
+        language in SERVER_LANGUAGES.get(server, (language,)) for server in servers)
 KNOWN_FILE = "check-known.json"
 GIT_TIMEOUT = 30.0
-NOT_PYTHON = "no server checks this kind of file"
+NOT_SOURCE = "no server checks this kind of file"
 EXCLUDED = "excluded by [tool.lspfeedback] exclude"
 
 
@@ -211,8 +231,8 @@ def run_check(request: CheckRequest) -> CheckOutcome:
     """Check ``request.paths``; see the module docstring for the baseline and the paths."""
     root = request.root
     not_checked = [(p, EXCLUDED) for p in request.paths if p in request.excluded]
-    not_checked += [(p, NOT_PYTHON) for p in request.paths
-                    if p not in request.excluded and not p.endswith(PYTHON_SUFFIXES)]
+    not_checked += [(p, NOT_SOURCE) for p in request.paths
+                    if p not in request.excluded and not p.endswith(SOURCE_SUFFIXES)]
     skipped = {p for p, _ in not_checked}
     rels = [p for p in request.paths if p not in skipped]
     disk = disk_texts(root, rels)
@@ -224,15 +244,54 @@ def run_check(request: CheckRequest) -> CheckOutcome:
     if request.use_daemon:
         outcome = _through_daemon(request, rels, disk, missing, notes)
         if outcome is not None:
-            return replace(outcome, not_checked=tuple(not_checked), notes=tuple(notes))
+            return replace(outcome, not_checked=_unchecked(not_checked, rels, outcome.report,
+                                                           missing), notes=tuple(notes))
     if request.baseline == "daemon":
-        raise CheckUsageError("--baseline daemon needs a daemon (drop --no-daemon, or use "
-                              "--baseline git)")
+        why = "; ".join(notes) or "--no-daemon was given"
+        raise CheckUsageError(f"--baseline daemon needs a daemon ({why}); use --baseline git")
     base, detail = _base_for(request.baseline, root, rels)
     _refuse_unknown_missing(missing, base)
     report = _in_process(request, disk, base)
     return CheckOutcome(report, "none" if request.baseline == "none" else "git", detail,
-                        tuple(not_checked), "in-process", tuple(notes))
+                        _unchecked(not_checked, rels, report, missing), "in-process",
+                        tuple(notes))
+
+
+def _unchecked(skipped: Sequence[tuple[str, str]], sent: Sequence[str], report: Report,
+               missing: Sequence[str] = ()) -> tuple[tuple[str, str], ...]:
+    """The files given that nobody checked: those never sent, and those sent that are not in
+    the report's ``checked_files`` (see `vouched`). A deleted file is in neither, and is not
+    "not checked": its importers were."""
+    checked = set(report.checked_files)
+    return (*skipped, *((rel, NOT_SOURCE) for rel in sent
+                        if rel not in checked and rel not in missing))
+
+
+def vouched(report: Report, servers: Iterable[str]) -> Report:
+    """``report`` with the files no server of ``servers`` checks taken out of its
+    ``checked_files`` (a report may list a file of a language none of them checks, with no
+    diagnostics: that is not clean, it is not checked)."""
+    names = list(servers)
+    kept = tuple(rel for rel in report.checked_files if checked_by(rel, names))
+    if kept == report.checked_files:
+        return report
+    status = report.status if kept or report.status == "unknown" else "unknown"
+    return replace(report, checked_files=kept, status=status)
+
+
+def _mode(baseline: Baseline, rels: Sequence[str], known: set[str], missing: Sequence[str],
+          notes: list[str]) -> Baseline:
+    """The baseline to use: ``daemon`` (for ``auto``) when it knows every file, else ``git``.
+
+    A file deleted on disk is compared with git's text: re-reading a deleted path
+    (``verify([path])``) does not check its importers, so the daemon's own baseline would
+    miss what the deletion broke."""
+    if baseline == "auto":
+        return "daemon" if all(rel in known for rel in rels) and not missing else "git"
+    if baseline == "daemon" and missing:
+        notes.append(f"deleted, so compared with git's text: {', '.join(missing)}")
+        return "git"
+    return baseline
 
 
 def _base_for(mode: Baseline, root: Path, rels: Sequence[str]
@@ -280,9 +339,7 @@ def _through_daemon(request: CheckRequest, rels: list[str], disk: dict[str, str 
             return None
         via = f"the daemon at {wire.info.endpoint}" + (" (started now)" if started else "")
         known = known_files(root, wire.info)
-        mode = request.baseline
-        if mode == "auto":
-            mode = "daemon" if all(rel in known for rel in rels) else "git"
+        mode = _mode(request.baseline, rels, known, missing, notes)
         if mode == "daemon":
             first = [rel for rel in rels if rel not in known]
             detail = "the daemon's last known text"
@@ -299,7 +356,7 @@ def _through_daemon(request: CheckRequest, rels: list[str], disk: dict[str, str 
             finally:
                 wire.discard(session)
         remember(root, wire.info, known, [*rels, *report.checked_files])
-        return CheckOutcome(report, mode, detail, via=via)
+        return CheckOutcome(vouched(report, servers), mode, detail, via=via)
 
 
 def _daemon_extra_installed() -> bool:
@@ -331,7 +388,8 @@ def _in_process(request: CheckRequest, disk: dict[str, str | None],
                               max_dependents=request.max_dependents, watch=False, replicas=1,
                               python=request.python, trust_workspace=request.trust_workspace)
     with Verifier(request.root, options) as verifier:
-        return verifier.verify_speculative(dict(disk), base=base)
+        report = verifier.verify_speculative(dict(disk), base=base)
+    return vouched(report, options.server_names)
 
 
 async def check_with(verifier: AsyncVerifier, rels: Sequence[str], known: set[str],
@@ -339,24 +397,25 @@ async def check_with(verifier: AsyncVerifier, rels: Sequence[str], known: set[st
     """`run_check` on a warm `AsyncVerifier` (the MCP server's): ``known`` is the set of files
     it has been handed (its last known texts are theirs), updated here."""
     root = verifier.root
-    not_checked = [(p, NOT_PYTHON) for p in rels if not p.endswith(PYTHON_SUFFIXES)]
-    rels = [p for p in rels if p.endswith(PYTHON_SUFFIXES)]
+    not_checked = [(p, NOT_SOURCE) for p in rels if not p.endswith(SOURCE_SUFFIXES)]
+    rels = [p for p in rels if p.endswith(SOURCE_SUFFIXES)]
     if not rels:
         return CheckOutcome(Report(status="unknown", notes=("nothing was checked",)), "none",
                             "nothing to compare", tuple(not_checked), "the MCP server")
     disk = disk_texts(root, rels)
-    mode = baseline
-    if mode == "auto":
-        mode = "daemon" if all(rel in known for rel in rels) else "git"
+    missing = [rel for rel, text in disk.items() if text is None]
+    mode = _mode(baseline, rels, known, missing, [])
     if mode == "daemon":
         detail = "the server's last known text"
         report = await verifier.verify(list(rels))
     else:
         base, detail = _base_for(mode, root, rels)
-        _refuse_unknown_missing([rel for rel, text in disk.items() if text is None], base)
+        _refuse_unknown_missing(missing, base)
         report = await verifier.verify_speculative(dict(disk), base=base)
     known.update(rels, report.checked_files)
-    return CheckOutcome(report, mode, detail, tuple(not_checked), "the MCP server")
+    report = vouched(report, verifier.options.server_names)
+    return CheckOutcome(report, mode, detail, _unchecked(not_checked, rels, report, missing),
+                        "the MCP server")
 
 
 # ---- output ---------------------------------------------------------------------------------

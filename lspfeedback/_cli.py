@@ -366,7 +366,7 @@ def _read_source(name: str) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from lspfeedback._check import EXCLUDED, NOT_PYTHON, PYTHON_SUFFIXES, relative_paths
+    from lspfeedback._check import EXCLUDED, NOT_SOURCE, SOURCE_SUFFIXES, relative_paths, vouched
 
     if bool(args.paths) == bool(args.patch):
         print("lspfeedback: error: give PATHs or --patch, not both or neither", file=sys.stderr)
@@ -387,19 +387,20 @@ def _verify(args: argparse.Namespace) -> int:
         not_checked = [(rel, EXCLUDED) for rel in rels if s.config.excluded(rel)]
         # Paths on the command line are relative to where the user is, not to the root.
         changes = [str(s.root / rel) for rel in rels if not s.config.excluded(rel)]
-        if not any(p.endswith(PYTHON_SUFFIXES) for p in changes):  # no server checks any
-            not_checked += [(Path(p).relative_to(s.root).as_posix(), NOT_PYTHON) for p in changes]
+        if not any(p.endswith(SOURCE_SUFFIXES) for p in changes):  # no server checks any
+            not_checked += [(Path(p).relative_to(s.root).as_posix(), NOT_SOURCE) for p in changes]
             _print_not_checked(not_checked, as_json=args.json)
             return EXIT_UNKNOWN
     report = _verify_with_daemon(args, s, changes)
     if report is None:
         from lspfeedback._verifier import Verifier  # the engine: only when checking in-process
 
-        with Verifier(s.root, _options(s)) as verifier:
-            report = verifier.verify(changes)
+        options = _options(s)
+        with Verifier(s.root, options) as verifier:
+            report = vouched(verifier.verify(changes), options.server_names)
     if not args.patch:
         checked = set(report.checked_files)
-        not_checked += [(str(Path(p).relative_to(s.root).as_posix()), NOT_PYTHON)
+        not_checked += [(str(Path(p).relative_to(s.root).as_posix()), NOT_SOURCE)
                         for p in changes if isinstance(p, str) and
                         Path(p).relative_to(s.root).as_posix() not in checked]
     if args.json:
@@ -431,6 +432,7 @@ def _verify_with_daemon(args: argparse.Namespace, s: Settings,
     does not import the engine, httpx or lsprotocol."""
     if args.no_daemon:
         return None
+    from lspfeedback._check import vouched
     from lspfeedback._daemon.background import running
     from lspfeedback._daemon.state import read_state, state_path
     from lspfeedback._exceptions import DaemonError
@@ -459,9 +461,11 @@ def _verify_with_daemon(args: argparse.Namespace, s: Settings,
         print(f"lspfeedback: {why}", file=sys.stderr)
     if found is None:
         return None
-    wire = found[0]
+    wire, health = found
     try:
-        return Report.from_dict(wire.verify(changes))
+        servers = health.get("servers", {})
+        return vouched(Report.from_dict(wire.verify(changes)),
+                       list(servers) if isinstance(servers, dict) else [])
     finally:
         wire.close()
 

@@ -109,7 +109,7 @@ def written_path(event: dict[str, Any]) -> str | None:
 
 def _check_event(args: argparse.Namespace, event: dict[str, Any]) -> int:
     from lspfeedback._check import (
-        PYTHON_SUFFIXES,
+        SOURCE_SUFFIXES,
         CheckRequest,
         relative_paths,
         run_check,
@@ -118,7 +118,7 @@ def _check_event(args: argparse.Namespace, event: dict[str, Any]) -> int:
     from lspfeedback._cli import settings
 
     written = written_path(event)
-    if written is None or not written.endswith(PYTHON_SUFFIXES):
+    if written is None or not written.endswith(SOURCE_SUFFIXES):
         return OK
     cwd = Path(event["cwd"]) if isinstance(event.get("cwd"), str) else Path.cwd()
     project = Path(args.root) if args.root is not None else _project(cwd)

@@ -157,10 +157,13 @@ def test_a_new_file_is_compared_with_its_absence_and_a_deleted_one_breaks_import
     assert "new files: shop/extra.py" in report["baseline_detail"]
     assert [(d["path"], d["code"]) for d in report["introduced"]] == [
         ("shop/extra.py", "reportAttributeAccessIssue")]
+    assert run("check", "shop/pricing.py", cwd=shop).returncode == 0  # the daemon knows it
     (shop / "shop" / "pricing.py").unlink()
-    gone = run("check", "--baseline", "git", "--json", "shop/pricing.py", cwd=shop)
+    gone = run("check", "--json", "shop/pricing.py", cwd=shop)
     assert gone.returncode == 1, gone.stderr
-    paths = {d["path"] for d in json.loads(gone.stdout)["introduced"] if d["severity"] == "error"}
+    deleted = json.loads(gone.stdout)
+    assert deleted["baseline"] == "git"  # a deletion is compared with git's text
+    paths = {d["path"] for d in deleted["introduced"] if d["severity"] == "error"}
     assert {"shop/cart.py", "shop/__init__.py"} <= paths
     # A path that is neither on disk nor in the baseline is a mistake, said so.
     missing = run("check", "shop/nope.py", cwd=shop)
@@ -181,6 +184,16 @@ def test_files_no_server_checks_are_listed_as_not_checked_never_clean(shop: Path
     verify = run("verify", "--json", "pyproject.toml", cwd=shop)
     assert verify.returncode == 3  # unknown: nothing could be checked
     assert json.loads(verify.stdout)["not_checked"][0]["path"] == "pyproject.toml"
+    # A TypeScript file, with only Python servers configured: not checked either (not clean).
+    (shop / "shop" / "web.ts").write_text('const total: number = "no";\n')
+    ts = run("check", "--json", "shop/web.ts", "shop/pricing.py", cwd=shop)
+    assert ts.returncode == 0, ts.stderr
+    report = json.loads(ts.stdout)
+    assert {"path": "shop/web.ts", "reason": "no server checks this kind of file"} in \
+        report["not_checked"]
+    assert "shop/web.ts" not in report["checked_files"]
+    alone = run("check", "shop/web.ts", cwd=shop)
+    assert alone.returncode == 0 and "nothing was checked" in alone.stderr
 
 
 def test_the_same_diagnostic_from_two_servers_is_printed_once(shop: Path) -> None:
@@ -192,7 +205,7 @@ def test_the_same_diagnostic_from_two_servers_is_printed_once(shop: Path) -> Non
                           cwd=shop).stdout)
     introduced = data["introduced"]
     assert {d["source"] for d in introduced} == {"pyright", "ruff"}
-    lines = proc.stdout.splitlines()
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("shop/")]
     assert len(lines) < len(introduced)  # merged in the text, every source kept in the JSON
     [both] = [line for line in lines if "ruff invalid-syntax" in line and "pyright" in line]
     assert re.match(r"shop/pricing\.py:\d+:\d+: error: ", both)

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from lspfeedback import VerifierOptions
+from lspfeedback import VerifierOptions, languages, servers
+from lspfeedback._check import LANGUAGE_SUFFIXES, SERVER_LANGUAGES, SOURCE_SUFFIXES
 from lspfeedback._cli import DEFAULT_SERVER_NAMES
 from lspfeedback._config import (
     DEFAULT_MAX_DEPENDENTS,
@@ -38,6 +39,11 @@ def test_light_defaults_are_the_engines() -> None:
     defaults = VerifierOptions()
     assert (DEFAULT_TIMEOUT, DEFAULT_MAX_DEPENDENTS) == (defaults.timeout, defaults.max_dependents)
     assert DEFAULT_SERVER_NAMES == DEFAULT_SERVERS
+    # check's fast path knows languages and servers without importing their registries.
+    assert sorted(SOURCE_SUFFIXES) == sorted(languages.suffixes())
+    assert LANGUAGE_SUFFIXES == {name: tuple(language.suffixes)
+                                 for name, language in languages.available().items()}
+    assert SERVER_LANGUAGES == {name: spec.languages for name, spec in servers.available().items()}
 
 
 def test_root_is_the_nearest_directory_with_a_marker(tmp_path: Path) -> None:
