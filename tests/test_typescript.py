@@ -5,16 +5,18 @@ their CLIs, beside Python in one repository."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from lsprotocol import types
 
-from lspfeedback import Verifier, _cold
+from lspfeedback import Verifier, _cold, _npm
 from lspfeedback._session import ServerSession
 from lspfeedback._tsimports import TsImportGraph, read_jsonc, specifiers_of
 
@@ -395,3 +397,33 @@ def test_packages_in_node_modules_resolve_as_for_the_cli(tmp_path: Path) -> None
     assert [(d.line, d.code) for d in cold.diagnostics] == [(2, "2322")]
     assert _cold.comparable(report.diagnostics, "typescript") == _cold.comparable(
         cold.diagnostics, "typescript")
+
+
+@pytest.mark.slow
+def test_checking_runs_nothing_from_the_workspace(tmp_path: Path) -> None:
+    """A tsserver plugin named in tsconfig.json, an ESLint config (JavaScript that an ESLint
+    server would run) and a package's install script: none of them may run, even unsandboxed
+    (tsc --lsp loads no plugins; Biome's configuration is data)."""
+    root = tmp_path / "web"
+    shutil.copytree(FIXTURES / "web", root)
+    marker = tmp_path / "markers"
+    marker.mkdir()
+    run = f'require("node:fs").writeFileSync({json.dumps(str(marker))} + "/%s", "ran");\n'
+    (root / "tsconfig.json").write_text((root / "tsconfig.json").read_text().replace(
+        '"strict": true,', '"strict": true,\n    "plugins": [{"name": "evil-plugin"}],'))
+    plugin = root / "node_modules" / "evil-plugin"
+    plugin.mkdir(parents=True)
+    (plugin / "package.json").write_text('{"name": "evil-plugin", "main": "index.js", '
+                                         '"scripts": {"postinstall": "node index.js"}}')
+    (plugin / "index.js").write_text(run % "plugin" + "module.exports = () => ({});\n")
+    (root / "eslint.config.cjs").write_text(run % "eslint" + "module.exports = [];\n")
+    with Verifier(root, servers=["typescript", "biome"], timeout=TIMEOUT, replicas=1,
+                  sandbox="off") as unsandboxed:
+        report = unsandboxed.verify({MONEY: _text(root, MONEY).replace(*SIGNATURE)})
+    assert [(d.path, d.code) for d in report.introduced if d.source == "typescript"] == [
+        (CART, "2554"), (CHECKOUT, "2554")]
+    assert sorted(p.name for p in marker.iterdir()) == []
+    # The canary is live: run by Node.js, the config leaves its marker.
+    subprocess.run([_npm.npm_command()[0], str(root / "eslint.config.cjs")], check=True,
+                   timeout=60)
+    assert sorted(p.name for p in marker.iterdir()) == ["eslint"]
