@@ -38,6 +38,11 @@ STDERR_LIMIT = 64 * 1024
 READ_CHUNK = 64 * 1024
 """Bytes read from the server's stdout at a time (the parser takes any chunking)."""
 
+LATEST_LIMIT = 4096
+"""URIs whose latest push is kept. A server may push for any number of files (workspace mode,
+or a flood); a push is only waited for just after the change it answers, so the most recent
+few thousand URIs are all that is ever asked for (an evicted one costs a wait, not an error)."""
+
 SHUTDOWN_GRACE = 2.0
 """Seconds a server gets to answer ``shutdown`` and to exit before its process group is killed."""
 
@@ -128,15 +133,20 @@ def structure_leniently(converter: Any, raw: Any, cls: type[Any], drop: tuple[st
 
 
 class PublishedDiagnostics:
-    """The latest ``publishDiagnostics`` per URI, and waiters for an exact version."""
+    """The latest ``publishDiagnostics`` per URI (the `LATEST_LIMIT` most recently pushed
+    URIs), and waiters for an exact version."""
 
     def __init__(self) -> None:
-        self.latest: dict[str, types.PublishDiagnosticsParams] = {}
+        self.latest: collections.OrderedDict[str, types.PublishDiagnosticsParams]
+        self.latest = collections.OrderedDict()
         self._waiters: dict[tuple[str, int], list[asyncio.Future[types.PublishDiagnosticsParams]]]
         self._waiters = collections.defaultdict(list)
 
     def publish(self, params: types.PublishDiagnosticsParams) -> None:
         self.latest[params.uri] = params
+        self.latest.move_to_end(params.uri)
+        while len(self.latest) > LATEST_LIMIT:
+            self.latest.popitem(last=False)
         if params.version is None:
             return  # without a version a push proves nothing about freshness
         for fut in self._waiters.pop((params.uri, params.version), []):
@@ -150,8 +160,16 @@ class PublishedDiagnostics:
             return latest
         fut: asyncio.Future[types.PublishDiagnosticsParams]
         fut = asyncio.get_running_loop().create_future()
-        self._waiters[(uri, version)].append(fut)
-        return await fut
+        key = (uri, version)
+        self._waiters[key].append(fut)
+        try:
+            return await fut
+        finally:  # a wait that timed out leaves nothing behind
+            waiting = self._waiters.get(key)
+            if waiting is not None and fut in waiting:
+                waiting.remove(fut)
+                if not waiting:
+                    del self._waiters[key]
 
     def fail_all(self, exc: BaseException) -> None:
         for futures in self._waiters.values():
@@ -276,22 +294,27 @@ class LspClient:
     async def _read_messages(self, stream: asyncio.StreamReader) -> None:
         """Hand each message to pygls's protocol; kill the server on a framing fault."""
         parser = FrameParser()
-        protocol = self._client.protocol
         try:
             while not self._client.stopped and (chunk := await stream.read(READ_CHUNK)):
-                for body in parser.feed(chunk):
-                    message = decode_message(body)
-                    try:
-                        structured: Any = protocol.structure_message(message)
-                    except JsonRpcException:
-                        # Well framed, but params lsprotocol cannot read: skipped, as pygls
-                        # does (a wait for it ends at its deadline, never with a wrong answer).
-                        log.warning("%s: unreadable %s message skipped", self.name,
-                                    message.get("method", "response"), exc_info=True)
-                        continue
-                    protocol.handle_message(structured)
+                for body in parser.frames(chunk):
+                    self._handle(decode_message(body))
         except FramingError as exc:
             self._framing_fault(exc.reason)
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        protocol = self._client.protocol
+        try:
+            structured: Any = protocol.structure_message(message)
+        except JsonRpcException:
+            # Well framed, but with params lsprotocol cannot read: skipped, as pygls does (a
+            # wait for it ends at its deadline, never with a wrong answer).
+            log.warning("%s: unreadable %s message skipped", self.name,
+                        message.get("method", "response"), exc_info=True)
+            return
+        try:
+            protocol.handle_message(structured)
+        except Exception:  # a handler's bug must not stop the reading (pygls logs too)
+            log.exception("%s: handling %s failed", self.name, message.get("method", "response"))
 
     def _framing_fault(self, reason: str) -> None:
         # After a framing error nothing later on the stream can be trusted (not even where the

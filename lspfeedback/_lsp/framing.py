@@ -6,8 +6,8 @@ skipped silently. `FrameParser` is a pure, incremental parser that refuses all o
 `FramingError` naming what was wrong, and holds at most one header line or one message body.
 
     parser = FrameParser()
-    for body in parser.feed(chunk):   # complete bodies, in order; the rest stays buffered
-        handle(body)
+    for body in parser.frames(chunk):   # complete bodies, in order; the rest stays buffered
+        handle(decode_message(body))    # a JSON-RPC message object, or FramingError
 
 A stream that broke the framing once cannot be trusted to resynchronise: the error is final.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 MAX_MESSAGE_BYTES = 256 * 1024 * 1024
@@ -87,32 +88,36 @@ class FrameParser:
     def feed(self, data: bytes) -> list[bytes]:
         """The bodies that ``data`` completes, in order. Raises `FramingError` (then again on
         every later call) when the stream breaks the framing."""
+        return list(self.frames(data))
+
+    def frames(self, data: bytes) -> Iterator[bytes]:
+        """`feed`, lazily: each body is yielded before the rest of ``data`` is parsed, so a
+        consumer that checks each body meets the stream's first fault first. Consume it to
+        the end (or stop reading the stream): what is left of ``data`` is not kept."""
         if self._error is not None:
             raise self._error
         try:
-            return self._feed(data)
+            yield from self._frames(data)
         except FramingError as exc:
             self._error = exc
             self._line.clear()
             self._body = None
             raise
 
-    def _feed(self, data: bytes) -> list[bytes]:
-        bodies: list[bytes] = []
+    def _frames(self, data: bytes) -> Iterator[bytes]:
         view = memoryview(data)
         pos, end = 0, len(data)
         while pos < end:
             if self._body is None:
                 pos = self._read_header(data, pos)
                 if self._body is not None and self._length == 0:
-                    bodies.append(self._finish())
+                    yield self._finish()
                 continue
             take = min(self._length - len(self._body), end - pos)
             self._body += view[pos:pos + take]
             pos += take
             if len(self._body) == self._length:
-                bodies.append(self._finish())
-        return bodies
+                yield self._finish()
 
     def _finish(self) -> bytes:
         body = bytes(self._body or b"")
@@ -122,39 +127,32 @@ class FrameParser:
     def _read_header(self, data: bytes, pos: int) -> int:
         """Consume header bytes from ``pos``: up to the end of one line, or all of ``data``
         if no line ends in it. Returns the new position."""
-        # Look for the LF no further than the longest allowed line (and its CR) could reach:
-        # a stream of megabytes without one is refused after reading the bound, not all of it.
-        window = self.max_header_line + 2 - len(self._line)
+        # Look for the LF no further than the longest allowed line (and its CR) or the header
+        # budget could reach: megabytes without one are refused after the bound, unread. The
+        # checks run in the same order whatever the chunking, so every chunking of a stream
+        # fails with the same reason.
+        window = min(self.max_header_line + 2 - len(self._line),
+                     self.max_header + 1 - self._header_bytes)
         stop = min(len(data), pos + window)
         lf = data.find(b"\n", pos, stop)
-        if lf < 0:
-            self._count_header(stop - pos)
-            self._line += data[pos:stop]
-            if stop < len(data) or len(self._line) > self.max_header_line + 1:
-                raise FramingError(
-                    f"a header line longer than {self.max_header_line} bytes (no CRLF): "
-                    f"{_show(self._line)}")
-            if b"\r" in self._line[:-1]:
-                raise FramingError(f"a bare CR in a header line: {_show(self._line)}")
-            return stop
-        self._count_header(lf + 1 - pos)
-        self._line += data[pos:lf]
-        line, self._line = bytes(self._line), bytearray()
-        if not line.endswith(b"\r"):
-            raise FramingError(f"a header line ended by a bare LF, not CRLF: {_show(line)}")
-        line = line[:-1]
-        if b"\r" in line:
-            raise FramingError(f"a bare CR in a header line: {_show(line)}")
-        if len(line) > self.max_header_line:
-            raise FramingError(f"a header line longer than {self.max_header_line} bytes: "
-                               f"{_show(line)}")
-        self._header_line(line)
-        return lf + 1
-
-    def _count_header(self, n: int) -> None:
-        self._header_bytes += n
+        end = stop if lf < 0 else lf
+        self._line += data[pos:end]
+        self._header_bytes += end - pos + (lf >= 0)
+        cr = self._line.find(b"\r", 0, len(self._line) - 1)  # a CR with a byte after it
+        if cr >= 0:  # shown up to that byte: the same whatever the chunking
+            raise FramingError(f"a bare CR in a header line: {_show(self._line[:cr + 2])}")
+        if lf >= 0 and not self._line.endswith(b"\r"):
+            raise FramingError(f"a header line ended by a bare LF, not CRLF: {_show(self._line)}")
+        if len(self._line) > self.max_header_line + 1:
+            raise FramingError(f"a header line longer than {self.max_header_line} bytes (no "
+                               f"CRLF): {_show(self._line)}")
         if self._header_bytes > self.max_header:
             raise FramingError(f"message headers longer than {self.max_header} bytes")
+        if lf < 0:
+            return stop
+        line, self._line = bytes(self._line[:-1]), bytearray()
+        self._header_line(line)
+        return lf + 1
 
     def _header_line(self, line: bytes) -> None:
         if not line:  # the blank line: the body follows

@@ -14,6 +14,28 @@ yields one Error diagnostic on that occurrence.  ``--mode`` selects a fault:
     ignore-shutdown  normal, but shutdown never answers, exit and stdin EOF are
                      ignored: the process must be killed
 
+Framing faults: on textDocument/diagnostic these write raw bytes to stdout, then never answer.
+
+    huge-length      a header of Content-Length 99999999999
+    wrong-length     a message whose Content-Length is larger than its body, then another
+                     message (whose first bytes the wrong length swallows)
+    endless-header   a header line of 4 MiB without CRLF
+    bad-json         a well-framed body that is not JSON
+
+Faults a client must survive, then answered normally:
+
+    unknown-id          first a response to an id nobody asked for
+    notification-flood  first thousands of window/logMessage and publishDiagnostics
+                        (random URIs)
+    exit-notification   first an ``exit`` notification and a ``shutdown`` request, sent
+                        to the client (which must not act on them)
+
+For supervision:
+
+    content-modified  every textDocument/diagnostic fails with -32801 ContentModified
+    stop-after-start  the first textDocument/diagnostic SIGSTOPs the server (a hang no
+                      cancellation reaches)
+
 Usage: python fake_server.py --mode MODE [--marker PATH]
 """
 
@@ -22,13 +44,34 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import random
+import signal
 import sys
 import time
 from pathlib import Path
 
 from lsprotocol import types
+from pygls.exceptions import JsonRpcContentModified
 from pygls.lsp.server import LanguageServer
 from pygls.workspace import ServerTextPosition, ServerTextRange
+
+
+def frame(body: bytes) -> bytes:
+    return b"Content-Length: %d\r\n\r\n%b" % (len(body), body)
+
+
+# Written raw on purpose: these are what no library would send.
+_NOTIFY = b'{"jsonrpc": "2.0", "method": "window/logMessage", "params": {"type": 4, "message": "x"}}'
+FRAMING_FAULTS: dict[str, bytes] = {
+    "huge-length": b"Content-Length: 99999999999\r\n\r\n{",
+    "wrong-length": b"Content-Length: %d\r\n\r\n%b" % (len(_NOTIFY) + 20, _NOTIFY)
+    + frame(_NOTIFY),
+    "endless-header": b"Content-Length: 5\r\nX-Padding: " + b"a" * (4 * 1024 * 1024),
+    "bad-json": frame(b"{this is not json}"),
+}
+UNKNOWN_ID = frame(b'{"jsonrpc": "2.0", "id": "nobody-asked-for-this", "result": null}')
+TO_THE_CLIENT = frame(b'{"jsonrpc": "2.0", "method": "exit"}') + frame(
+    b'{"jsonrpc": "2.0", "id": 424242, "method": "shutdown"}')
 
 MODES = (
     "ok",
@@ -39,8 +82,15 @@ MODES = (
     "no-start",
     "stderr-flood",
     "ignore-shutdown",
+    *FRAMING_FAULTS,
+    "unknown-id",
+    "notification-flood",
+    "exit-notification",
+    "content-modified",
+    "stop-after-start",
 )
 FLOOD_BYTES = 200 * 1024
+FLOOD_MESSAGES = 5000
 
 
 def bad_word_diagnostics(server: LanguageServer, uri: str) -> list[types.Diagnostic]:
@@ -76,6 +126,23 @@ def crash() -> None:
     os._exit(3)
 
 
+def write_raw(data: bytes) -> None:
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
+def flood(ls: LanguageServer) -> None:
+    """Notifications nobody waits for: log lines, and pushes for files that do not exist."""
+    for i in range(FLOOD_MESSAGES):
+        ls.window_log_message(types.LogMessageParams(
+            type=types.MessageType.Log, message=f"flood {i} " + "x" * 200))
+        uri = f"file:///flood/{random.getrandbits(64):016x}.py"
+        ls.text_document_publish_diagnostics(types.PublishDiagnosticsParams(
+            uri=uri, version=random.randrange(1, 1000), diagnostics=[types.Diagnostic(
+                range=types.Range(types.Position(0, 0), types.Position(0, 1)),
+                message="flood", severity=types.DiagnosticSeverity.Error)]))
+
+
 def build_server(mode: str, marker: Path | None) -> LanguageServer:
     # Full sync: pygls' built-in didOpen/didChange handlers keep the texts.
     server = LanguageServer(
@@ -104,6 +171,19 @@ def build_server(mode: str, marker: Path | None) -> LanguageServer:
         elif mode == "stderr-flood":
             sys.stderr.buffer.write(b"x" * (FLOOD_BYTES - 1) + b"\n")
             sys.stderr.buffer.flush()
+        elif mode in FRAMING_FAULTS:
+            write_raw(FRAMING_FAULTS[mode])
+            await wait_forever()
+        elif mode == "unknown-id":
+            write_raw(UNKNOWN_ID)
+        elif mode == "notification-flood":
+            flood(ls)
+        elif mode == "exit-notification":
+            write_raw(TO_THE_CLIENT)
+        elif mode == "content-modified":
+            raise JsonRpcContentModified("content modified (fake, forever)")
+        elif mode == "stop-after-start":
+            os.kill(os.getpid(), signal.SIGSTOP)
         return types.FullDocumentDiagnosticReport(
             items=bad_word_diagnostics(ls, params.text_document.uri)
         )
