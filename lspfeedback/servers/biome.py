@@ -3,7 +3,7 @@
 It pushes diagnostics only, each carrying the version it describes (measured: every push of
 an open document is versioned), about 250 ms after a change. ``lsp-proxy`` forwards stdio to
 a Biome daemon it starts, reached through a socket under ``$XDG_CACHE_HOME/biome``; each
-proxy is given a private ``XDG_CACHE_HOME`` (a fresh folder in its own temporary folder), so
+proxy is given a private ``XDG_CACHE_HOME`` (a fresh folder in its temporary folder), so
 that two sessions (replicas, a restart beside a dying one) never share a daemon, and its
 daemon watches no files (``--watcher-kind=none``: the client announces every change). The
 daemon runs with ``--stop-on-disconnect`` and, sandboxed, in the proxy's pid namespace: it
@@ -15,8 +15,10 @@ from __future__ import annotations
 from lspfeedback import _npm
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
-_PRIVATE_DAEMON = 'XDG_CACHE_HOME="$(mktemp -d)" && export XDG_CACHE_HOME && exec "$0" "$@"'
-"""A shell prelude: a fresh cache folder (hence socket path) for this proxy and its daemon."""
+_PRIVATE_DAEMON = ('dir="$(mktemp -d "${TMPDIR:-/tmp}/lspfeedback-biome-XXXXXX")" || exit 70; '
+                   'XDG_CACHE_HOME="$dir" "$0" "$@"; code=$?; rm -rf "$dir"; exit "$code"')
+"""A shell around the proxy: a fresh cache folder (hence socket path) for it and its daemon,
+removed when the proxy exits (a killed process group leaves it in the temporary folder)."""
 
 
 class Biome(ServerSpec):
