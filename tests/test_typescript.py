@@ -108,11 +108,26 @@ def test_paths_and_base_url_come_from_the_nearest_tsconfig_and_its_extends(
         "a": "// not a comment", "b": [1]}
 
 
+def test_one_language_for_typescript_and_javascript_files() -> None:
+    from lspfeedback import languages
+
+    ids = {rel: languages.of_path(rel) for rel in ("a.ts", "a.d.ts", "a.tsx", "a.mts", "a.cjs",
+                                                   "a.js", "a.jsx", "a.py", "tsconfig.json")}
+    assert {rel: lang.name if lang else None for rel, lang in ids.items()} == {
+        "a.ts": "typescript", "a.d.ts": "typescript", "a.tsx": "typescript",
+        "a.mts": "typescript", "a.cjs": "typescript", "a.js": "typescript",
+        "a.jsx": "typescript", "a.py": "python", "tsconfig.json": None}
+    language = languages.get("typescript")
+    assert [language.language_id(r) for r in ("a.ts", "a.tsx", "a.js", "a.jsx")] == [
+        "typescript", "typescriptreact", "javascript", "javascriptreact"]
+    assert "tsconfig.json" in language.config_files
+
+
 def test_fixture_importers_through_the_alias_nearest_first() -> None:
     found, omitted = _deps(FIXTURES / "web", "src/lib/money.ts")
     # cart.ts and checkout.ts import it as "@lib/money"; report.js imports checkout.
     assert found == ["src/cart.ts", "src/checkout.ts", "src/index.ts", "src/lib/discount.ts",
-                     "src/report.js"]
+                     "src/view.tsx", "src/report.js"]
     assert omitted == 0
 
 
@@ -294,9 +309,12 @@ def test_warm_equals_cold(v: Verifier, web: Path, tmp_path: Path) -> None:
         CART: _text(web, CART).replace("add(line: Line): void {",
                                        "add(line: Line): void {\n    let unused = 1;"),
         "src/report.js": _text(web, "src/report.js").replace(".toUpperCase()", ".nope()"),
+        "src/view.tsx": _text(web, "src/view.tsx").replace('title="total"', "title={1}"),
     }
     report = v.verify(overlays)
     assert report.status == "errors" and report.complete
+    # A .ts, a .js (checkJs) and a .tsx file each have their own finding.
+    assert {"src/report.js", "src/view.tsx", MONEY, CART} <= {d.path for d in report.diagnostics}
     cold_root = _materialize(web, overlays, tmp_path / "cold")
     files = list(report.checked_files)
     cold = _cold.cold_check(cold_root, files, ["typescript", "biome"])
@@ -345,13 +363,15 @@ def test_a_mixed_python_and_typescript_repository(tmp_path: Path) -> None:
     shutil.copytree(FIXTURES / "shop", root)
     shutil.copytree(FIXTURES / "web", root / "web")
     # The TypeScript project at the root's level: its tsconfig and biome.json moved up.
+    tsconfig = json.loads((root / "web" / "tsconfig.json").read_text())
+    tsconfig["compilerOptions"]["paths"] = {"@lib/*": ["./web/src/lib/*"]}
+    tsconfig["include"] = ["web/src"]
+    (root / "tsconfig.json").write_text(json.dumps(tsconfig))
+    biome = json.loads((root / "web" / "biome.json").read_text())
+    biome["files"]["includes"] = ["web/src/**"]
+    (root / "biome.json").write_text(json.dumps(biome))
     for name in ("tsconfig.json", "biome.json"):
-        (root / "web" / name).rename(root / name)
-    (root / "tsconfig.json").write_text(
-        (root / "tsconfig.json").read_text().replace('"./src/lib/*"', '"./web/src/lib/*"')
-        .replace('"include": ["src"]', '"include": ["web/src"]'))
-    (root / "biome.json").write_text(
-        (root / "biome.json").read_text().replace('"src/**"', '"web/src/**"'))
+        (root / "web" / name).unlink()
     money, cart = "web/" + MONEY, "web/" + CART
     pricing = "shop/pricing.py"
     py_text = (root / pricing).read_text()
