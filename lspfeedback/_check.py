@@ -240,6 +240,9 @@ def run_check(request: CheckRequest) -> CheckOutcome:
     if not rels:
         return CheckOutcome(Report(status="unknown", notes=("nothing was checked",)), "none",
                             "nothing to compare", tuple(not_checked))
+    if missing:  # a mistyped path must not start a daemon: refuse it first
+        _refuse_unknown_missing(missing, dict.fromkeys(missing) if request.baseline == "none"
+                                else _git_base(root, missing)[0])
     notes: list[str] = []
     if request.use_daemon:
         outcome = _through_daemon(request, rels, disk, missing, notes)

@@ -149,7 +149,7 @@ def test_baseline_none_compares_with_the_files_absence(shop: Path) -> None:
 
 
 def test_a_new_file_is_compared_with_its_absence_and_a_deleted_one_breaks_importers(
-        shop: Path) -> None:
+        shop: Path, tmp_path: Path) -> None:
     (shop / "shop" / "extra.py").write_text("from shop.cart import Cart\n\nCart().nope()\n")
     new = run("check", "--json", "shop/extra.py", cwd=shop)
     assert new.returncode == 1, new.stderr
@@ -165,9 +165,13 @@ def test_a_new_file_is_compared_with_its_absence_and_a_deleted_one_breaks_import
     assert deleted["baseline"] == "git"  # a deletion is compared with git's text
     paths = {d["path"] for d in deleted["introduced"] if d["severity"] == "error"}
     assert {"shop/cart.py", "shop/__init__.py"} <= paths
-    # A path that is neither on disk nor in the baseline is a mistake, said so.
+    # A path that is neither on disk nor in the baseline is a mistake, said so, and starts
+    # nothing (run from a directory where it resolves to a root with no daemon).
     missing = run("check", "shop/nope.py", cwd=shop)
     assert missing.returncode == 2 and "no such file: shop/nope.py" in missing.stderr
+    elsewhere = make_repo(tmp_path / "elsewhere")
+    typo = run("check", "shop/nope.py", cwd=elsewhere)
+    assert typo.returncode == 2 and not (elsewhere / ".lspfeedback").exists()
 
 
 def test_files_no_server_checks_are_listed_as_not_checked_never_clean(shop: Path) -> None:
