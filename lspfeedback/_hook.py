@@ -51,8 +51,9 @@ def add_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     )
     hook.add_argument("harness", choices=("claude-code",))
     hook.add_argument("--root", default=None,
-                      help="the project (default: found upwards from the event's cwd); files "
-                      "outside it are ignored")
+                      help="the workspace (default: files inside the project, $CLAUDE_PROJECT_DIR "
+                      "or found upwards from the event's cwd, are checked in the root found "
+                      "upwards from each file); files outside it are ignored")
     hook.add_argument("--timeout", type=float, default=HOOK_TIMEOUT,
                       help=f"seconds the hook may take in all (default {HOOK_TIMEOUT:g}); past "
                       "it, it exits 0 with a note")
@@ -116,21 +117,28 @@ def _check_event(args: argparse.Namespace, event: dict[str, Any]) -> int:
         text_lines,
     )
     from lspfeedback._cli import settings
+    from lspfeedback._config import find_root
 
     written = written_path(event)
     if written is None or not written.endswith(SOURCE_SUFFIXES):
         return OK
     cwd = Path(event["cwd"]) if isinstance(event.get("cwd"), str) else Path.cwd()
     project = Path(args.root) if args.root is not None else _project(cwd)
-    rels, outside = relative_paths(project, [written], cwd)
-    if outside or not (project / rels[0]).is_file():
+    inside, outside = relative_paths(project, [written], cwd)
+    if outside or not (project / inside[0]).is_file():
         return OK
-    s = settings(argparse.Namespace(root=str(project), servers=None, timeout=None,
+    # Inside the project, the file's own root (the nearest pyproject.toml or .git at or above
+    # it: a package of a monorepo), as `check FILE` would find it; --root names it outright.
+    root = project if args.root is not None else find_root([str(project / inside[0])])
+    if not root.resolve().is_relative_to(project.resolve()):
+        root = project  # never a root above the project
+    [rel], _ = relative_paths(root, [str(project / inside[0])], root)
+    s = settings(argparse.Namespace(root=str(root), servers=None, timeout=None,
                                     max_dependents=None, python=args.python,
-                                    trust_workspace=args.trust_workspace), rels)
-    if s.config.excluded(rels[0]):
+                                    trust_workspace=args.trust_workspace), [rel])
+    if s.config.excluded(rel):
         return OK
-    request = CheckRequest(root=s.root, paths=(rels[0],), servers=s.servers, timeout=s.timeout,
+    request = CheckRequest(root=s.root, paths=(rel,), servers=s.servers, timeout=s.timeout,
                            max_dependents=s.max_dependents, python=s.python,
                            trust_workspace=s.trust_workspace, baseline=args.baseline,
                            use_daemon=not args.no_daemon, start_daemon=not args.no_daemon)

@@ -141,6 +141,19 @@ def test_clean_edits_and_warnings_and_old_errors_exit_zero_silently(project: Pat
 
 
 @pytest.mark.slow
+def test_a_package_of_a_monorepo_is_checked_in_its_own_root(project: Path) -> None:
+    # The session runs in the directory above (a monorepo: its .git), the file is in the
+    # package, whose pyproject.toml makes it the root that is checked (and gets the daemon).
+    monorepo = project.parent
+    (monorepo / ".git").mkdir(exist_ok=True)
+    break_pricing(project, "region: str")
+    proc = hook(event("Edit", {"file_path": "shop/shop/pricing.py"}, monorepo), monorepo)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("shop/cart.py:27:16: error:")  # root-relative: the package's
+    assert not (monorepo / ".lspfeedback").exists()
+
+
+@pytest.mark.slow
 def test_the_bound_passing_exits_zero_with_a_note(project: Path) -> None:
     proc = hook(event("Write", {"file_path": "shop/cart.py"}, project), project,
                 "--timeout", "0.001")
