@@ -2,12 +2,14 @@
 
 Each file's module specifiers are read by tree-sitter's TypeScript grammars (``import … from``,
 ``import "…"``, ``export … from``, ``import x = require(…)``, ``require(…)``, ``import(…)``,
-``import("…")`` types), then resolved the way the compiler resolves them: relative
-specifiers with extension resolution (``./a`` -> ``a.ts``, ``a.tsx``, ``a.d.ts``, ``a.js``…,
-``a/index.ts``…; ``./a.js`` -> ``a.ts`` as TypeScript's ESM convention has it), the nearest
-``tsconfig.json`` (or ``jsconfig.json``)'s ``paths`` patterns (the longest matching prefix
-first) and ``baseUrl``, with relative ``extends`` followed. Bare specifiers (packages) are not
-files of the root and have no edges. The graph errs on the side of more importers: a file is
+``import("…")`` types, ``/// <reference path>``), then resolved the way the compiler resolves
+them: relative specifiers with extension resolution (``./a`` -> ``a.ts``, ``a.tsx``,
+``a.d.ts``, ``a.js``…, ``a/index.ts``…; ``./a.js`` -> ``a.ts`` as TypeScript's ESM convention
+has it), the nearest ``tsconfig.json`` (or ``jsconfig.json``)'s ``paths`` patterns (the
+longest matching prefix first) and ``baseUrl``, with relative ``extends`` followed; ``#…``
+through the nearest package.json's ``imports``; and a bare specifier naming one of the root's
+own packages (a monorepo's workspaces, by their package.json ``name``) through its
+``exports``, ``types`` or ``main``. Other packages (``node_modules``) have no edges. The graph errs on the side of more importers: a file is
 counted whatever its tsconfig's ``include`` says.
 
 Nothing runs: the files are parsed in this process (no workspace code, no subprocess), in a
@@ -75,6 +77,14 @@ _QUERY = """
 """
 
 
+_REFERENCE = re.compile(rb"""^[ \t]*///[ \t]*<reference[ \t]+path[ \t]*=[ \t]*["']([^"']+)["']""",
+                        re.MULTILINE)
+"""A triple-slash reference to another file."""
+
+CONDITIONS = ("types", "import", "module", "default", "require", "node")
+"""The ``exports`` / ``imports`` conditions followed, in this order (TypeScript's own first)."""
+
+
 def is_config(rel: str) -> bool:
     """Whether a change of ``rel`` may change how specifiers resolve."""
     name = rel.rsplit("/", 1)[-1]
@@ -104,7 +114,11 @@ class _Parsers:
         tree = self._parsers[kind].parse(source)
         nodes = QueryCursor(self._queries[kind]).captures(tree.root_node).get("spec", [])
         nodes.sort(key=lambda n: n.start_byte)
-        texts = (n.text.decode("utf-8", "replace") for n in nodes if n.text is not None)
+        texts = [n.text.decode("utf-8", "replace") for n in nodes if n.text is not None]
+        # ``/// <reference path="…" />`` names a file relative to this one.
+        for match in _REFERENCE.finditer(source):
+            path = match.group(1).decode("utf-8", "replace")
+            texts.append(path if path.startswith(("./", "../")) else f"./{path}")
         return tuple(dict.fromkeys(texts))
 
 
@@ -135,6 +149,8 @@ class _Snapshot:
 
     entries: dict[str, _Entry] = field(default_factory=dict)
     imports: dict[str, list[str]] = field(default_factory=dict)
+    packages: dict[str, str] = field(default_factory=dict)
+    """Package name -> its folder, for the root's own packages (a monorepo's workspaces)."""
 
 
 class _Deadline(Exception):
@@ -290,7 +306,8 @@ def _read(root: Path, previous: _Snapshot | None, stale: bool, dirty: set[str],
     parsers = _Parsers()
     resolver = _Resolver(root)
     if previous is None or stale:
-        files = _list_files(root, until)
+        files, manifests = _list_files(root, until)
+        resolver.packages = _package_names(root, manifests)
         old = previous.entries if previous is not None else {}
         entries: dict[str, _Entry] = {}
         for rel in files:
@@ -301,10 +318,11 @@ def _read(root: Path, previous: _Snapshot | None, stale: bool, dirty: set[str],
                 entries[rel] = entry
         resolver.files = set(entries)
         imports = {rel: resolver.resolve_all(rel, e.specifiers) for rel, e in entries.items()}
-        return _Snapshot(entries, imports)
+        return _Snapshot(entries, imports, resolver.packages)
     entries = dict(previous.entries)
     imports = dict(previous.imports)
     resolver.files = set(entries)
+    resolver.packages = previous.packages
     for rel in sorted(dirty):
         if time.monotonic() > until:
             raise _Deadline
@@ -315,11 +333,13 @@ def _read(root: Path, previous: _Snapshot | None, stale: bool, dirty: set[str],
         entries[rel] = entry
         if before is None or before.specifiers != entry.specifiers:
             imports[rel] = resolver.resolve_all(rel, entry.specifiers)
-    return _Snapshot(entries, imports)
+    return _Snapshot(entries, imports, previous.packages)
 
 
-def _list_files(root: Path, until: float) -> list[str]:
+def _list_files(root: Path, until: float) -> tuple[list[str], list[str]]:
+    """The root's TypeScript and JavaScript files, and its package.json files."""
     found: list[str] = []
+    manifests: list[str] = []
     suffixes = tuple(SUFFIXES)
     for folder, dirs, names in os.walk(root):
         if time.monotonic() > until:
@@ -327,9 +347,33 @@ def _list_files(root: Path, until: float) -> list[str]:
         dirs[:] = sorted(d for d in dirs if d not in _NEVER_WALKED)
         base = Path(folder).relative_to(root).as_posix()
         for name in names:
+            rel = name if base == "." else f"{base}/{name}"
             if name.endswith(suffixes):
-                found.append(name if base == "." else f"{base}/{name}")
-    return sorted(found)
+                found.append(rel)
+            elif name == "package.json":
+                manifests.append(rel)
+    return sorted(found), sorted(manifests)
+
+
+def _package_names(root: Path, manifests: list[str]) -> dict[str, str]:
+    """Package name -> folder, for every package.json of the root that names one."""
+    names: dict[str, str] = {}
+    for rel in manifests:
+        data = _read_json(root / rel)
+        name = data.get("name") if isinstance(data, dict) else None
+        if isinstance(name, str) and name and name not in names:
+            names[name] = posixpath.dirname(rel)
+    return names
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_BYTES:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _parse(root: Path, rel: str, old: _Entry | None, parsers: _Parsers,
@@ -374,8 +418,10 @@ class _Resolver:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.files: set[str] = set()
+        self.packages: dict[str, str] = {}
         self._configs: dict[str, TsConfig | None] = {}
         self._nearest: dict[str, str | None] = {}
+        self._manifests: dict[str, Any] = {}
 
     def resolve_all(self, rel: str, specifiers: Iterable[str]) -> list[str]:
         targets = (self.resolve(rel, spec) for spec in specifiers)
@@ -387,15 +433,90 @@ class _Resolver:
             return self._file_or_folder(posixpath.join(folder, spec))
         if spec.startswith("/"):
             return None  # absolute paths outside the root's own naming: not followed
+        if spec.startswith("#"):
+            return self._subpath_import(folder, spec)
         config = self._config_for(folder)
-        if config is None:
+        if config is not None:
+            for target in _path_targets(config.paths, spec):
+                found = self._file_or_folder(target)
+                if found is not None:
+                    return found
+            if config.base_url is not None:
+                found = self._file_or_folder(posixpath.join(config.base_url, spec))
+                if found is not None:
+                    return found
+        return self._workspace_package(spec)
+
+    def _manifest(self, folder: str) -> Any:
+        if folder not in self._manifests:
+            self._manifests[folder] = _read_json(self.root / folder / "package.json")
+        return self._manifests[folder]
+
+    def _subpath_import(self, folder: str, spec: str) -> str | None:
+        """``#name`` through the nearest package.json's ``imports``."""
+        while True:
+            data = self._manifest(folder)
+            if isinstance(data, dict) and "imports" in data:
+                return self._mapped(folder, data.get("imports"), spec)
+            if not folder:
+                return None
+            folder = posixpath.dirname(folder)
+
+    def _workspace_package(self, spec: str) -> str | None:
+        """A bare specifier naming one of the root's own packages (a monorepo's
+        workspaces): through its ``exports``, else its entry point or subpath."""
+        parts = spec.split("/")
+        size = 2 if spec.startswith("@") else 1
+        name, subpath = "/".join(parts[:size]), "/".join(parts[size:])
+        folder = self.packages.get(name)
+        if folder is None:
             return None
-        for target in _path_targets(config.paths, spec):
-            found = self._file_or_folder(target)
-            if found is not None:
-                return found
-        if config.base_url is not None:
-            return self._file_or_folder(posixpath.join(config.base_url, spec))
+        data = self._manifest(folder)
+        exports = data.get("exports") if isinstance(data, dict) else None
+        if exports is not None:
+            if isinstance(exports, str | list) or (
+                    isinstance(exports, dict) and not any(k.startswith(".") for k in exports)):
+                exports = {".": exports}  # the package's only entry point
+            return self._mapped(folder, exports, f"./{subpath}" if subpath else ".")
+        if subpath:
+            return self._file_or_folder(posixpath.join(folder, subpath))
+        return self._file_or_folder(folder or ".")
+
+    def _mapped(self, folder: str, mapping: Any, key: str) -> str | None:
+        """``key`` through an ``exports`` / ``imports`` map (exact keys, then the pattern
+        with the longest prefix), its target resolved in ``folder``."""
+        if not isinstance(mapping, dict):
+            return None
+        target: Any = mapping.get(key)
+        star = None
+        if target is None:
+            best = -1
+            for pattern, value in mapping.items():
+                head, wildcard, tail = pattern.partition("*")
+                fits = key.startswith(head) and key.endswith(tail) and len(key) >= len(
+                    head + tail)
+                if wildcard and fits and len(head) > best:
+                    best, target = len(head), value
+                    star = key[len(head): len(key) - len(tail)]
+        return self._target(folder, target, star)
+
+    def _target(self, folder: str, target: Any, star: str | None) -> str | None:
+        if isinstance(target, str):
+            if star is not None:
+                target = target.replace("*", star)
+            return self._file_or_folder(posixpath.join(folder, target)) if target.startswith(
+                "./") else None
+        if isinstance(target, list):
+            for item in target:
+                if (found := self._target(folder, item, star)) is not None:
+                    return found
+            return None
+        if isinstance(target, dict):
+            for condition in CONDITIONS:
+                if condition in target:
+                    found = self._target(folder, target[condition], star)
+                    if found is not None:
+                        return found
         return None
 
     def _file_or_folder(self, joined: str) -> str | None:
@@ -424,10 +545,7 @@ class _Resolver:
 
     def _package_entry(self, prefix: str) -> str | None:
         """The file a folder's package.json names (``types``, ``typings``, ``main``)."""
-        try:
-            data = json.loads((self.root / prefix / "package.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return None
+        data = self._manifest(prefix.rstrip("/"))
         if not isinstance(data, dict):
             return None
         for key in ("types", "typings", "main"):

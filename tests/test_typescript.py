@@ -108,6 +108,38 @@ def test_paths_and_base_url_come_from_the_nearest_tsconfig_and_its_extends(
         "a": "// not a comment", "b": [1]}
 
 
+def test_workspace_packages_subpath_imports_and_references(tmp_path: Path) -> None:
+    root = _tree(tmp_path, {
+        # A monorepo: packages import each other by name, through "exports" or the entry.
+        "packages/core/package.json": json.dumps({
+            "name": "@acme/core", "exports": {".": {"types": "./src/index.ts"},
+                                              "./util/*": "./src/util/*.ts"}}),
+        "packages/core/src/index.ts": "export const core = 1;\n",
+        "packages/core/src/util/text.ts": "export const text = 1;\n",
+        "packages/plain/package.json": json.dumps({"name": "plain", "types": "lib/main.ts"}),
+        "packages/plain/lib/main.ts": "export const plain = 1;\n",
+        "packages/plain/lib/extra.ts": "export const extra = 1;\n",
+        # Node's subpath imports (#…) of the nearest package.json.
+        "packages/app/package.json": json.dumps({
+            "name": "app", "imports": {"#config": "./src/config.ts",
+                                       "#lib/*": {"types": "./src/lib/*.ts"}}}),
+        "packages/app/src/config.ts": "export const config = 1;\n",
+        "packages/app/src/lib/db.ts": "export const db = 1;\n",
+        "packages/app/src/globals.d.ts": "declare const G: number;\n",
+        "packages/app/src/main.ts": (
+            '/// <reference path="globals.d.ts" />\n'
+            'import "@acme/core"; import "@acme/core/util/text"; import "plain";\n'
+            'import "plain/lib/extra"; import "#config"; import "#lib/db"; import "react";\n'),
+    })
+    graph = TsImportGraph(root)
+    asyncio.run(graph.load())
+    assert graph.imports_of("packages/app/src/main.ts") == [
+        "packages/core/src/index.ts", "packages/core/src/util/text.ts",
+        "packages/plain/lib/main.ts", "packages/plain/lib/extra.ts",
+        "packages/app/src/config.ts", "packages/app/src/lib/db.ts",
+        "packages/app/src/globals.d.ts"]
+
+
 def test_one_language_for_typescript_and_javascript_files() -> None:
     from lspfeedback import languages
 
