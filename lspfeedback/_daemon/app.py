@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 import lspfeedback
 from lspfeedback._daemon.metrics import MetricsMiddleware
 from lspfeedback._daemon.models import (
+    MAX_DEPTH,
     CandidatesRequest,
     CommitResponse,
     DiscardResponse,
@@ -169,12 +170,31 @@ def _add_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if (unreadable := _unreadable_body(exc)) is not None:
+            return answer(ApiError(422, "InvalidRequest", unreadable))
         kind = {404: "NotFound", 405: "MethodNotAllowed"}.get(exc.status_code, "HTTPError")
         return answer(ApiError(exc.status_code, kind, str(exc.detail)))
 
     @app.exception_handler(Exception)
     async def internal(_: Request, exc: Exception) -> JSONResponse:
         return answer(ApiError(500, "InternalError", f"{type(exc).__name__}: {exc}"))
+
+
+def _unreadable_body(exc: StarletteHTTPException) -> str | None:
+    """Why the body could not be parsed as JSON, if that is what ``exc`` says.
+
+    FastAPI answers 422 for a body with a JSON syntax error, but a bare 400 when json.loads
+    fails otherwise: a body nested too deeply for the parser (RecursionError; 200 KB of
+    ``[`` are enough) or one not in UTF-8. Both are bodies of the wrong shape: 422.
+    """
+    cause = exc.__cause__
+    if exc.status_code != 400:
+        return None
+    if isinstance(cause, RecursionError):
+        return f"the JSON body nests too deeply to parse (edits nest at most {MAX_DEPTH} levels)"
+    if isinstance(cause, ValueError):  # UnicodeDecodeError among them
+        return f"the body is not JSON: {cause}"
+    return None
 
 
 class _CleanStartupError:

@@ -9,10 +9,33 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 SessionName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$")]
 """A session name: up to 128 letters, digits and ``._:@-``, not starting with punctuation."""
+
+MAX_DEPTH = 64
+"""Deepest nesting of arrays and objects accepted in an edit. The deepest format, an LSP
+``WorkspaceEdit``, nests 7 levels; anything far deeper is no edit, and walking it recursively
+(as structuring it into lsprotocol types does) could exhaust the stack."""
+
+
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply ``value`` nests lists and dicts (a scalar is 0), counted without recursion;
+    `ValueError` as soon as it is deeper than ``limit``."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            depth += 1
+            if depth > limit:
+                raise ValueError(f"the edit nests arrays and objects deeper than {limit} levels")
+            deepest = max(deepest, depth)
+            stack.extend((child, depth) for child in (item.values() if isinstance(item, dict)
+                                                       else item))
+    return deepest
+
 
 Edit = str | dict[str, Any]
 """One edit in any format the library takes: ``{path: new full text}``, a unified diff or
@@ -37,6 +60,12 @@ class VerifyRequest(BaseModel):
         "Without a session the check is speculative: nothing is left behind.",
     )
 
+    @field_validator("changes")
+    @classmethod
+    def _shallow(cls, changes: Edit | list[str]) -> Edit | list[str]:
+        nesting_depth(changes)
+        return changes
+
 
 class CandidatesRequest(BaseModel):
     """``POST /v1/candidates``."""
@@ -46,6 +75,13 @@ class CandidatesRequest(BaseModel):
     candidates: list[Edit] = Field(description="Edits to check against the same base state.")
     session: SessionName | None = Field(
         default=None, description="Check them on top of this session's overlays (unchanged).")
+
+    @field_validator("candidates")
+    @classmethod
+    def _shallow(cls, candidates: list[Edit]) -> list[Edit]:
+        for candidate in candidates:
+            nesting_depth(candidate)
+        return candidates
 
 
 class SessionRequest(BaseModel):
