@@ -28,6 +28,7 @@ import os
 import posixpath
 import re
 import stat
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -122,9 +123,21 @@ class _Parsers:
         return tuple(dict.fromkeys(texts))
 
 
+_LOCAL = threading.local()
+
+
+def _parsers() -> _Parsers:
+    """This thread's parsers (a tree-sitter parser is not shared between threads; building
+    the queries takes tens of milliseconds, so each thread builds them once)."""
+    parsers = getattr(_LOCAL, "parsers", None)
+    if parsers is None:
+        parsers = _LOCAL.parsers = _Parsers()
+    return parsers
+
+
 def specifiers_of(rel: str, text: str) -> tuple[str, ...]:
     """The module specifiers of a file ``rel`` whose text is ``text`` (for tests and tools)."""
-    return _Parsers().specifiers(rel, text.encode("utf-8", "surrogatepass"))
+    return _parsers().specifiers(rel, text.encode("utf-8", "surrogatepass"))
 
 
 @dataclass(frozen=True)
@@ -303,7 +316,7 @@ def _spec_stem(spec: str) -> str:
 
 def _read(root: Path, previous: _Snapshot | None, stale: bool, dirty: set[str],
           until: float) -> _Snapshot:
-    parsers = _Parsers()
+    parsers = _parsers()
     resolver = _Resolver(root)
     if previous is None or stale:
         files, manifests = _list_files(root, until)
