@@ -4,15 +4,19 @@ The files are on disk already (the agent wrote them). What they introduced is me
 the state before the writes, the *baseline*:
 
 - ``daemon``: the daemon's last known text of each file (what it saw at its last operation),
-  when a daemon runs for the root and has seen every file (the record of what `check` handed
-  it is ``ROOT/.lspfeedback/check-known.json``, tied to that daemon's token);
+  when a daemon runs for the root and has seen every file (what `check` handed it, and the
+  texts, are in ``ROOT/.lspfeedback/check-known.json``, tied to that daemon's token). A file
+  whose last check introduced an error keeps that check's baseline (it is *pinned*) until a
+  check of it introduces none: an edit that does not fix an error, or checking it again,
+  never turns the error into "there before";
 - ``git``: the git index (``HEAD`` unless something was staged); a file git does not know is
   new: its baseline is its absence;
 - ``none``: every file compared with its absence (everything in it counts).
 
 ``auto`` (the default) is ``daemon`` when it knows every file, else ``git``. Through a daemon,
-the ``daemon`` baseline is one check of the paths (``verify([paths])``); a ``git`` or ``none``
-baseline is a short-lived session: the baseline texts, then the texts on disk, then a discard.
+the ``daemon`` baseline is one check of the paths (``verify([paths])``); a pinned, ``git`` or
+``none`` baseline is a short-lived session: the baseline texts, then the texts on disk, then a
+discard.
 In-process it is `Verifier.verify_speculative` with the baseline as ``base``. Either way the
 importers of the files are checked too, and the report says which baseline it used.
 
@@ -188,33 +192,75 @@ def _daemon_id(info: DaemonInfo) -> str:
     return f"{info.pid}:{hashlib.sha256(info.token.encode()).hexdigest()[:16]}"
 
 
-def known_files(root: Path, info: DaemonInfo) -> set[str]:
-    """The files `check` has handed the daemon ``info`` describes (so it holds their text)."""
+@dataclass
+class Memory:
+    """What `check` remembers between calls for one daemon (or one MCP server).
+
+    ``known``: files it handed the daemon (their last known text is the daemon's). ``seen``:
+    the text of each written file at its last check. ``pinned``: for a file whose last check
+    introduced an error, the baseline that check used, kept until a check of the file
+    introduces none: an edit that does not fix the error does not make it "not introduced".
+    """
+
+    known: set[str] = field(default_factory=set)
+    seen: dict[str, str | None] = field(default_factory=dict)
+    pinned: dict[str, str | None] = field(default_factory=dict)
+
+    def learn(self, rels: Sequence[str], disk: Mapping[str, str | None],
+              base: Mapping[str, str | None], failed: bool, checked: Iterable[str]) -> None:
+        """After a check of ``rels`` against ``base``: pin or unpin, and note what was seen."""
+        for rel in rels:
+            if failed:
+                self.pinned.setdefault(rel, base.get(rel))
+            else:
+                self.pinned.pop(rel, None)
+            self.seen[rel] = disk.get(rel)
+        self.known.update(rels, checked)
+
+
+def load_memory(root: Path, info: DaemonInfo) -> Memory:
+    """The `Memory` of the daemon ``info`` describes (empty for another daemon)."""
     try:
         data = json.loads((root / STATE_DIR / KNOWN_FILE).read_text(encoding="utf-8"))
         if data.get("daemon") == _daemon_id(info):
-            return set(data.get("files", []))
-    except (OSError, ValueError, AttributeError):
+            return Memory(set(data.get("files", [])), dict(data.get("seen", {})),
+                          dict(data.get("pinned", {})))
+    except (OSError, ValueError, AttributeError, TypeError):
         pass
-    return set()
+    return Memory()
 
 
-def remember(root: Path, info: DaemonInfo, known: set[str], files: Iterable[str]) -> None:
-    """Add ``files`` to ``known``, the record of what the daemon ``info`` has seen (written
-    atomically, and only when it grows). Losing a race with another check only means a file
-    is taken as unknown again: its baseline is git's then, never a wrong one."""
-    grown = known | set(files)
-    if grown == known:
-        return
+def save_memory(root: Path, info: DaemonInfo, memory: Memory) -> None:
+    """Write ``memory`` atomically. Losing a race with another check only means a file is taken
+    as unknown again (its baseline is git's then) or a pin is lost."""
     folder = root / STATE_DIR
-    tmp = folder / f".known-{os.getpid()}-{id(grown)}.json"
+    tmp = folder / f".known-{os.getpid()}-{id(memory)}.json"
+    record = {"daemon": _daemon_id(info), "files": sorted(memory.known),
+              "seen": memory.seen, "pinned": memory.pinned}
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump({"daemon": _daemon_id(info), "files": sorted(grown)}, out)
+            json.dump(record, out)
         os.replace(tmp, folder / KNOWN_FILE)
     except OSError:
         tmp.unlink(missing_ok=True)
+
+
+def _introduced_errors(report: Report) -> bool:
+    return any(d.severity == "error" for d in (*report.introduced, *report.external_introduced))
+
+
+def _pinned_base(root: Path, rels: Sequence[str], memory: Memory) -> tuple[dict[str, str | None],
+                                                                          str]:
+    """The baseline when some of ``rels`` are pinned: the pin, else the text last seen, else
+    git's."""
+    missing = [rel for rel in rels if rel not in memory.pinned and rel not in memory.seen]
+    git = _git_base(root, missing)[0] if missing else {}
+    base = {rel: memory.pinned[rel] if rel in memory.pinned
+            else memory.seen[rel] if rel in memory.seen else git.get(rel) for rel in rels}
+    pins = [rel for rel in rels if rel in memory.pinned]
+    return base, ("the text before the last check that introduced an error, kept until a "
+                  f"check passes: {', '.join(pins)}")
 
 
 def _git_base(root: Path, rels: Sequence[str]) -> tuple[dict[str, str | None], str]:
@@ -341,16 +387,22 @@ def _through_daemon(request: CheckRequest, rels: list[str], disk: dict[str, str 
                          f"{', '.join(sorted(set(request.servers)))}; checked in-process")
             return None
         via = f"the daemon at {wire.info.endpoint}" + (" (started now)" if started else "")
-        known = known_files(root, wire.info)
-        mode = _mode(request.baseline, rels, known, missing, notes)
-        if mode == "daemon":
-            first = [rel for rel in rels if rel not in known]
+        memory = load_memory(root, wire.info)
+        mode = _mode(request.baseline, rels, memory.known, missing, notes)
+        if mode == "daemon" and not any(rel in memory.pinned for rel in rels):
+            first = [rel for rel in rels if rel not in memory.known]
             detail = "the daemon's last known text"
             if first:
                 detail += f" (first seen now, compared with nothing: {', '.join(first)})"
             report = Report.from_dict(wire.verify(rels))
+            base = {rel: memory.seen.get(rel) for rel in rels}
+            if _introduced_errors(report) and any(rel not in memory.seen for rel in rels):
+                base.update(_git_base(root, [r for r in rels if r not in memory.seen])[0])
         else:
-            base, detail = _base_for(mode, root, rels)
+            if mode == "daemon":
+                base, detail = _pinned_base(root, rels, memory)
+            else:
+                base, detail = _base_for(mode, root, rels)
             _refuse_unknown_missing(missing, base)
             session = f"check-{os.getpid()}-{os.urandom(4).hex()}"
             try:
@@ -358,7 +410,11 @@ def _through_daemon(request: CheckRequest, rels: list[str], disk: dict[str, str 
                 report = Report.from_dict(wire.verify(dict(disk), session=session))
             finally:
                 wire.discard(session)
-        remember(root, wire.info, known, [*rels, *report.checked_files])
+        if mode != "none":
+            memory.learn(rels, disk, base, _introduced_errors(report), report.checked_files)
+        else:
+            memory.known.update(rels, report.checked_files)
+        save_memory(root, wire.info, memory)
         return CheckOutcome(vouched(report, servers), mode, detail, via=via)
 
 
@@ -395,10 +451,9 @@ def _in_process(request: CheckRequest, disk: dict[str, str | None],
     return vouched(report, options.server_names)
 
 
-async def check_with(verifier: AsyncVerifier, rels: Sequence[str], known: set[str],
+async def check_with(verifier: AsyncVerifier, rels: Sequence[str], memory: Memory,
                      baseline: Baseline = "auto") -> CheckOutcome:
-    """`run_check` on a warm `AsyncVerifier` (the MCP server's): ``known`` is the set of files
-    it has been handed (its last known texts are theirs), updated here."""
+    """`run_check` on a warm `AsyncVerifier` (the MCP server's), with its `Memory`."""
     root = verifier.root
     not_checked = [(p, NOT_SOURCE) for p in rels if not p.endswith(SOURCE_SUFFIXES)]
     rels = [p for p in rels if p.endswith(SOURCE_SUFFIXES)]
@@ -407,15 +462,17 @@ async def check_with(verifier: AsyncVerifier, rels: Sequence[str], known: set[st
                             "nothing to compare", tuple(not_checked), "the MCP server")
     disk = disk_texts(root, rels)
     missing = [rel for rel, text in disk.items() if text is None]
-    mode = _mode(baseline, rels, known, missing, [])
-    if mode == "daemon":
+    mode = _mode(baseline, rels, memory.known, missing, [])
+    if mode == "daemon" and not any(rel in memory.pinned for rel in rels):
         detail = "the server's last known text"
         report = await verifier.verify(list(rels))
+        base = {rel: memory.seen.get(rel) for rel in rels}
     else:
-        base, detail = _base_for(mode, root, rels)
+        base, detail = (_pinned_base(root, rels, memory) if mode == "daemon"
+                        else _base_for(mode, root, rels))
         _refuse_unknown_missing(missing, base)
         report = await verifier.verify_speculative(dict(disk), base=base)
-    known.update(rels, report.checked_files)
+    memory.learn(rels, disk, base, _introduced_errors(report), report.checked_files)
     report = vouched(report, verifier.options.server_names)
     return CheckOutcome(report, mode, detail, _unchecked(not_checked, rels, report, missing),
                         "the MCP server")

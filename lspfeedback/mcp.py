@@ -158,7 +158,7 @@ async def check_files(
     `diagnostics`). `status` "unknown" means a server could not answer: not clean. Files that
     no server checks (not Python) are listed in `not_checked`. Nothing is written.
     """
-    from lspfeedback._check import CheckUsageError, check_with, relative_paths
+    from lspfeedback._check import CheckUsageError, Memory, check_with, relative_paths
 
     verifier = ctx.request_context.lifespan_context
     rels, outside = relative_paths(verifier.root, paths, verifier.root)
@@ -167,7 +167,7 @@ async def check_files(
                         "relative to the workspace root")
     with _library_errors():
         try:
-            outcome = await check_with(verifier, rels, _KNOWN.setdefault(verifier, set()))
+            outcome = await check_with(verifier, rels, _MEMORY.setdefault(verifier, Memory()))
         except CheckUsageError as exc:
             raise ToolError(str(exc)) from exc
     data = outcome.to_dict()
@@ -178,8 +178,9 @@ async def check_files(
     return CallToolResult(content=[TextContent(type="text", text=text)], structured_content=data)
 
 
-_KNOWN: weakref.WeakKeyDictionary[AsyncVerifier, set[str]] = weakref.WeakKeyDictionary()
-"""Per verifier: the files check_files has handed it (it holds their last known text)."""
+_MEMORY: weakref.WeakKeyDictionary[AsyncVerifier, Any] = weakref.WeakKeyDictionary()
+"""Per verifier: what check_files remembers (`lspfeedback._check.Memory`: the files handed to
+it, what they were, the baselines pinned by a failing check)."""
 
 
 async def verify_candidates(

@@ -129,7 +129,8 @@ def test_check_files_reports_what_the_files_written_introduced(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     pricing = shop / PRICING
-    pricing.write_text(pricing.read_text().replace(
+    original = pricing.read_text()
+    pricing.write_text(original.replace(
         SIGNATURE, SIGNATURE.replace("percent: int)", "percent: int, c: str)")))
     (shop / "NOTES.md").write_text("notes\n")
 
@@ -143,10 +144,16 @@ def test_check_files_reports_what_the_files_written_introduced(
         assert [(d["path"], d["code"]) for d in first["introduced"]] == [(CART, "reportCallIssue")]
         assert first["not_checked"] == [{"path": "NOTES.md",
                                          "reason": "no server checks this kind of file"}]
-        # Seen now: the next call compares with the server's last known text.
+        # Not fixed: still introduced (the baseline stays the text before the failing check).
         again = structured(await client.call_tool("check_files", {"paths": [PRICING]}))
-        assert again["baseline"] == "daemon" and again["introduced"] == []
-        assert again["status"] == "errors"  # still there, just not new
+        assert again["ok"] is False and "kept until a check passes" in again["baseline_detail"]
+        # Fixed on disk: ok; from then on the server's last known text is the baseline.
+        pricing.write_text(original)
+        fixed = structured(await client.call_tool("check_files", {"paths": [PRICING]}))
+        assert fixed["ok"] is True and fixed["status"] == "clean"
+        later = structured(await client.call_tool("check_files", {"paths": [PRICING]}))
+        assert later["baseline"] == "daemon"
+        assert later["baseline_detail"] == "the server's last known text"
         outside = await client.call_tool("check_files", {"paths": ["../elsewhere.py"]})
         assert outside.is_error and "outside the workspace" in text_of(outside)
 
