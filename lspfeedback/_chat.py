@@ -109,7 +109,7 @@ class ChatModel:
         if not model:
             raise ValueError("a model name is needed (e.g. ChatModel('gpt-4.1-mini'))")
         self.model = model
-        self.base_url = base_url.rstrip("/")
+        self.base_url: str = base_url.rstrip("/")
         self.system = system
         self.temperature = temperature
         self.timeout = timeout

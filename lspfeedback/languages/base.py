@@ -56,9 +56,11 @@ class Language:
     """File names whose change may change how every file resolves its imports."""
 
     def handles(self, rel: str) -> bool:
+        """Whether the file at ``rel`` is of this language (by its suffix)."""
         return rel.endswith(tuple(self.suffixes))
 
     def language_id(self, rel: str) -> str:
+        """The LSP ``languageId`` a ``didOpen`` of ``rel`` carries."""
         for suffix, language_id in self.suffixes.items():
             if rel.endswith(suffix):
                 return language_id
