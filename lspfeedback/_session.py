@@ -7,6 +7,7 @@ re-send); each maps to the store version whose text it carried, which is what re
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,9 +29,10 @@ from lspfeedback._sandbox import Sandbox
 from lspfeedback._supervisor import RestartPolicy, ServerState, Supervisor
 from lspfeedback.servers.base import ServerContext, ServerSpec
 
-PROBE_METHOD = "$/lspfeedback/probe"
-"""A request no server implements: LSP 3.17 says a ``$/`` request a server does not know must
-be answered with MethodNotFound, so any answer at all proves the server reads and replies."""
+PROBE_METHOD = "lspfeedback/probe"
+"""A request no server implements, so any answer (an error: MethodNotFound, InvalidRequest)
+proves the server reads and replies. Not a ``$/`` method, although LSP 3.17 says those must be
+answered too: Biome never answers one (measured; all eight servers answer this in 0.2-7 ms)."""
 
 
 @dataclass(frozen=True)
@@ -132,9 +134,11 @@ class ServerSession:
     async def _spawn(self) -> LspClient:
         started = time.perf_counter()
         sandbox = self.sandbox
+        # In a thread: finding the command may install it first (the npm servers' first use).
+        command = await asyncio.to_thread(self.spec.command, self.ctx)
         client = LspClient(
             self.name,
-            sandbox.wrap(self.spec.command(self.ctx), self.spec.env, self.name),
+            sandbox.wrap(command, self.spec.env, self.name),
             cwd=str(self.ctx.root),
             env=sandbox.environment(self.spec.env),
             configuration=lambda section, scope: self.spec.configuration(self.ctx, section),

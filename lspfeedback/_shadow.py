@@ -25,10 +25,13 @@ from pathlib import Path
 from lsprotocol import types
 
 SKIPPED_DIRS = frozenset({
-    ".git", ".hg", ".svn", "__pycache__", "node_modules", ".mypy_cache", ".ruff_cache",
+    ".git", ".hg", ".svn", "__pycache__", ".mypy_cache", ".ruff_cache",
     ".pytest_cache", ".tox", ".nox", ".lspfeedback", ".pyrefly_cache",
 })
 """Never mirrored: version control, caches, this library's own state."""
+LINKED_DIRS = frozenset({"node_modules"})
+"""Shown as a symlink, like a virtualenv: installed packages the servers resolve imports in
+(the CLIs do), too many files to mirror one by one."""
 
 COPY_LIMIT = 4 * 1024 * 1024
 """Across file systems, files up to this size are copied; larger ones are symlinked (servers
@@ -108,7 +111,7 @@ class ShadowRoot:
                 elif entry.is_dir(follow_symlinks=False):
                     if entry.name in SKIPPED_DIRS or src.resolve() in self._never:
                         continue
-                    if (src / "pyvenv.cfg").is_file():
+                    if entry.name in LINKED_DIRS or (src / "pyvenv.cfg").is_file():
                         os.symlink(src, dst, target_is_directory=True)
                         continue
                     dst.mkdir(exist_ok=True)
@@ -139,6 +142,7 @@ class ShadowRoot:
     def show(self, rel: str, text: str | None) -> Change | None:
         """Make the shadow hold ``text`` at ``rel`` (None: no file there). Returns what
         changed for the servers, None when nothing did."""
+        self._unshare(rel)
         path = self.path(rel)
         existed = path.exists() or path.is_symlink()
         if text is None:
@@ -149,6 +153,22 @@ class ShadowRoot:
         self.new_folders.extend(self._make_parents(rel))
         _write_new_file(path, text)
         return rel, types.FileChangeType.Changed if existed else types.FileChangeType.Created
+
+    def _unshare(self, rel: str) -> None:
+        """Make every folder above ``rel`` a real folder of the shadow: one shown as a symlink
+        (a virtualenv, node_modules, a link in the workspace) is mirrored in its place, so that
+        writing ``rel`` can never write through it into the workspace."""
+        folder = self.root
+        for part in Path(rel).parts[:-1]:
+            folder = folder / part
+            if folder.is_symlink():
+                source = folder.resolve()
+                folder.unlink()
+                folder.mkdir()
+                if source.is_dir():
+                    self._mirror_dir(source, folder, [0, 0, 0, 0])
+            elif not folder.exists():
+                return
 
     def _make_parents(self, rel: str) -> list[Change]:
         """Create the folders above ``rel`` that are missing; each is a change of its own
@@ -172,6 +192,7 @@ class ShadowRoot:
 
     def restore(self, rel: str) -> Change | None:
         """Make ``rel`` in the shadow what it is in the workspace on disk again."""
+        self._unshare(rel)
         path, source = self.path(rel), self.workspace / rel
         existed = path.exists() or path.is_symlink()
         try:

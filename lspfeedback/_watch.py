@@ -17,10 +17,12 @@ from pathlib import Path
 
 from watchfiles import Change, DefaultFilter, awatch
 
+from lspfeedback import languages
+
 log = logging.getLogger(__name__)
 
-WATCHED_SUFFIXES = (".py", ".pyi", ".toml", ".json", ".cfg", ".ini")
-"""Sources and the config files the servers read."""
+WATCHED_SUFFIXES = (*languages.suffixes(), ".toml", ".json", ".jsonc", ".cfg", ".ini")
+"""Sources of every language, and the config files the servers read."""
 
 IGNORED_DIRS = (".lspfeedback",)
 

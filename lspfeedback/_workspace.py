@@ -243,7 +243,10 @@ class Workspace:
                 await session.ensure_started(deadline)
                 # Every document the server holds must match the store, not only the targets:
                 # an open file with stale text (a candidate taken back) would skew the others.
-                wanted = session.held_paths() + [d.path for d in self.store.overlays()] + todo
+                # Only files of its own languages: a server given another language's file may
+                # fail on it (tsc --lsp exits on a .py file).
+                overlays = _its_files(session, [d.path for d in self.store.overlays()])
+                wanted = session.held_paths() + overlays + todo
                 session.sync(list(dict.fromkeys(wanted)), touch=self._touch_set(session, todo))
                 live = [rel for rel in todo if session.holds(rel) is not None]
                 for result in await _all(session.diagnostics(rel, deadline) for rel in live):
@@ -266,10 +269,11 @@ class Workspace:
         check.timings_ms[session.name] = (time.perf_counter() - started) * 1000
 
     def _touch_set(self, session: ServerSession, todo: list[str]) -> set[str]:
-        """Files a push-only type checker must re-publish although their text is unchanged:
-        their diagnostics may depend on an edited import, and only a new version proves it."""
+        """Files a push-only type checker or linter must re-publish although their text is
+        unchanged: their diagnostics may depend on an edited import or configuration file, and
+        only a new version proves it (its last push of the old version is stale)."""
         caps = session.capabilities
-        if caps is None or caps.pull_diagnostics or "types" not in session.spec.checks:
+        if caps is None or caps.pull_diagnostics or not {"types", "lint"} & set(session.spec.checks):
             return set()
         return {rel for rel in todo if session.holds(rel) == self.store.get(rel).version}
 

@@ -101,3 +101,27 @@ def test_new_folders_are_changes_of_their_own(workspace: Path) -> None:
     shadow.show("pkg/new/other.py", "Y = 1\n")
     assert shadow.take_new_folders() == []
     shadow.close()
+
+
+@pytest.mark.parametrize("folder", ["node_modules/pkg", ".venv/lib"])
+def test_an_overlay_under_a_linked_folder_never_writes_through_it(
+        workspace: Path, folder: str) -> None:
+    (workspace / folder).mkdir(parents=True)
+    (workspace / folder / "mod.py").write_text("OLD = 1\n")
+    (workspace / folder / "other.py").write_text("KEPT = 1\n")
+    shadow = ShadowRoot.create(workspace, "primary")
+    shadow.materialize()
+    top = folder.split("/")[0]
+    assert shadow.path(top).is_symlink()  # installed packages are used where they are
+    shadow.show(f"{folder}/mod.py", "NEW = 2\n")
+    shadow.show(f"{folder}/added.py", "ADDED = 3\n")
+    # The linked folder became a real one of the shadow's: the workspace is untouched.
+    assert not shadow.path(top).is_symlink()
+    assert (workspace / folder / "mod.py").read_text() == "OLD = 1\n"
+    assert not (workspace / folder / "added.py").exists()
+    assert shadow.path(f"{folder}/mod.py").read_text() == "NEW = 2\n"
+    assert shadow.path(f"{folder}/other.py").read_text() == "KEPT = 1\n"
+    shadow.restore(f"{folder}/mod.py")
+    assert shadow.path(f"{folder}/mod.py").read_text() == "OLD = 1\n"
+    assert (workspace / folder / "mod.py").read_text() == "OLD = 1\n"
+    shadow.close()

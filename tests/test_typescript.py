@@ -387,9 +387,6 @@ def test_a_crash_mid_call_is_unknown_then_the_server_recovers(
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="needs the engine to open only a server's own languages' overlays "
-                   "(_workspace.Workspace._check_one): tsc --lsp panics on an opened .py file",
-                   strict=False)
 def test_a_mixed_python_and_typescript_repository(tmp_path: Path) -> None:
     root = tmp_path / "mixed"
     shutil.copytree(FIXTURES / "shop", root)
@@ -430,9 +427,6 @@ def test_a_mixed_python_and_typescript_repository(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="needs the shadow root to show node_modules (a symlink to the "
-                   "workspace's, as for a virtualenv: _shadow.ShadowRoot._mirror_dir)",
-                   strict=False)
 def test_packages_in_node_modules_resolve_as_for_the_cli(tmp_path: Path) -> None:
     root = tmp_path / "web"
     shutil.copytree(FIXTURES / "web", root)
@@ -482,9 +476,6 @@ def test_checking_runs_nothing_from_the_workspace(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="needs a no-op re-send to push-only linters too (_workspace."
-                   "Workspace._touch_set touches only type checkers): Biome's last push of an "
-                   "unchanged file predates a biome.json change", strict=False)
 def test_a_linter_config_change_reaches_unchanged_files(tmp_path: Path) -> None:
     root = tmp_path / "web"
     shutil.copytree(FIXTURES / "web", root)
@@ -504,10 +495,7 @@ def test_a_linter_config_change_reaches_unchanged_files(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("server", ["typescript", pytest.param("biome", marks=pytest.mark.xfail(
-    reason="needs a probe request Biome answers (_session.PROBE_METHOD without '$/'): Biome "
-           "never answers an unknown $/ request, so the supervisor would kill it whenever it "
-           "is probed", strict=False))])
+@pytest.mark.parametrize("server", ["typescript", "biome"])
 def test_the_supervisors_probe_is_answered(shared: Verifier, server: str) -> None:
     session = shared.engine._primary.sessions[server]
     shared.diagnostics([CART])  # started and warm
