@@ -40,8 +40,9 @@ READ_CHUNK = 64 * 1024
 
 LATEST_LIMIT = 4096
 """URIs whose latest push is kept. A server may push for any number of files (workspace mode,
-or a flood); a push is only waited for just after the change it answers, so the most recent
-few thousand URIs are all that is ever asked for (an evicted one costs a wait, not an error)."""
+or a flood); a push is waited for right after the change it answers, so the most recent few
+thousand URIs are all that is ever looked up. A push evicted before its wait began is waited
+for again: at worst until the deadline (unknown, never a wrong answer)."""
 
 SHUTDOWN_GRACE = 2.0
 """Seconds a server gets to answer ``shutdown`` and to exit before its process group is killed."""
@@ -349,6 +350,9 @@ class LspClient:
         return self.crashed_error()
 
     def crashed_error(self) -> ServerCrashed:
+        if self.framing_error is not None:  # we killed it: its exit code says nothing
+            return ServerCrashed(self.name, f"server sent an unreadable message: "
+                                 f"{self.framing_error}; the session was ended", self.stderr_tail())
         code = self.returncode
         if code is None and self._process is not None:
             # Exited but not reaped yet (asyncio's watcher runs later): read the status
@@ -358,9 +362,6 @@ class LspClient:
                                  os.WEXITED | os.WNOHANG | os.WNOWAIT)
                 if info is not None:
                     code = info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
-        if self.framing_error is not None:
-            return ServerCrashed(self.name, f"server sent an unreadable message: "
-                                 f"{self.framing_error}; the session was ended", self.stderr_tail())
         return ServerCrashed(self.name, f"server process exited with code {code}", self.stderr_tail())
 
     # ---- requests --------------------------------------------------------------------------
