@@ -283,7 +283,8 @@ async def plan(graphs: Mapping[str, ImportGraphProvider], changed: list[str], li
 
     ``graphs`` are the import graphs by language (see `lspfeedback.languages`); each file's
     importers come from its language's graph. ``created`` are the changed files the change
-    creates: files naming them are importers. Files of no known language are not targets.
+    creates: files naming them are importers. Files of a language without a graph here (no
+    configured server checks it) are not targets.
     """
     from lspfeedback import languages  # languages.python builds on this module
 
@@ -301,7 +302,10 @@ async def plan(graphs: Mapping[str, ImportGraphProvider], changed: list[str], li
         omitted += cut
         if graph.error:
             notes.append(f"importers not checked: {graph.error}")
-    targets = [p for p in changed + dependents if languages.of_path(p) is not None]
+    # A file of a language no configured server checks is no target: listed, it would read as
+    # checked and clean.
+    targets = [p for p in changed + dependents
+               if _language_name(languages.of_path(p)) in graphs]
     if omitted:
         notes.insert(0, f"{omitted} more importers not checked (max_dependents={limit})")
     return Plan(changed, list(dict.fromkeys(targets)), omitted, tuple(notes),

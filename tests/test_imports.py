@@ -164,3 +164,22 @@ def test_files_naming_a_created_module_are_its_importers(project: Path) -> None:
     found = asyncio.run(graph.importers_of_new(["pkg/fresh.py"]))
     assert found == ["d.py"]
     assert asyncio.run(graph.importers_of_new(["pkg/__init__.py"])) != []  # "pkg" is named
+
+
+def test_a_file_no_configured_server_checks_is_not_a_target() -> None:
+    import asyncio
+
+    from lspfeedback._imports import plan
+
+    class NoGraph:
+        error = None
+
+        async def dependents(self, changed, limit, also=()):  # type: ignore[no-untyped-def]
+            return [], 0
+
+        async def importers_of_new(self, created):  # type: ignore[no-untyped-def]
+            return []
+
+    scope = asyncio.run(plan({"python": NoGraph()}, ["a.py", "web/app.ts", "README.md"], 10))
+    # Only Python is configured: the .ts file would read "checked, clean" if it were a target.
+    assert scope.targets == ["a.py"] and scope.changed == ["a.py", "web/app.ts", "README.md"]
