@@ -7,6 +7,7 @@ paths named are this call's change, every other disk change belongs to the basel
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Collection, Iterable
@@ -16,7 +17,7 @@ from lspfeedback import languages
 from lspfeedback._deadline import Deadline
 from lspfeedback._delta import compare
 from lspfeedback._failover import account, lineup_of
-from lspfeedback._imports import ImportGraphs
+from lspfeedback._imports import ImportGraphs, Plan
 from lspfeedback._replicas import ReplicaPool
 from lspfeedback._report import Diagnostic, Report
 from lspfeedback._reporting import assemble
@@ -91,13 +92,18 @@ class DiskSync:
         ws = self._pool.primary
         store = ws.store
         changed = list(dict.fromkeys(store.relpath(p) for p in paths))
+        # The importers as the shadow shows them before it learns of these changes: a deleted
+        # (or renamed-away) module's importers no longer resolve it, so a graph read after
+        # cannot list them, and they are what the deletion broke.
+        earlier = (await self._graphs.plan(changed, limit, deadline=deadline)
+                   if ws.shadow.stats is not None else None)
         await ws.ensure_shadow()
         external = await self.refresh_external(ws, deadline, skip=set(changed))
         # Never seen before and changed on disk: its earlier state is unknown, so the baseline
         # is empty and everything current counts as introduced (never hidden).
         first_sight = any(not store.known(p) for p in changed)
         old_texts = {p: store.get(p).text for p in changed}
-        scope = await self._graphs.plan(changed, limit, deadline=deadline)
+        scope = _union(earlier, await self._graphs.plan(changed, limit, deadline=deadline))
         lineup = await lineup_of(ws, self._pool.fallbacks)
         before = Check() if first_sight else await ws.check(scope.targets, deadline, lineup.asked)
         reloaded = [rel for rel in changed if store.reload(rel)]
@@ -106,7 +112,18 @@ class DiskSync:
             # disk: the servers must hear of it, and cached results are no longer valid.
             store.note_disk_change()
             ws.disk_changed(changed)
-            scope = await self._graphs.plan(changed, limit, deadline=deadline)
+            scope = _union(scope, await self._graphs.plan(changed, limit, deadline=deadline))
         after = await ws.check(scope.targets, deadline, lineup.asked)
         return assemble(ws, scope, old_texts, before, after, started, external,
                         account(ws, lineup, before, after, self._pool.fallbacks))
+
+
+def _union(first: Plan | None, second: Plan) -> Plan:
+    """Both plans' targets (the first's first)."""
+    if first is None:
+        return second
+    return dataclasses.replace(
+        second, targets=list(dict.fromkeys(first.targets + second.targets)),
+        omitted=max(first.omitted, second.omitted),
+        notes=tuple(dict.fromkeys(first.notes + second.notes)),
+        graph_error=first.graph_error or second.graph_error)

@@ -75,3 +75,15 @@ def test_a_change_by_someone_else_is_surfaced_not_folded_into_the_baseline(shop:
     assert report.introduced == () and report.ok  # not this edit's doing
     assert f"external: {checkout} changed on disk by someone else" in str(report)
     assert report.to_dict()["external_introduced"][0]["path"] == checkout
+
+
+def test_a_module_deleted_on_disk_reports_the_importers_it_breaks(shop: Path) -> None:
+    with Verifier(shop, watch=False, timeout=TIMEOUT) as v:
+        v.diagnostics(["shop/pricing.py"])
+        (shop / "shop/pricing.py").unlink()
+        report = v.verify(["shop/pricing.py"])
+    # Its importers no longer resolve it, so only the graph from before can name them.
+    assert {"shop/cart.py", "shop/checkout.py"} <= set(report.checked_files)
+    assert {(d.path, d.code) for d in report.introduced if d.source == "pyright"} >= {
+        ("shop/cart.py", "reportMissingImports")}
+    assert not report.ok
