@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
@@ -165,11 +166,17 @@ class Workspace:
             return []  # not materialized yet: it will be built from the store's view
         changes: list[Change] = []
         for doc in self.store.documents():
-            if self._shown.get(doc.path) == doc.version:
+            shown = self._shown.get(doc.path)
+            if shown == doc.version:
                 continue
             self._shown[doc.path] = doc.version
             if doc.has_overlay:
                 change = self.shadow.show(doc.path, None if doc.deleted else doc.overlay)
+            elif shown is None and not os.path.lexists(self.store.abspath(doc.path)):
+                # First seen here and gone from disk since it was read: the shadow keeps the
+                # state the store still describes until the store learns of the deletion
+                # (its rescan, or a verify of the path), which then says what it broke.
+                continue
             else:
                 change = self.shadow.restore(doc.path)
             if change is not None:
