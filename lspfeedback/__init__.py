@@ -41,6 +41,7 @@ if _typing.TYPE_CHECKING:
     from lspfeedback._report import CandidateReport as CandidateReport
     from lspfeedback._report import Degraded as Degraded
     from lspfeedback._report import Diagnostic as Diagnostic
+    from lspfeedback._report import Fix as Fix
     from lspfeedback._report import Report as Report
     from lspfeedback._report import Unknown as Unknown
     from lspfeedback._status import ServerStatus as ServerStatus
@@ -67,6 +68,7 @@ __all__ = [
     "Diagnostic",
     "EditApplyError",
     "EditError",
+    "Fix",
     "LspFeedbackError",
     "OptionFields",
     "PathOutsideWorkspace",
@@ -106,6 +108,7 @@ _HOMES = {
     "Diagnostic": "lspfeedback._report",
     "EditApplyError": _EXCEPTIONS,
     "EditError": _EXCEPTIONS,
+    "Fix": "lspfeedback._report",
     "LspFeedbackError": _EXCEPTIONS,
     "OptionFields": "lspfeedback._options",
     "PathOutsideWorkspace": _EXCEPTIONS,

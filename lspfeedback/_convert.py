@@ -15,13 +15,23 @@ def to_diagnostics(rel: str, text: str, items: list[types.Diagnostic], *, source
                    rewrite: Callable[[str], str] | None = None) -> tuple[Diagnostic, ...]:
     """The LSP diagnostics ``items`` of ``rel`` (whose text is ``text``) as report diagnostics:
     1-based lines, code-point columns, sorted."""
+    return tuple(d for d, _ in converted(rel, text, items, source=source, encoding=encoding,
+                                         include_hints=include_hints, rewrite=rewrite))
+
+
+def converted(rel: str, text: str, items: list[types.Diagnostic], *, source: str,
+              encoding: PositionEncoding, include_hints: bool,
+              rewrite: Callable[[str], str] | None = None,
+              ) -> list[tuple[Diagnostic, types.Diagnostic]]:
+    """Like `to_diagnostics`, each beside the LSP diagnostic it came from (what a
+    ``textDocument/codeAction`` request must be given back), sorted by the former."""
     lines = split_lines(text)
-    out: list[Diagnostic] = []
+    out: list[tuple[Diagnostic, types.Diagnostic]] = []
     for item in items:
         severity = SEVERITIES[(item.severity or types.DiagnosticSeverity.Error) - 1]
         if severity == "hint" and not include_hints:
             continue
-        out.append(Diagnostic(
+        out.append((Diagnostic(
             path=rel,
             line=item.range.start.line + 1,
             column=_column(lines, item.range.start, encoding) + 1,
@@ -31,8 +41,10 @@ def to_diagnostics(rel: str, text: str, items: list[types.Diagnostic], *, source
             message=rewrite(item.message) if rewrite is not None else item.message,
             source=source,
             code=None if item.code is None else str(item.code),
-        ))
-    return tuple(sorted(out))
+            url=item.code_description.href if item.code_description is not None else None,
+        ), item))
+    out.sort(key=lambda pair: pair[0])
+    return out
 
 
 def _column(lines: list[str], pos: types.Position, encoding: PositionEncoding) -> int:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self, Unpack
 
@@ -23,10 +23,11 @@ from lspfeedback._documents import restore_overlays, save_overlays
 from lspfeedback._environment import PythonEnvironment, find_environment
 from lspfeedback._exceptions import EditError, VerifierClosed
 from lspfeedback._failover import check_edit, check_now, with_failover
+from lspfeedback._fixes import PendingFixes, choose, combine, with_fixes
 from lspfeedback._imports import ImportGraphs, Plan
 from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
 from lspfeedback._replicas import Candidate, ReplicaPool
-from lspfeedback._report import CandidateReport, Report
+from lspfeedback._report import CandidateReport, Fix, Report
 from lspfeedback._reporting import FileChanges, assemble
 from lspfeedback._sandbox import sandbox_for
 from lspfeedback._status import VerifierStatus, status_of_pool
@@ -64,6 +65,7 @@ class AsyncVerifier:
         self._primary.on_shadow_change = self._graphs.note
         self._disk = DiskSync(self._pool, self._graphs)
         self._lock = asyncio.Lock()
+        self._fixes = PendingFixes()
         self._watcher = DiskWatcher(self.root, self._on_disk_change) if o.watch else None
         self._closed = False
 
@@ -132,7 +134,8 @@ class AsyncVerifier:
         (a `str`); an LSP ``WorkspaceEdit`` (object or JSON) or a mapping path -> list of
         ``TextEdit``. Edits stay in-memory overlays until `commit` or `discard`. Raises
         `PathOutsideWorkspace` or `EditError` (`EditApplyError` says where) before changing
-        anything, and `VerifierClosed` after `close`.
+        anything, and `VerifierClosed` after `close`. The servers' quick fixes for what the
+        edit introduced are in `Report.fixes` (see `apply_fixes`).
         """
         started = time.perf_counter()
         async with self._lock:
@@ -146,11 +149,13 @@ class AsyncVerifier:
             ws = self._primary
             external = await self._disk.refresh_external(ws, deadline)
             store = ws.store
+            parsed = self._fixes.take(store, parsed)  # fixes laid since are part of this edit
             old_texts = {p: store.get(p).text for p in parsed}
             plan = await self._plan(parsed, deadline)
             verdict, before, after = await check_edit(ws, plan.targets, parsed, deadline,
                                                       self.options.fallbacks)
-            return assemble(ws, plan, old_texts, before, after, started, external, verdict)
+            report = assemble(ws, plan, old_texts, before, after, started, external, verdict)
+            return await with_fixes(ws, report, after, deadline)
 
     async def verify_candidates(
         self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
@@ -196,6 +201,29 @@ class AsyncVerifier:
             changes = candidate.changes if isinstance(candidate, CandidateReport) else candidate
             return self._primary.store.set_overlays(self._parse(changes))
 
+    async def apply_fixes(self, fixes: Report | Fix | Iterable[Fix], *,
+                          only: Collection[str] | None = None) -> list[str]:
+        """Lay quick fixes on the overlays as one edit, unchecked; returns the paths changed.
+
+        ``fixes`` is a `Report` (its preferred fixes, one per diagnostic: those that make a
+        diagnostic `fixable`), one `Fix`, or several (exactly those). ``only`` keeps the
+        fixes whose diagnostic's code (``{"F401"}``) or title is in it. Several fixes of one
+        file are merged on its current text. Raises `EditApplyError`, changing nothing, when
+        two fixes change the same text, or when a fix was made for another text than the
+        current one (the file changed since its report). The next `verify` checks the fixes
+        as part of its edit, against the state before them (``verify({})`` checks them
+        alone): what they fixed is ``resolved``.
+        """
+        async with self._lock:
+            self._ensure_open()
+            self._disk.refresh(self._primary)
+            store = self._primary.store
+            changes = self._parse(combine(choose(fixes, only), store.current_text))
+            before = {rel: store.current_text(rel) for rel in changes}
+            changed = store.set_overlays(changes)
+            self._fixes.add(before, changes)
+            return changed
+
     async def diagnostics(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
         """Current diagnostics of ``paths`` (no change, no importers)."""
         started = time.perf_counter()
@@ -221,6 +249,7 @@ class AsyncVerifier:
                 self._disk.refresh(self._primary)
                 self._primary.store.set_overlays(self._parse(changes))
             written = self._primary.store.write_overlays()
+            self._fixes.clear()
             self._disk.written(self._primary, written)
             return written
 
@@ -229,6 +258,7 @@ class AsyncVerifier:
         async with self._lock:
             store = self._primary.store
             dropped = [d.path for d in store.overlays()]
+            self._fixes.clear()
             for rel in dropped:
                 store.drop_overlay(rel)
             self._primary.resync(dropped)

@@ -1,7 +1,9 @@
-"""What `verify()` returns: `Report` and `Diagnostic`, plain frozen data with JSON round trips."""
+"""What `verify()` returns: `Report`, `Diagnostic` and `Fix`, plain frozen data with JSON
+round trips."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -26,11 +28,24 @@ class Diagnostic:
     message: str
     source: str
     code: str | None = None
+    url: str | None = None
+    """The rule's documentation, as the server gives it (LSP ``codeDescription.href``)."""
+    fixable: bool = False
+    """A server offered a quick fix for it that it marks preferred (LSP ``isPreferred``: it
+    "properly addresses the underlying error"); the fix is in `Report.fixes`. Only what an
+    edit introduced is asked about: False elsewhere means "not asked", not "no fix"."""
 
     def __str__(self) -> str:
         tag = f"{self.source} {self.code}" if self.code else self.source
         message = re.sub(r"\s*[\r\n]+\s*", " ", self.message)
-        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {message} [{tag}]"
+        fixable = " (fixable)" if self.fixable else ""
+        return f"{self.path}:{self.line}:{self.column}: {self.severity}: {message} [{tag}]{fixable}"
+
+    def identity(self) -> tuple[str, int, int, int, int, str, str, str, str | None]:
+        """What the server said, without what lspfeedback learnt about it (``url`` and
+        ``fixable``): equal for the same finding whether or not its fixes were asked for."""
+        return (self.path, self.line, self.column, self.end_line, self.end_column,
+                self.severity, self.message, self.source, self.code)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; `Diagnostic.from_dict` reads it back."""
@@ -40,6 +55,64 @@ class Diagnostic:
     def from_dict(cls, data: Mapping[str, Any]) -> Diagnostic:
         """The diagnostic `to_dict` wrote (unknown keys are ignored)."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+def text_hash(text: str | None) -> str | None:
+    """The fingerprint a `Fix` keeps of a text it was made for (None: no such file)."""
+    if text is None:
+        return None
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A quick fix a server offered for a diagnostic an edit introduced, as full new texts.
+
+    ``changes`` is path -> the file's full text with the fix applied (None: the fix deletes
+    it), made for the texts ``bases`` fingerprints (`text_hash`; None: the file did not
+    exist). `AsyncVerifier.apply_fixes` lays fixes on the overlays and refuses one whose
+    files changed since: a fix is only valid for the state it was made for.
+    """
+
+    title: str
+    """The server's title, e.g. "Ruff (F401): Remove unused import: `json`"."""
+    server: str
+    """The server that offered it (the diagnostic's ``source``)."""
+    diagnostic: Diagnostic
+    """The diagnostic it fixes."""
+    changes: Mapping[str, str | None]
+    """Path -> full new text (None deletes the file)."""
+    bases: Mapping[str, str | None] = field(default_factory=dict)
+    """Path -> `text_hash` of the text the fix was made for."""
+    preferred: bool = False
+    """The server marks it as properly fixing the error (LSP ``isPreferred``), unlike, say, a
+    comment that silences the rule. Only preferred fixes make a diagnostic `fixable`, and
+    `apply_fixes` given a `Report` applies only those."""
+
+    def __str__(self) -> str:
+        d = self.diagnostic
+        tag = f"{d.source} {d.code}" if d.code else d.source
+        kind = "fix" if self.preferred else "fix (not preferred)"
+        return (f"{kind} for {d.path}:{d.line}:{d.column} [{tag}]: {self.title} "
+                f"(changes {', '.join(sorted(self.changes))})")
+
+    def __repr__(self) -> str:
+        return (f"<Fix {self.title!r} by {self.server} for {self.diagnostic.path}:"
+                f"{self.diagnostic.line} preferred={self.preferred} files={sorted(self.changes)}>")
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; `Fix.from_dict` reads it back."""
+        return {"title": self.title, "server": self.server,
+                "diagnostic": self.diagnostic.to_dict(), "changes": dict(self.changes),
+                "bases": dict(self.bases), "preferred": self.preferred}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Fix:
+        """The fix `to_dict` wrote."""
+        return cls(title=str(data["title"]), server=str(data["server"]),
+                   diagnostic=Diagnostic.from_dict(data["diagnostic"]),
+                   changes=dict(data["changes"]), bases=dict(data.get("bases", {})),
+                   preferred=bool(data.get("preferred", False)))
 
 
 @dataclass(frozen=True)
@@ -121,6 +194,10 @@ class Report:
     degraded: tuple[Degraded, ...] = ()
     """Configured servers that could not answer and the fallbacks that answered for them:
     the verdict stands on the stand-ins' checks (a degraded report is never `complete`)."""
+    fixes: tuple[Fix, ...] = ()
+    """Quick fixes the servers offered for ``introduced`` diagnostics (preferred ones first);
+    `AsyncVerifier.apply_fixes` lays them on the overlays, for the next `verify` to check.
+    Fixes are optional: a server that could not say in time is a note, never ``unknown``."""
     notes: tuple[str, ...] = ()
 
     @property
@@ -148,6 +225,7 @@ class Report:
         lines += [f"! {d}" for d in self.external_introduced]
         lines += [f"+ {d}" for d in self.introduced]
         lines += [f"- {d}" for d in self.resolved]
+        lines += [f"  {f}" for f in self.fixes if f.preferred]
         lines += [f"  note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -196,6 +274,7 @@ class Report:
             "external_changes": list(self.external_changes),
             "external_introduced": [d.to_dict() for d in self.external_introduced],
             "degraded": [d.to_dict() for d in self.degraded],
+            "fixes": [f.to_dict() for f in self.fixes],
             "notes": list(self.notes),
         }
 
@@ -223,6 +302,7 @@ class Report:
             external_changes=tuple(data.get("external_changes", ())),
             external_introduced=diags("external_introduced"),
             degraded=tuple(Degraded.from_dict(d) for d in data.get("degraded", ())),
+            fixes=tuple(Fix.from_dict(f) for f in data.get("fixes", ())),
             notes=tuple(data.get("notes", ())),
         )
 

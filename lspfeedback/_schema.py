@@ -31,6 +31,28 @@ class DiagnosticModel(_Model):
     """The server that reported it, e.g. "pyright" or "ruff"."""
     code: str | None = None
     """The rule, e.g. "reportCallIssue" or "F401"."""
+    url: str | None = None
+    """The rule's documentation, as the server links it."""
+    fixable: bool = False
+    """A server offers a quick fix that properly fixes it (in the report's fixes). Only
+    introduced diagnostics are asked about: false elsewhere means not asked."""
+
+
+class FixModel(_Model):
+    """A server's quick fix for an introduced diagnostic, as the full new texts of the files."""
+
+    title: str
+    """The server's title, e.g. "Ruff (F401): Remove unused import: `json`"."""
+    server: str
+    diagnostic: DiagnosticModel
+    """The diagnostic it fixes."""
+    changes: dict[str, str | None]
+    """Path -> the file's complete text with the fix applied (null: the file is deleted)."""
+    bases: dict[str, str | None]
+    """Path -> fingerprint of the text the fix was made for: a fix of a file that changed
+    since is refused."""
+    preferred: bool
+    """The server says it properly fixes the error (not, say, a comment silencing the rule)."""
 
 
 class UnknownModel(_Model):
@@ -93,6 +115,8 @@ class ReportModel(_Model):
     """Diagnostics those external changes brought (not caused by this edit)."""
     degraded: list[DegradedModel]
     """Servers that could not answer and who stood in: the verdict rests on the stand-ins."""
+    fixes: list[FixModel]
+    """Quick fixes the servers offer for the introduced diagnostics, preferred ones first."""
     notes: list[str]
 
 

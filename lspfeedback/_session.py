@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
 
 from lspfeedback import languages
 from lspfeedback._capabilities import Capabilities, resolve_capabilities
-from lspfeedback._convert import to_diagnostics
+from lspfeedback._convert import converted
 from lspfeedback._deadline import Deadline
 from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import RequestTimeout, ServerError, ServerStartError
@@ -42,6 +43,9 @@ class FileResult:
     path: str
     version: int
     diagnostics: tuple[Diagnostic, ...]
+    lsp: tuple[types.Diagnostic, ...] = field(default=(), compare=False, repr=False)
+    """The server's own diagnostics, ``lsp[i]`` the one ``diagnostics[i]`` came from: a
+    ``textDocument/codeAction`` request is given these back (see `_fixes`)."""
 
 
 @dataclass
@@ -300,9 +304,41 @@ class ServerSession:
                 f"no diagnostics of {rel} by {deadline.describe()}: waited "
                 f"{deadline.elapsed():.1f} s for {what}")) from None
         encoding = caps.encoding if caps is not None else "utf-16"
-        return FileResult(rel, held.store_version, to_diagnostics(
-            rel, held.text, items, source=self.name, encoding=encoding,
-            include_hints=self.include_hints, rewrite=self.rewrite))
+        pairs = converted(rel, held.text, items, source=self.name, encoding=encoding,
+                          include_hints=self.include_hints, rewrite=self.rewrite)
+        return FileResult(rel, held.store_version, tuple(d for d, _ in pairs),
+                          tuple(item for _, item in pairs))
+
+    # ---- code actions ----------------------------------------------------------------------
+
+    async def code_actions(self, rel: str, diagnostic: types.Diagnostic, deadline: Deadline,
+                           *, resolve: bool) -> list[types.CodeAction | types.Command]:
+        """The quick fixes the server offers for ``diagnostic`` (one of its own, of the text
+        it holds for ``rel``): ``textDocument/codeAction`` with ``only=[quickfix]``, and
+        ``codeAction/resolve`` for an action without its edit when ``resolve`` (the server
+        declared ``resolveProvider``). Raises `RequestTimeout` at ``deadline``,
+        `ServerCrashed`, or pygls's `JsonRpcException` for an error answer."""
+        client = self._require_client()
+        params = types.CodeActionParams(
+            text_document=types.TextDocumentIdentifier(uri=self.store.uri(rel)),
+            range=diagnostic.range,
+            context=types.CodeActionContext(diagnostics=[diagnostic],
+                                            only=[types.CodeActionKind.QuickFix]))
+        answer: Any = await client.request(types.TEXT_DOCUMENT_CODE_ACTION, params,
+                                           deadline.remaining())
+        actions: list[types.CodeAction | types.Command] = []
+        for item in answer or ():
+            if isinstance(item, dict):  # a shape lsprotocol could not structure at first
+                kind = types.Command if "command" in item and "title" in item and (
+                    isinstance(item["command"], str)) else types.CodeAction
+                item = client.converter.structure(item, kind)
+            if isinstance(item, types.CodeAction) and item.edit is None and resolve:
+                item = await client.request(types.CODE_ACTION_RESOLVE, item, deadline.remaining())
+                if isinstance(item, dict):
+                    item = client.converter.structure(item, types.CodeAction)
+            if isinstance(item, types.CodeAction | types.Command):
+                actions.append(item)
+        return actions
 
 
 def _language_id(rel: str) -> str:

@@ -10,7 +10,7 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Self, TypeVar, Unpack
@@ -18,7 +18,7 @@ from typing import Any, Self, TypeVar, Unpack
 from lspfeedback._engine import AsyncVerifier
 from lspfeedback._exceptions import VerifierClosed
 from lspfeedback._options import DEFAULT_SERVERS, OptionFields, VerifierOptions
-from lspfeedback._report import CandidateReport, Report
+from lspfeedback._report import CandidateReport, Fix, Report
 from lspfeedback._status import VerifierStatus
 from lspfeedback.edits import Changes
 from lspfeedback.servers import ServerSpec
@@ -136,7 +136,8 @@ class Verifier:
         (a `str`); an LSP ``WorkspaceEdit`` (object or JSON) or a mapping path -> list of
         ``TextEdit``. Edits stay in-memory overlays until `commit` or `discard`. Raises
         `PathOutsideWorkspace` or `EditError` (`EditApplyError` says where) before changing
-        anything, and `VerifierClosed` after `close`.
+        anything, and `VerifierClosed` after `close`. The servers' quick fixes for what the
+        edit introduced are in `Report.fixes` (see `apply_fixes`).
         """
         return self._run(self._async.verify(changes))
 
@@ -169,6 +170,21 @@ class Verifier:
         Returns the paths it changed. The next `verify` reports against this state.
         """
         return self._run(self._async.apply(candidate))
+
+    def apply_fixes(self, fixes: Report | Fix | Iterable[Fix], *,
+                    only: Collection[str] | None = None) -> list[str]:
+        """Lay quick fixes on the overlays as one edit, unchecked; returns the paths changed.
+
+        ``fixes`` is a `Report` (its preferred fixes, one per diagnostic: those that make a
+        diagnostic `fixable`), one `Fix`, or several (exactly those). ``only`` keeps the
+        fixes whose diagnostic's code (``{"F401"}``) or title is in it. Several fixes of one
+        file are merged on its current text. Raises `EditApplyError`, changing nothing, when
+        two fixes change the same text, or when a fix was made for another text than the
+        current one (the file changed since its report). The next `verify` checks the fixes
+        as part of its edit, against the state before them (``verify({})`` checks them
+        alone): what they fixed is ``resolved``.
+        """
+        return self._run(self._async.apply_fixes(fixes, only=only))
 
     def diagnostics(self, paths: Iterable[str | os.PathLike[str]]) -> Report:
         """Current diagnostics of ``paths`` (no change, no importers)."""
