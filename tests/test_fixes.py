@@ -190,3 +190,10 @@ def test_pyright_is_asked_and_offers_nothing_here(v: Verifier, asked: list[str])
     assert report.introduced and {d.source for d in report.introduced} == {"pyright"}
     assert asked == ["pyright"] * len(report.introduced) and report.fixes == ()
     assert not any(d.fixable for d in report.introduced)
+
+
+def test_the_sync_apply_fixes_carries_the_async_docstring() -> None:
+    from lspfeedback import AsyncVerifier
+
+    assert Verifier.apply_fixes.__doc__ == AsyncVerifier.apply_fixes.__doc__
+    assert Verifier.apply_fixes.__doc__
