@@ -101,6 +101,11 @@ async def with_fixes(ws: Workspace, report: Report, after: Check, deadline: Dead
                 break
     if not asks:
         return report
+    if deadline.expired:
+        names = ", ".join(dict.fromkeys(s.name for s, _, _ in asks))
+        note = (f"fixes: no time was left of {deadline.describe()} to ask {names} for quick "
+                "fixes; none are listed")
+        return dataclasses.replace(report, notes=report.notes + (note,))
     answers = await asyncio.gather(*(_ask(ws, s, d, item, deadline) for s, d, item in asks),
                                    return_exceptions=True)
     fixes: list[Fix] = []

@@ -327,18 +327,26 @@ class ServerSession:
         answer: Any = await client.request(types.TEXT_DOCUMENT_CODE_ACTION, params,
                                            deadline.remaining())
         actions: list[types.CodeAction | types.Command] = []
-        for item in answer or ():
-            if isinstance(item, dict):  # a shape lsprotocol could not structure at first
-                kind = types.Command if "command" in item and "title" in item and (
-                    isinstance(item["command"], str)) else types.CodeAction
-                item = client.converter.structure(item, kind)
+        for item in answer if isinstance(answer, list) else ():
+            item = _structured(client, item)
             if isinstance(item, types.CodeAction) and item.edit is None and resolve:
-                item = await client.request(types.CODE_ACTION_RESOLVE, item, deadline.remaining())
-                if isinstance(item, dict):
-                    item = client.converter.structure(item, types.CodeAction)
+                item = _structured(client, await client.request(
+                    types.CODE_ACTION_RESOLVE, item, deadline.remaining()))
             if isinstance(item, types.CodeAction | types.Command):
                 actions.append(item)
         return actions
+
+
+def _structured(client: LspClient, item: Any) -> Any:
+    """A code action or command as lsprotocol's class; a raw dict (a shape the converter did
+    not take at first) is structured again, and one it cannot read is left out (None)."""
+    if not isinstance(item, dict):
+        return item
+    kind = types.Command if isinstance(item.get("command"), str) else types.CodeAction
+    try:
+        return client.converter.structure(item, kind)
+    except (TypeError, ValueError, KeyError, AttributeError, ExceptionGroup):
+        return None  # cattrs raises these (its validation errors are ExceptionGroups)
 
 
 def _language_id(rel: str) -> str:
