@@ -327,7 +327,7 @@ class ServerSession:
         answer: Any = await client.request(types.TEXT_DOCUMENT_CODE_ACTION, params,
                                            deadline.remaining())
         actions: list[types.CodeAction | types.Command] = []
-        for item in answer if isinstance(answer, list) else ():
+        for item in answer if isinstance(answer, list | tuple) else ():
             item = _structured(client, item)
             if isinstance(item, types.CodeAction) and item.edit is None and resolve:
                 item = _structured(client, await client.request(
