@@ -196,3 +196,15 @@ def test_floor_client_times_every_edit_on_the_real_ruff_server(
     ))
     assert len(latencies) == len(texts)
     assert all(ms > 0 for ms in latencies)
+
+
+def test_check_wall_section_names_both_sides_and_the_goal() -> None:
+    from lspfeedback._bench.check_wall import markdown
+
+    doc = {"check": {"n": 20, "p50": 117.2, "p95": 147.0, "max": 186.0},
+           "python": {"n": 20, "p50": 20.1, "p95": 29.0, "max": 35.0},
+           "exit_codes": [0], "load": 1.4, "samples": 20, "date": "2026-12-01"}
+    text = markdown(doc)
+    assert "| `lspfeedback check` (warm daemon) | 117 | 147 | 186 |" in text
+    assert "| `python -c pass` | 20 | 29 | 35 |" in text
+    assert text.startswith("<!-- check-wall:start -->") and "150 ms" in text
