@@ -17,6 +17,7 @@ from lspfeedback import languages
 from lspfeedback._deadline import Deadline
 from lspfeedback._delta import compare
 from lspfeedback._failover import account, lineup_of
+from lspfeedback._fixes import with_fixes
 from lspfeedback._imports import ImportGraphs, Plan
 from lspfeedback._replicas import ReplicaPool
 from lspfeedback._report import Diagnostic, Report
@@ -114,8 +115,9 @@ class DiskSync:
             ws.disk_changed(changed)
             scope = _union(scope, await self._graphs.plan(changed, limit, deadline=deadline))
         after = await ws.check(scope.targets, deadline, lineup.asked)
-        return assemble(ws, scope, old_texts, before, after, started, external,
-                        account(ws, lineup, before, after, self._pool.fallbacks))
+        report = assemble(ws, scope, old_texts, before, after, started, external,
+                          account(ws, lineup, before, after, self._pool.fallbacks))
+        return await with_fixes(ws, report, after, deadline)
 
 
 def _union(first: Plan | None, second: Plan) -> Plan:

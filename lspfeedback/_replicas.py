@@ -17,6 +17,7 @@ from lspfeedback._deadline import Deadline
 from lspfeedback._documents import restore_overlays, save_overlays
 from lspfeedback._exceptions import UnknownServer
 from lspfeedback._failover import Fallbacks, Lineup, account
+from lspfeedback._fixes import with_fixes
 from lspfeedback._imports import Plan
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback._reporting import FileChanges, assemble, ranked
@@ -151,8 +152,10 @@ class ReplicaPool:
                 ws.store.set_overlay(rel, text)
             after = await ws.check(candidate.plan.targets, deadline, lineup.asked)
             verdict = account(ws, lineup, baseline, after, self.fallbacks)
-            return (assemble(ws, candidate.plan, base_texts, baseline, after, started,
-                             verdict=verdict), after)
+            report = assemble(ws, candidate.plan, base_texts, baseline, after, started,
+                              verdict=verdict)
+            # Asked now, while the servers still hold the candidate's text.
+            return await with_fixes(ws, report, after, deadline), after
         finally:
             if ws is self.primary:
                 restore_overlays(ws.store, saved)

@@ -197,3 +197,16 @@ def test_the_sync_apply_fixes_carries_the_async_docstring() -> None:
 
     assert Verifier.apply_fixes.__doc__ == AsyncVerifier.apply_fixes.__doc__
     assert Verifier.apply_fixes.__doc__
+
+
+def test_speculative_checks_carry_fixes_too(shop: Path) -> None:
+    # The daemon serves speculative checks (candidates): their reports list the fixes, asked
+    # while the servers held the candidate's text, and nothing is left behind.
+    text = (shop / CART).read_text().replace("from dataclasses", "import json\nfrom dataclasses")
+    with Verifier(shop, servers=["ruff"], timeout=TIMEOUT) as v:
+        report = v.verify_speculative({CART: text})
+        overlays = v.overlays
+    [introduced] = report.introduced
+    assert introduced.fixable
+    assert any(f.diagnostic == introduced and f.preferred for f in report.fixes)
+    assert overlays == {}
