@@ -131,7 +131,11 @@ class ServerSession:
             await self.client.stop()
         self.client = None
         self._held.clear()
-        self.client = await self._spawn()
+        client = self.client = await self._spawn()
+        # A death between calls is noticed now, not by the next call: the restart starts at
+        # once (the supervisor ignores exits it caused itself, or that a restart is handling).
+        client.on_exit = lambda exc: (self.supervisor.crashed(exc.reason, exc.stderr)
+                                      if self.client is client else None)
         if reopen:
             self.sync(reopen)
 
@@ -159,6 +163,9 @@ class ServerSession:
             )
             self.capabilities = await resolve_capabilities(
                 client, result.capabilities, self.spec, self.startup_timeout)
+        except asyncio.CancelledError:
+            await client.stop()  # a restart cancelled by close(): leave no process behind
+            raise
         except ServerError as exc:
             await client.stop()
             if isinstance(exc, ServerStartError):

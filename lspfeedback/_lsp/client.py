@@ -32,6 +32,24 @@ from lspfeedback._lsp.handlers import install_handlers
 
 log = logging.getLogger(__name__)
 
+
+class _ForgottenAnswers(logging.Filter):
+    """Drops pygls's warning about the answer to a request we cancelled on its deadline: that
+    answer coming late is expected (and dropped), not a fault worth a line on stderr."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: collections.deque[str] = collections.deque(maxlen=4096)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (str(record.msg).startswith("Received response to unknown message id")
+                    and bool(args) and args[0] in self.ids)
+
+
+_FORGOTTEN = _ForgottenAnswers()
+logging.getLogger("pygls.protocol.json_rpc").addFilter(_FORGOTTEN)
+
 STDERR_LIMIT = 64 * 1024
 """Bytes of a server's stderr kept for error messages."""
 
@@ -92,6 +110,15 @@ def client_capabilities() -> types.ClientCapabilities:
             ),
             diagnostic=types.DiagnosticClientCapabilities(
                 dynamic_registration=True, related_document_support=False
+            ),
+            # Quick fixes as code-action literals with their edit (LSP lets a server send only
+            # commands to a client that does not say so). No resolveSupport for "edit": ruff
+            # would then hold its edits back for an extra round trip.
+            code_action=types.CodeActionClientCapabilities(
+                code_action_literal_support=types.ClientCodeActionLiteralOptions(
+                    code_action_kind=types.ClientCodeActionKindOptions(
+                        value_set=[types.CodeActionKind.QuickFix])),
+                is_preferred_support=True,
             ),
         ),
     )
@@ -221,6 +248,9 @@ class LspClient:
         self.registrations: dict[str, types.Registration] = {}
         self.registered = asyncio.Event()  # set on every registerCapability
         self.refresh_count = 0  # workspace/diagnostic/refresh requests seen
+        self.on_exit: Callable[[ServerCrashed], None] | None = None
+        """Called once the process has exited (with its exit code and last stderr), whoever
+        is talking to it: a supervisor restarts it without waiting for the next call."""
         self.server_capabilities: types.ServerCapabilities | None = None
         install_handlers(self, self._client)
 
@@ -340,6 +370,8 @@ class LspClient:
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(code)
         self.published.fail_all(self.crashed_error())
+        if self.on_exit is not None:
+            self.on_exit(self.crashed_error())
 
     async def crash_report(self) -> ServerCrashed:
         """`crashed_error` once the exit watcher has the exit code and the last of stderr
@@ -382,6 +414,7 @@ class LspClient:
             return await self._race(future, timeout)
         except RequestTimeout:
             # pygls has no cancellation: forget the future so a late answer is dropped quietly.
+            _FORGOTTEN.ids.append(msg_id)
             protocol._request_futures.pop(msg_id, None)
             protocol._result_types.pop(msg_id, None)
             if self.alive:
