@@ -161,7 +161,7 @@ def test_the_daemon_keeps_serving_through_a_crash_and_says_so(shop: Path, tmp_pa
     from lspfeedback import Client
 
     from .conftest import kill_and_wait
-    from .test_daemon import serve_args, start_daemon
+    from .test_daemon import cli, serve_args, start_daemon
 
     running = start_daemon(shop, serve_args(shop, "--port", "0"), tmp_path)
     signature = ("percent: int) -> int:", "percent: int, currency: str) -> int:")
@@ -172,8 +172,14 @@ def test_the_daemon_keeps_serving_through_a_crash_and_says_so(shop: Path, tmp_pa
             report = c.verify({"shop/pricing.py": text})
             health = c.health()
             metrics = httpx.get(running.url + "/metrics", headers=running.headers()).text
+        status = cli("status", "--root", str(shop), cwd=shop)
     finally:
         running.stop()
+    # `lspfeedback status` shows each server's state, restarts and last error.
+    assert status.returncode == 0, status.stderr
+    assert "ty (stand-in): running" in status.stdout
+    assert "pyright: " in status.stdout and "1 restarts" in status.stdout
+    assert "last error: server process exited with code -9" in status.stdout
     # ty answered for pyright (both states), over HTTP as in process.
     assert [(d.server, d.stand_ins) for d in report.degraded] == [("pyright", ("ty",))]
     assert report.status == "errors" and {d.source for d in report.introduced} == {"ty"}

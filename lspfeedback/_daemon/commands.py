@@ -184,13 +184,20 @@ def _status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"running": True, "endpoint": client.endpoint, **health}, indent=2))
         return 0
-    servers = ", ".join(f"{name} {s['state']} (pid {s['pid']}, {s['restarts']} restarts)"
-                        for name, s in health["servers"].items())
+    servers = "".join(f"\n    {_server_line(name, s)}" for name, s in health["servers"].items())
     print(f"running at {client.endpoint}, pid {health['pid']}, lspfeedback {health['version']}, "
-          f"up {health['uptime_s']:.0f} s\n  root: {health['root']}\n  servers: {servers}\n"
+          f"up {health['uptime_s']:.0f} s\n  root: {health['root']}\n  servers:{servers}\n"
           f"  replicas: {health['replicas']['started']} of {health['replicas']['max']}, "
           f"sessions: {health['sessions']}, requests in flight: {health['in_flight']}")
     return 0
+
+
+def _server_line(name: str, s: dict[str, object]) -> str:
+    """One server of ``status``: its state, pid, restarts, give-ups and last error."""
+    role = " (stand-in)" if s.get("stand_in") else ""
+    line = f"{name}{role}: {s['state']} (pid {s['pid']}, {s['restarts']} restarts"
+    line += f", gave up {s['gave_up']}x)" if s.get("gave_up") else ")"
+    return line + (f"; last error: {s['last_error']}" if s.get("last_error") else "")
 
 
 def _stop(args: argparse.Namespace) -> int:
