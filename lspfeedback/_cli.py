@@ -535,6 +535,9 @@ def _servers() -> int:
     from lspfeedback._exceptions import ServerError
     from lspfeedback._sandbox import sandbox_for
 
+    # Listing installs nothing: a server that would install itself on first use is "missing",
+    # with the command that installs it.
+    os.environ["LSPFEEDBACK_NPM_INSTALL"] = "0"
     for name, spec in registry.available().items():
         try:
             command = " ".join(spec.command(registry.ServerContext(root=Path.cwd(),
@@ -542,7 +545,8 @@ def _servers() -> int:
             state = f"installed: {command}"
         except ServerError as exc:
             state = f"missing: {exc.reason}"
-        print(f"{name:10} {spec.summary} [{', '.join(spec.checks)}]\n{'':10} {state}")
+        print(f"{name:10} {spec.summary} [{', '.join(spec.checks)}; "
+              f"{', '.join(spec.languages)}]\n{'':10} {state}")
     sandbox = sandbox_for("auto")
     print(f"sandbox    {'bubblewrap: ' + str(sandbox.bwrap) if sandbox.active else sandbox.notice}")
     return EXIT_CLEAN
