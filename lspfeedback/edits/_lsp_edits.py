@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import threading
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import cattrs
 from lsprotocol import converters, types
@@ -183,10 +184,23 @@ def _hook(root: str | os.PathLike[str] | None, hook: Callable[[str], str] | None
     return hook if hook is not None else (lambda uri: uri_to_path(uri, root))
 
 
+_CONVERTER_LOCK = threading.RLock()
+_CONVERTER: list[Any] = []
+"""One lsprotocol converter, built on first use (about 2 ms each: not one per call)."""
+
+
+def _converter() -> Any:
+    with _CONVERTER_LOCK:
+        if not _CONVERTER:
+            _CONVERTER.append(converters.get_converter())
+        return _CONVERTER[0]
+
+
 def _structure(data: object, cls: type[_T]) -> _T:
     """LSP JSON (camelCase) to the lsprotocol class, with a readable error."""
     try:
-        return converters.get_converter().structure(data, cls)
+        with _CONVERTER_LOCK:  # cattrs builds its hooks lazily: one thread at a time
+            return _converter().structure(data, cls)
     except cattrs.BaseValidationError as exc:
         detail = "; ".join(cattrs.transform_error(exc))
         raise EditError(f"not a valid {cls.__name__}: {detail}") from None
