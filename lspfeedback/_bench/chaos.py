@@ -34,8 +34,10 @@ from lspfeedback._supervisor import RestartPolicy, Supervisor
 SHOP = Path(__file__).resolve().parents[2] / "fixtures" / "shop"
 CONFIGURED = ("pyright", "ruff")
 WITH_CLI = {"pyright", "ruff", "ty"}
-POLICY = RestartPolicy(backoff=0.1, max_backoff=1.0, probe_timeout=1.0)
-"""Quick back-offs: the run is about recovery, not about a crash loop (tested elsewhere)."""
+POLICY = RestartPolicy(max_crashes=1000, backoff=0.1, max_backoff=1.0, probe_timeout=1.0)
+"""The run is about recovery, not about the crash cap: at 15 % of calls a server is hit 5 times
+within 180 s, which the default policy rightly takes for a crash loop and gives up on (tested
+in tests/test_supervision.py). Quick back-offs for the same reason."""
 
 # Edits to fixtures/shop, applied in turn: each a (path, old, new) replacement of the current
 # text, or a line appended; a step number goes into every text so that every state is new.
@@ -63,22 +65,30 @@ class ChaosResult:
     steps: int = 0
     right: int = 0
     unknown: int = 0
+    unknown_reasons: list[str] = field(default_factory=list)
     degraded: int = 0
     wrong: list[dict[str, Any]] = field(default_factory=list)
     unlabelled: int = 0
     overlays_lost: int = 0
+    gave_up: int = 0
+    """Times a server reached the crash cap (5 in 180 s) during the run."""
     faults: list[Fault] = field(default_factory=list)
     elapsed_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        recovered = [f.recovery_s for f in self.faults if f.recovery_s is not None]
-        by_kind = {kind: summary([f.recovery_s * 1000 for f in self.faults
+        # A stand-in that nobody asks again is found hung or dead only when it is next needed:
+        # its recovery is not timed, it is counted apart.
+        timed = [f for f in self.faults if f.server in CONFIGURED]
+        recovered = [f.recovery_s for f in timed if f.recovery_s is not None]
+        by_kind = {kind: summary([f.recovery_s * 1000 for f in timed
                                   if f.kind == kind and f.recovery_s is not None])
                    for kind in ("kill", "stop")}
         return {"steps": self.steps, "right": self.right, "unknown": self.unknown,
-                "degraded": self.degraded, "wrong": self.wrong, "unlabelled": self.unlabelled,
+                "degraded": self.degraded, "unknown_reasons": self.unknown_reasons,
+                "wrong": self.wrong, "unlabelled": self.unlabelled,
                 "overlays_lost": self.overlays_lost, "faults": len(self.faults),
-                "not_recovered": len(self.faults) - len(recovered),
+                "stand_in_faults": len(self.faults) - len(timed),
+                "not_recovered": len(timed) - len(recovered), "gave_up": self.gave_up,
                 "recovery_ms": by_kind, "elapsed_s": round(self.elapsed_s, 1),
                 "fault_log": [asdict(f) for f in self.faults]}
 
@@ -104,7 +114,7 @@ async def _recovered(sup: Supervisor, starts: int, fault: Fault, signalled: floa
 
 
 async def chaos(root: Path, *, steps: int = 200, seed: int = 0, timeout: float = 4.0,
-                fault_rate: float = 0.35, progress: bool = False) -> ChaosResult:
+                fault_rate: float = 0.15, progress: bool = False) -> ChaosResult:
     """Run ``steps`` verifies on a copy of ``root`` with faults injected at random."""
     rng = random.Random(seed)
     result = ChaosResult()
@@ -147,8 +157,10 @@ async def chaos(root: Path, *, steps: int = 200, seed: int = 0, timeout: float =
                 await _judge(report, work, expected, step, Path(tmp), result)
                 if progress:
                     print(f"step {step}: {report.status} degraded={len(report.degraded)} "
-                          f"faults={len(result.faults)}", file=sys.stderr)
+                          f"faults={len(result.faults)} {fault or ''} "
+                          f"{'; '.join(map(str, report.unknown))[:300]}", file=sys.stderr)
             await asyncio.gather(*watchers)
+            result.gave_up = sum(s.gave_up for s in v.status().servers)
     result.elapsed_s = time.monotonic() - started
     return result
 
@@ -156,10 +168,14 @@ async def chaos(root: Path, *, steps: int = 200, seed: int = 0, timeout: float =
 def _pick_fault(v: AsyncVerifier, rng: random.Random, rate: float, step: int) -> Fault | None:
     if rng.random() >= rate:
         return None
-    running = [s.name for s in v.status().servers if s.state == "running" and s.pid]
-    if not running:
+    status = [s for s in v.status().servers if s.state == "running" and s.pid]
+    configured = [s.name for s in status if not s.stand_in]
+    stand_ins = [s.name for s in status if s.stand_in]
+    # Mostly the configured servers (whose recovery is timed), sometimes a stand-in.
+    pool = stand_ins if stand_ins and rng.random() < 0.2 else configured
+    if not pool:
         return None
-    return Fault(server=rng.choice(running), kind=rng.choice(("kill", "stop")),
+    return Fault(server=rng.choice(pool), kind=rng.choice(("kill", "stop")),
                  when=rng.choice(("between", "during")), step=step)
 
 
@@ -173,6 +189,7 @@ async def _judge(report: Report, work: Path, overlays: dict[str, str | None], st
                  tmp: Path, result: ChaosResult) -> None:
     if report.status == "unknown":
         result.unknown += 1
+        result.unknown_reasons.append(f"step {step}: " + "; ".join(map(str, report.unknown)))
         if not report.unknown or not all(u.reason for u in report.unknown):
             result.unlabelled += 1
         return
@@ -208,16 +225,19 @@ def markdown(doc: dict[str, Any]) -> str:
         "## Chaos: random kills and stops",
         "",
         (f"{doc['steps']} verifies of fixtures/shop (pyright + ruff, ty standing in for pyright, "
-        f"timeout 4 s, probe 1 s) with {doc['faults']} faults injected at random: SIGKILL or "
+        f"jedi for syntax; timeout 4 s, probe 1 s, no crash cap) with {doc['faults']} faults "
+        "injected at random (15 % of "
+        "calls): SIGKILL or "
         "SIGSTOP of a random running server, between calls or during one. Every known report "
         "was compared with the cold CLIs of the servers that answered, on a fresh copy of its "
-        "state."),
+        "state. An unknown report is one where a check class had nobody to answer it (ruff "
+        "restarting: nobody else lints) or a hung server held the call to its deadline."),
         "",
-        ("| reports right | unknown (labelled) | degraded (labelled) | wrong | unlabelled | "
-        "overlays lost |"),
+        ("| known, equal to cold | of them degraded | unknown (labelled) | wrong | unlabelled "
+        "| overlays lost |"),
         "|---:|---:|---:|---:|---:|---:|",
-        (f"| {doc['right']} | {doc['unknown']} | {doc['degraded']} | {len(doc['wrong'])} | "
-        f"{doc['unlabelled']} | {doc['overlays_lost']} |"),
+        (f"| {doc['right']} | {doc['degraded']} | {doc['unknown']} | {len(doc['wrong'])} | "
+         f"{doc['unlabelled']} | {doc['overlays_lost']} |"),
         "",
         ("Recovery (from the signal until the server runs again as a new process with its "
         "documents replayed):"),
@@ -228,10 +248,13 @@ def markdown(doc: dict[str, Any]) -> str:
     for kind, label in (("kill", "SIGKILL"), ("stop", "SIGSTOP (probe, kill, restart)")):
         lines.append(f"| {label} | {rec[kind].get('n', 0)} | {cell(kind, 'p50')} | "
                      f"{cell(kind, 'p95')} | {cell(kind, 'max')} |")
-    lost = [f for f in doc["fault_log"] if f["recovery_s"] is None]
-    lines += ["", f"Not recovered within 120 s: {doc['not_recovered']}"
+    lost = [f for f in doc["fault_log"]
+            if f["recovery_s"] is None and f["server"] in CONFIGURED]
+    lines += ["", f"Configured servers not recovered within 120 s: {doc['not_recovered']}"
               + "".join(f"; {f['kind']} of {f['server']} {f['when']} step {f['step']}" for f in lost)
-              + f". Run time {doc['elapsed_s']:.0f} s."]
+              + f". Faults of stand-ins (found when next needed, not timed): "
+              f"{doc['stand_in_faults']}. Crash caps reached: {doc['gave_up']}. "
+              f"Run time {doc['elapsed_s']:.0f} s."]
     return "\n".join(lines) + "\n"
 
 
