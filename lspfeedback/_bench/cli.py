@@ -16,8 +16,9 @@ from lspfeedback._bench import output, workloads
 from lspfeedback._bench.runner import Bench, WorkloadResult
 
 OPTIONAL_BACKENDS = ("basedpyright", "ty", "pyrefly", "jedi")
-SECTIONS = ("loop",)
-"""Sections `--only` can run alone; a full run runs them after the workloads."""
+SECTIONS = ("loop", "typescript")
+"""Sections `--only` can run alone; a full run runs 'loop' after the workloads and keeps
+the 'typescript' section of an earlier run in the page and the JSON file."""
 
 
 def add_command(sub: Any) -> None:
@@ -58,8 +59,11 @@ def add_command(sub: Any) -> None:
                        help="run one section alone: 'loop' is the iteration latency of the "
                        "generate -> check -> regenerate loop (lspfeedback.loop) with a scripted "
                        "model, warm lspfeedback vs the cold CLIs as the critic, on the first "
-                       "project (httpx), K=1 and K=4 candidates per round; with --markdown and "
-                       "--json, it replaces only its section / its 'loop' key")
+                       "project (httpx), K=1 and K=4 candidates per round; 'typescript' is "
+                       "TypeScript 7 + Biome warm vs the cold CLIs and the floor on "
+                       "fixtures/web and zod (npm pack; --quick: fixtures/web, 2 pairs; --pairs "
+                       "N mistake+fix pairs per edited file, default 10); with --markdown and "
+                       "--json, each replaces only its section / its key")
     bench.add_argument("--loop-episodes", type=int, default=None, metavar="N",
                        help="loop section: episodes per critic and K (default 20, 2 with --quick)")
     bench.add_argument("--loop-k", type=int, nargs="+", default=None, metavar="K",
@@ -103,6 +107,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return run_fidelity(args, argv)
     if args.only == "loop":
         return run_loop_section(args, argv)
+    if args.only == "typescript":
+        return run_typescript_section(args, argv)
     console = Console(stderr=True)
     work = plan(args)
     results: list[WorkloadResult] = []
@@ -129,7 +135,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.json:
         # A fidelity (or, with --no-loop, a loop) result in the file is another phase's: keep it.
         old = _read_json(args.json)
-        keys = (FIDELITY_KEY, LOOP_KEY) if args.no_loop else (FIDELITY_KEY,)
+        keys = (FIDELITY_KEY, TS_KEY, LOOP_KEY) if args.no_loop else (FIDELITY_KEY, TS_KEY)
         output.write_json({**doc, **{k: old[k] for k in keys if k in old}}, args.json)
         console.print(f"wrote {args.json}")
     if args.plot:
@@ -144,6 +150,9 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         section = _between_markers(old)
         if section is not None:  # the fidelity phase's section is not this run's to drop
             page = _replace_section(page, section)
+        section = _between_markers(old, TS_START, TS_END)
+        if section is not None:  # nor the TypeScript section (run alone)
+            page = _replace_section(page, section, TS_START, TS_END)
         section = _between_markers(old, LOOP_START, LOOP_END)
         if section is not None and args.no_loop:  # nor the loop section of an earlier run
             page = _replace_section(page, section, LOOP_START, LOOP_END)
@@ -227,6 +236,45 @@ def loop_table(doc: dict[str, Any], console: Console) -> None:
     agree = doc["agreement"]
     console.print(f"both critics ok in the same round: {agree['same']} episodes, "
                   f"different: {agree['different']}")
+
+
+# ---- the TypeScript section ------------------------------------------------------------------
+
+TS_KEY = "typescript"
+TS_START, TS_END = "<!-- typescript:start -->", "<!-- typescript:end -->"
+
+
+def run_typescript_section(args: argparse.Namespace, argv: Sequence[str]) -> int:
+    """``--only typescript`` (lspfeedback._bench.typescript): its tables, its JSON key and
+    its Markdown section."""
+    from lspfeedback._bench import typescript
+
+    console = Console(stderr=True)
+    projects = [typescript.fixture_web()]
+    if not args.quick:
+        projects.append(typescript.npm_project())
+    pairs = args.pairs or (2 if args.quick else typescript.PAIRS)
+    doc = typescript.run(projects, pairs, args.seed, progress=console.print)
+    command = " ".join(["lspfeedback", *argv])
+    doc = {"command": command, **doc}
+    typescript.table(doc, Console(width=max(160, Console().width)))
+    if args.json:
+        data = _read_json(args.json)
+        data[TS_KEY] = doc
+        output.write_json(data, args.json)
+        console.print(f"wrote the {TS_KEY!r} key of {args.json}")
+    if args.markdown:
+        old = args.markdown.read_text() if args.markdown.exists() else ""
+        args.markdown.write_text(_replace_section(old, typescript.markdown(doc, command),
+                                                  TS_START, TS_END))
+        console.print(f"wrote the TypeScript section of {args.markdown}")
+    bad = typescript.mismatches(doc)
+    for s in bad[:20]:
+        console.print(f"[red]{s['project']} {s['side']} step {s['step']} ({s['kind']}): "
+                      f"{s['differences']}[/]")
+    if bad:
+        console.print(f"[red]{len(bad)} warm/cold mismatches[/]")
+    return 1 if bad else 0
 
 
 # ---- --fidelity ------------------------------------------------------------------------------
