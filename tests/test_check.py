@@ -34,7 +34,7 @@ BIN = Path(sys.executable).parent
 
 
 def run(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "lspfeedback", *args], cwd=cwd,
+    return subprocess.run([sys.executable, "-P", "-m", "lspfeedback", *args], cwd=cwd,
                           capture_output=True, text=True, timeout=300, check=False, env=env)
 
 
@@ -301,7 +301,7 @@ def test_concurrent_first_checks_start_one_daemon(tmp_path: Path) -> None:
         assert sum("started now" in via for via in vias) == 1
         assert all(via.startswith(f"the daemon at {state['url']}") for via in vias)
         serves = [p for p in psutil.process_iter(["cmdline"])
-                  if (p.info["cmdline"] or [])[2:6] == ["lspfeedback", "serve", "--root",
+                  if (p.info["cmdline"] or [])[3:7] == ["lspfeedback", "serve", "--root",
                                                         str(root.resolve())]]
         assert [p.pid for p in serves] == [state["pid"]]
         # A daemon started by check stops itself when unused (see the idle test below).
@@ -384,3 +384,19 @@ def test_swe_agent_bundle_runs_check(shop: Path) -> None:
     usage = subprocess.run([str(script)], cwd=shop, capture_output=True, text=True, timeout=60,
                            check=False, env=_harness_env())
     assert usage.returncode == 2 and "usage: check_files" in usage.stderr
+
+
+def test_the_background_daemon_imports_nothing_from_the_workspace(tmp_path: Path) -> None:
+    # A daemon started with `python -m` in the root would put the root first on sys.path:
+    # a fastapi.py or uvicorn.py of the workspace would then run.
+    root = make_repo(tmp_path / "shop")
+    marker = tmp_path / "ran"
+    for name in ("fastapi", "uvicorn", "pydantic", "httpx"):
+        (root / f"{name}.py").write_text(f"open({str(marker)!r}, 'a').write({name!r})\n")
+    try:
+        proc = run("check", "--server", "ruff", "shop/cart.py", cwd=root)
+        assert proc.returncode == 0, proc.stderr
+        assert "(started now)" in proc.stderr
+    finally:
+        stop_daemon(root)
+    assert not marker.exists(), marker.read_text()

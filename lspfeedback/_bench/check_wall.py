@@ -33,7 +33,7 @@ def _timed(argv: list[str], cwd: Path) -> tuple[float, int]:
 
 def measure(samples: int = 20) -> dict[str, Any]:
     """p50/p95 of both sides, the load average, and the exit codes seen."""
-    lspfeedback = [sys.executable, "-m", "lspfeedback"]
+    lspfeedback = [sys.executable, "-P", "-m", "lspfeedback"]
     with tempfile.TemporaryDirectory(prefix="lspfeedback-wall-") as tmp:
         root = Path(tmp) / "shop"
         shutil.copytree(SHOP, root)

@@ -290,7 +290,7 @@ class Bench:
 
         edits = [{s.path: s.new_text} for s in self.script]
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "lspfeedback", "serve", "--root", str(work), "--port", "0",
+            sys.executable, "-P", "-m", "lspfeedback", "serve", "--root", str(work), "--port", "0",
             "--server", "pyright", "--server", "ruff",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
         daemon: list[float] = []

@@ -79,8 +79,9 @@ def _start(root: Path, folder: Path, serve_args: Sequence[str], deadline_s: floa
     # The daemon inherits the lock and lets it go once ready (or by dying): a caller that gives
     # up waiting (a hook's bound) leaves the lock held, so the next one waits for this daemon
     # instead of starting a second.
-    command = [sys.executable, "-m", "lspfeedback", "serve", "--root", str(root), "--port", "0",
-               "--ready-fd", str(write_end), "--lock-fd", str(lock_fd), *serve_args]
+    # -P: the workspace (the cwd) is never put on sys.path: a `fastapi.py` there must not run.
+    command = [sys.executable, "-P", "-m", "lspfeedback", "serve", "--root", str(root),
+               "--port", "0", "--ready-fd", str(write_end), "--lock-fd", str(lock_fd), *serve_args]
     fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
     try:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd,
