@@ -14,6 +14,7 @@ import asyncio
 import os
 import time
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Self, Unpack
 
@@ -27,7 +28,7 @@ from lspfeedback._fixes import PendingFixes, choose, combine, with_fixes
 from lspfeedback._imports import ImportGraphs, Plan
 from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
 from lspfeedback._replicas import Candidate, ReplicaPool
-from lspfeedback._report import CandidateReport, Fix, Report
+from lspfeedback._report import CandidateReport, Fix, Report, Unknown
 from lspfeedback._reporting import FileChanges, assemble
 from lspfeedback._sandbox import sandbox_for
 from lspfeedback._status import VerifierStatus, status_of_pool
@@ -231,11 +232,20 @@ class AsyncVerifier:
             self._ensure_open()
             self._disk.refresh(self._primary)
             store = self._primary.store
-            rels = [store.relpath(p) for p in paths]
+            asked = [store.relpath(p) for p in paths]
+            # A file of a language no configured server checks is not checked: listed, it
+            # would read as checked and clean. The report's notes name it.
+            rels = [rel for rel in asked if self._graphs.checks(rel)]
+            skipped = tuple(f"not checked: {rel} (no configured server checks its language)"
+                            for rel in asked if rel not in rels)
             ws, deadline = self._primary, Deadline(self.options.timeout)
             verdict, check = await check_now(ws, rels, deadline, self.options.fallbacks)
+            if asked and not rels:  # nothing checked is not clean
+                verdict = replace(verdict, unknown=[Unknown(
+                    "(none)", "no configured server checks " + ", ".join(asked))])
             texts = {rel: store.get(rel).text for rel in rels}
-            return assemble(ws, Plan([], rels, 0), texts, check, check, started, verdict=verdict)
+            return assemble(ws, Plan([], rels, 0, skipped), texts, check, check, started,
+                            verdict=verdict)
 
     async def commit(self, changes: Changes | None = None) -> list[str]:
         """Write every overlay to disk atomically (deletions delete); returns the paths.

@@ -325,6 +325,12 @@ class ImportGraphs:
     def __repr__(self) -> str:
         return f"<ImportGraphs {', '.join(self.by_language)}>"
 
+    def checks(self, rel: str) -> bool:
+        """Whether ``rel`` is of a language some configured server checks."""
+        from lspfeedback import languages
+
+        return _language_name(languages.of_path(rel)) in self.by_language
+
     def note(self, changes: Sequence[tuple[str, types.FileChangeType]]) -> None:
         """Files changed in the root: every graph keeps itself current."""
         for graph in self.by_language.values():

@@ -99,3 +99,14 @@ def test_a_closed_verifier_raises_verifier_closed(shop: Path) -> None:
     with pytest.raises(RuntimeError):  # VerifierClosed is also a RuntimeError
         v.diagnostics(["shop/cart.py"])
     v.close()  # idempotent
+
+
+def test_diagnostics_of_a_file_no_server_checks_is_not_clean(shop: Path) -> None:
+    (shop / "app.ts").write_text("const x: number = 'text';\n")
+    with Verifier(shop, servers=["ruff"], timeout=TIMEOUT) as v:
+        only_ts = v.diagnostics(["app.ts"])
+        mixed = v.diagnostics(["app.ts", "shop/cart.py"])
+    assert only_ts.status == "unknown" and only_ts.checked_files == ()
+    assert "no configured server checks app.ts" in only_ts.unknown[0].reason
+    assert mixed.checked_files == ("shop/cart.py",) and mixed.status == "clean"
+    assert any("not checked: app.ts" in n for n in mixed.notes)
