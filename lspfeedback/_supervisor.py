@@ -33,6 +33,7 @@ from lspfeedback._exceptions import (
     ServerCrashed,
     ServerError,
     ServerNotFound,
+    ServerStartError,
     ServerUnavailable,
 )
 
@@ -211,12 +212,13 @@ class Supervisor:
         return True
 
     async def stop(self) -> None:
-        """Cancel any restart or probe in flight; the state becomes ``stopped``."""
-        for task in (self._task, self._probe):
-            if task is not None and not task.done():
+        """Cancel any restart or probe in flight; the state becomes ``stopped`` first, so that
+        an exit seen meanwhile starts nothing (`crashed` ignores a stopped server)."""
+        self._set("stopped")
+        while (pending := [t for t in (self._task, self._probe) if t is not None and not t.done()]):
+            for task in pending:
                 task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await asyncio.gather(*pending, return_exceptions=True)
         self._task = self._probe = None
         self._set("stopped")
 
@@ -267,7 +269,12 @@ class Supervisor:
                         await asyncio.wait_for(wake.wait(), delay)
             self.starts += 1
             try:
-                await self._start()
+                try:
+                    await self._start()
+                except (ServerError, asyncio.CancelledError):
+                    raise
+                except Exception as exc:  # an OSError installing it, say: a failed start too
+                    raise ServerStartError(self.name, f"{type(exc).__name__}: {exc}") from exc
             except ServerNotFound as exc:
                 self._give_up(exc)  # not installed: no restart can help
                 raise

@@ -213,3 +213,26 @@ def test_reset_of_an_unknown_server_names_the_configured_ones(shop: Path) -> Non
     with Verifier(shop, servers=["ruff"], timeout=TIMEOUT) as v, \
             pytest.raises(UnknownServer, match="known servers: ruff"):
         v.reset("pyright")
+
+
+def test_a_start_that_fails_with_any_exception_is_a_failed_start_not_a_stuck_one(
+        shop: Path) -> None:
+    from lspfeedback.servers.base import ServerContext, ServerSpec
+
+    class Unwritable(ServerSpec):
+        def command(self, ctx: ServerContext) -> list[str]:
+            raise PermissionError("cache folder is read-only")  # as an installer's OSError
+
+    spec = Unwritable(name="unwritable", summary="-", checks=("lint",), install_hint="-")
+    v = Verifier(shop, servers=[spec, "ruff"], fallbacks={}, timeout=TIMEOUT, restarts=QUICK)
+    try:
+        first = v.verify({"shop/cart.py": "import os\n"})
+        status = v.wait_settled(TIMEOUT).servers[0]
+        again = v.verify({"shop/cart.py": "import os\nimport sys\n"})
+    finally:
+        v.close()
+    # The other server's answer is kept; the failed one is unknown with the real reason.
+    assert [d.code for d in first.introduced] == ["F401"]
+    assert first.status == "unknown" and "PermissionError" in first.unknown[0].reason
+    assert status.state == "failed" and status.restarts + 1 == QUICK.max_crashes
+    assert again.status == "unknown" and "gave up" in again.unknown[0].reason
