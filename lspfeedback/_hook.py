@@ -143,14 +143,16 @@ def _check_event(args: argparse.Namespace, event: dict[str, Any]) -> int:
                            trust_workspace=s.trust_workspace, baseline=args.baseline,
                            use_daemon=not args.no_daemon, start_daemon=not args.no_daemon)
     outcome = run_check(request)
-    if outcome.report.status == "unknown":
-        print(f"lspfeedback hook: not vouched for: {'; '.join(map(str, outcome.report.unknown))}",
-              file=sys.stderr)
-        return OK
+    unknown = (f"lspfeedback hook: not vouched for: {'; '.join(map(str, outcome.report.unknown))}"
+               if outcome.report.status == "unknown" else "")
     if not outcome.failing():
+        if unknown:
+            print(unknown, file=sys.stderr)
         return OK
+    # Errors the servers that did answer found (on both sides of the comparison) are real,
+    # also when another server could not answer: the model must see them.
     lines, summary = text_lines(outcome, brief=True)
-    print("\n".join([*lines, summary]), file=sys.stderr)
+    print("\n".join([*lines, summary, *([unknown] if unknown else [])]), file=sys.stderr)
     return FEEDBACK
 
 
