@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -158,3 +159,26 @@ def test_the_daemon_still_answers_after_the_abuse(daemon: Daemon) -> None:
         assert client.health()["status"] == "ok"
         text = (daemon.root / CART).read_text()
         assert "F401" in {d.code for d in client.verify({CART: "import json\n" + text}).introduced}
+
+
+@pytest.mark.parametrize("problem", ["mode", "root", "host"])
+def test_a_state_file_the_workspace_could_have_shipped_is_ignored(tmp_path: Path,
+                                                                  problem: str) -> None:
+    import os
+
+    from lspfeedback._daemon.state import read_state, state_dir
+    from lspfeedback._exceptions import DaemonNotRunning
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    path = state_dir(root) / "daemon.json"
+    data = {"root": str(root if problem != "root" else tmp_path), "token": "t", "pid": 1,
+            "version": "0", "url": "http://evil.example:80" if problem == "host"
+            else "http://127.0.0.1:9"}
+    path.write_text(json.dumps(data))
+    os.chmod(path, 0o644 if problem == "mode" else 0o600)
+    with pytest.raises(DaemonNotRunning, match="ignoring the daemon state file"):
+        read_state(root)
+    os.chmod(path, 0o600)
+    if problem == "mode":  # the same file, private: accepted
+        assert read_state(root) is not None

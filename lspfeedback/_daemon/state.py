@@ -100,12 +100,40 @@ def read_state(root: str | os.PathLike[str]) -> DaemonInfo | None:
     """
     path = state_path(root)
     try:
+        info = os.lstat(path)
         data = json.loads(path.read_text(encoding="utf-8"))
-        return DaemonInfo.from_dict(data)
+        state = DaemonInfo.from_dict(data)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise DaemonNotRunning(f"cannot read the daemon state file {path}: {exc}") from exc
+    why = _untrusted(info, state, Path(root))
+    if why:
+        # The workspace is untrusted, and it could ship this file: a report from an endpoint
+        # it names could say anything (and would be sent the texts being checked).
+        raise DaemonNotRunning(f"ignoring the daemon state file {path}: {why}")
+    return state
+
+
+def _untrusted(info: os.stat_result, state: DaemonInfo, root: Path) -> str:
+    """Why a state file was not written by a daemon of ours for ``root`` ("" if it was)."""
+    import stat
+    from urllib.parse import urlsplit
+
+    from lspfeedback._daemon.security import is_loopback
+
+    if not stat.S_ISREG(info.st_mode):
+        return "it is not a regular file"
+    if info.st_uid != os.getuid() or info.st_mode & 0o077:
+        return "it is not private to this user (owner and mode 0600)"
+    if Path(state.root).resolve() != root.resolve():
+        return f"it describes another root ({state.root})"
+    if state.url is not None:
+        host = urlsplit(state.url).hostname or ""
+        if not is_loopback(host):
+            return f"its endpoint {state.url} is not on this machine's loopback"
+    return ""
+
 
 
 def remove_state(info: DaemonInfo) -> None:
