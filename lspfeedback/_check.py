@@ -71,6 +71,10 @@ NOT_SOURCE = "no server checks this kind of file"
 EXCLUDED = "excluded by [tool.lspfeedback] exclude"
 
 
+MAX_FILE_BYTES = 50 * 2**20
+"""The document store's own bound on a source file (`_documents`)."""
+
+
 class CheckUsageError(ValueError):
     """A check that cannot be run as asked (a path outside the root, a missing file, ...)."""
 
@@ -179,12 +183,27 @@ def git_texts(root: Path, rels: Sequence[str]) -> dict[str, str | None] | None:
 
 def disk_texts(root: Path, rels: Sequence[str]) -> dict[str, str | None]:
     """Each path's text on disk (None: it does not exist, it was deleted)."""
+    import stat
+
     texts: dict[str, str | None] = {}
     for rel in rels:
+        path = root / rel
         try:
-            texts[rel] = (root / rel).read_text(encoding="utf-8")
+            info = path.stat()  # before opening: a FIFO or a device would block the read
         except FileNotFoundError:
             texts[rel] = None
+            continue
+        if not stat.S_ISREG(info.st_mode):
+            raise CheckUsageError(f"{rel} is not a regular file (a pipe, a device or a folder); "
+                                  "name the source files to check")
+        if info.st_size > MAX_FILE_BYTES:
+            raise CheckUsageError(f"{rel} is {info.st_size:,} bytes, over the "
+                                  f"{MAX_FILE_BYTES // 2**20} MiB a source file may have")
+        try:
+            texts[rel] = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CheckUsageError(f"{rel} is not UTF-8 text ({exc.reason} at byte "
+                                  f"{exc.start}); lspfeedback checks UTF-8 sources") from None
     return texts
 
 

@@ -400,3 +400,20 @@ def test_the_background_daemon_imports_nothing_from_the_workspace(tmp_path: Path
     finally:
         stop_daemon(root)
     assert not marker.exists(), marker.read_text()
+
+
+def test_a_named_pipe_or_a_binary_file_is_a_clear_usage_error_never_a_hang(
+        tmp_path: Path) -> None:
+    import os
+
+    from lspfeedback._check import MAX_FILE_BYTES, CheckUsageError, disk_texts
+    from lspfeedback._documents import MAX_DOCUMENT_BYTES
+
+    os.mkfifo(tmp_path / "pipe.py")  # opened for reading, it would block until a writer came
+    (tmp_path / "binary.py").write_bytes(b"\xff\xfe\x00x = 1\n")
+    with pytest.raises(CheckUsageError, match="not a regular file"):
+        disk_texts(tmp_path, ["pipe.py"])
+    with pytest.raises(CheckUsageError, match="not UTF-8"):
+        disk_texts(tmp_path, ["binary.py"])
+    assert disk_texts(tmp_path, ["gone.py"]) == {"gone.py": None}
+    assert MAX_FILE_BYTES == MAX_DOCUMENT_BYTES  # the same bound as the engine's
