@@ -64,7 +64,15 @@ class DiskSync:
             return External(tuple(changed))
         lineup = await lineup_of(ws, self._pool.fallbacks)
         now = await ws.check(checkable, deadline, lineup.asked)
-        introduced, _ = compare(ws.cached_diagnostics(checkable, key), now.diagnostics(),
+        # The same servers on both sides: those that answered now and had answered for that
+        # state (a stand-in's results then against a recovered server's now would make every
+        # old error look new). Nothing known of the old state at all: everything counts.
+        failed = frozenset(u.server for u in now.unknown)
+        answered = set(now.results) - failed
+        known = ws.cached_servers(checkable, key)
+        both = answered & known if known else answered
+        introduced, _ = compare(ws.cached_diagnostics(checkable, key, both),
+                                now.diagnostics(frozenset(now.results) - both),
                                 old_texts, {rel: ws.store.get(rel).text for rel in checkable})
         return External(tuple(changed), tuple(sorted(introduced)))
 

@@ -12,7 +12,7 @@ import dataclasses
 import os
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,10 +214,18 @@ class Workspace:
 
     # ---- checking --------------------------------------------------------------------------
 
-    def cached_diagnostics(self, rels: list[str], key: object) -> list[Diagnostic]:
-        """What the servers said of ``rels`` in the state ``key``, as far as it is cached (a
-        file not cached counts as having had no diagnostics: nothing is hidden)."""
-        return sorted(d for session in self.all_sessions() for rel in rels
+    def cached_servers(self, rels: list[str], key: object) -> set[str]:
+        """The servers with a cached result for one of ``rels`` in the state ``key``."""
+        return {s.name for s in self.all_sessions()
+                if any((s.name, rel, key) in self._cache for rel in rels)}
+
+    def cached_diagnostics(self, rels: list[str], key: object,
+                           servers: Collection[str] | None = None) -> list[Diagnostic]:
+        """What the servers (all, or ``servers``) said of ``rels`` in the state ``key``, as far
+        as it is cached (a file not cached counts as having had no diagnostics: nothing is
+        hidden)."""
+        return sorted(d for session in self.all_sessions()
+                      if servers is None or session.name in servers for rel in rels
                       for d in getattr(self._cache.get((session.name, rel, key)),
                                        "diagnostics", ()))
 
