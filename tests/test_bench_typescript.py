@@ -64,10 +64,26 @@ def test_a_signature_mistake_adds_a_first_parameter_past_generics(tmp_path: Path
     assert typed.text.startswith("// header\nexport const bench")  # after the header comment
 
 
+def test_a_syntax_error_hides_the_clis_semantic_errors_and_is_compared_alone(
+        tmp_path: Path) -> None:
+    from lspfeedback import _cold
+    from lspfeedback._report import Diagnostic
+
+    def row(code: str) -> Diagnostic:
+        return Diagnostic(path="a.ts", line=1, column=1, end_line=1, end_column=1,
+                          severity="error", message="m", source="typescript", code=code)
+
+    assert ts.syntax_only(_cold.ColdRun("typescript", (row("1005"),), 1.0))
+    assert not ts.syntax_only(_cold.ColdRun("typescript", (row("1005"), row("2322")), 1.0))
+    assert not ts.syntax_only(_cold.ColdRun("typescript", (), 1.0))
+    assert ts.is_syntactic("1005") and not ts.is_syntactic("2322") and not ts.is_syntactic(None)
+
+
 def _doc() -> dict[str, object]:
     sample = {"project": "p", "target": "leaf", "step": 1, "kind": "type", "path": "a.ts",
               "order": 0, "status": "errors", "checked": 3, "complete": True,
-              "match": True, "cold_ms": {}, "differences": []}
+              "match": True, "cold_ms": {}, "differences": [],
+              "syntax_only": False}
     samples = [
         {**sample, "side": "typescript+biome", "ms": 30.0,
          "cold_ms": {"typescript": 100.0, "biome": 50.0}},
@@ -93,7 +109,7 @@ def test_the_tables_render_from_a_document() -> None:
     doc = _doc()
     warm = ts.warm_rows(doc)
     assert warm == [["p", "leaf `a.ts`", "typescript+biome", "3.0", "2", "40", "50",
-                     "tsc + biome", "165", "180", "4.1x", "1/2", "0"]]
+                     "tsc + biome", "165", "180", "4.1x", "1/2", "0", "0"]]
     floor = ts.floor_rows(doc)
     assert floor == [["p", "leaf `a.ts`", "typescript", "4.0", "4.0", "6.5", "6.5", "+2.5"]]
     page = ts.markdown(doc, "lspfeedback bench --only typescript")
@@ -113,7 +129,7 @@ def test_a_tiny_run_on_the_fixture_agrees_with_the_cold_clis(tmp_path: Path) -> 
     assert len(samples) == 4 * len(ts.SIDES)
     assert {s["side"] for s in samples} == {side.name for side in ts.SIDES}
     compared = [s for s in samples if s["match"] is not None]
-    assert len(compared) == 4 * len(ts.COLD_OF)
+    assert len(compared) == 4 * sum(side.kind == "warm" for side in ts.SIDES)  # each warm one
     assert ts.mismatches(doc) == []
     assert all(s["status"] != "unknown" for s in samples)
     # The widely imported module's report checks its importers; the 1-file side does not.
