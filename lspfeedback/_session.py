@@ -116,12 +116,13 @@ class ServerSession:
 
     # ---- lifecycle -------------------------------------------------------------------------
 
-    async def ensure_started(self, deadline: Deadline | None = None) -> LspClient:
+    async def ensure_started(self, deadline: Deadline | None = None, *,
+                             patient: bool = True) -> LspClient:
         """The live client: started now if it never was (waited for in full), or once its
         restart finishes (waited for until ``deadline``; see `Supervisor.ready`)."""
         if self.state in ("running", "unresponsive") and not self._alive():
             await self.crashed()  # died between calls: count it, with its last stderr
-        await self.supervisor.ready(deadline)
+        await self.supervisor.ready(deadline, patient=patient)
         return self._require_client()
 
     async def _start(self) -> None:

@@ -127,11 +127,12 @@ class Supervisor:
 
     # ---- what callers do -------------------------------------------------------------------
 
-    async def ready(self, deadline: Deadline | None = None) -> None:
+    async def ready(self, deadline: Deadline | None = None, *, patient: bool = True) -> None:
         """Return once the server runs, or raise.
 
         A first start is waited for in full (it is bounded by the startup timeout: a cold start
-        is no fault) and raises its own error. A restart is waited for until ``deadline``
+        is no fault) and raises its own error, unless not ``patient`` (a stand-in: the call it
+        stands in for keeps its deadline). A restart is waited for until ``deadline``
         only; `ServerUnavailable` then says it is still restarting, and it goes on in the
         background. A ``failed`` server raises `ServerUnavailable` at once.
         """
@@ -149,9 +150,9 @@ class Supervisor:
         task = self._task
         if task is None:  # pragma: no cover - every branch above leaves a task or returned
             raise ServerUnavailable(self.name, self.describe())
-        if self.state == "starting":
+        if self.state == "starting" and patient:
             await asyncio.shield(task)  # raises the start's own error
-        else:
+        else:  # a restart, or a stand-in's first start: this call waits no longer than its own
             remaining = deadline.remaining() if deadline is not None else None
             with contextlib.suppress(TimeoutError, ServerError):
                 await asyncio.wait_for(asyncio.shield(task), remaining)

@@ -255,7 +255,9 @@ class Workspace:
                 todo.append(rel)
         try:
             if todo:
-                await session.ensure_started(deadline)
+                # A configured server's first start is waited for in full (a cold start is no
+                # fault); a stand-in's only until the call's deadline.
+                await session.ensure_started(deadline, patient=session.name in self.sessions)
                 # Every document the server holds must match the store, not only the targets:
                 # an open file with stale text (a candidate taken back) would skew the others.
                 # Only files of its own languages: a server given another language's file may
