@@ -156,6 +156,10 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         section = _between_markers(old, LOOP_START, LOOP_END)
         if section is not None and args.no_loop:  # nor the loop section of an earlier run
             page = _replace_section(page, section, LOOP_START, LOOP_END)
+        for start, end in KEPT_SECTIONS:  # nor those written by their own commands
+            section = _between_markers(old, start, end)
+            if section is not None:
+                page = _replace_section(page, section, start, end)
         args.markdown.write_text(page)
         console.print(f"wrote {args.markdown}")
     mismatches = sum(w["summary"]["mismatches"] for w in doc["workloads"].values())
@@ -169,6 +173,10 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
 
 LOOP_KEY = "loop"
 LOOP_START, LOOP_END = "<!-- loop:start -->", "<!-- loop:end -->"
+KEPT_SECTIONS = (("<!-- chaos:start -->", "<!-- chaos:end -->"),
+                 ("<!-- check-wall:start -->", "<!-- check-wall:end -->"))
+"""Sections of docs/benchmarks.md that `python -m lspfeedback._bench.chaos` and
+`..._bench.check_wall` write: a full run keeps them."""
 
 
 def loop_workload(args: argparse.Namespace) -> workloads.Workload:
