@@ -151,10 +151,14 @@ class AsyncVerifier:
             external = await self._disk.refresh_external(ws, deadline)
             store = ws.store
             parsed = self._fixes.take(store, parsed)  # fixes laid since are part of this edit
-            old_texts = {p: store.get(p).text for p in parsed}
-            plan = await self._plan(parsed, deadline)
-            verdict, before, after = await check_edit(ws, plan.targets, parsed, deadline,
-                                                      self.options.fallbacks)
+            try:
+                old_texts = {p: store.get(p).text for p in parsed}
+                plan = await self._plan(parsed, deadline)
+                verdict, before, after = await check_edit(ws, plan.targets, parsed, deadline,
+                                                          self.options.fallbacks)
+            except BaseException:
+                self._fixes.put_back(store)  # never lose the fixes laid: they are overlays
+                raise
             report = assemble(ws, plan, old_texts, before, after, started, external, verdict)
             return await with_fixes(ws, report, after, deadline)
 

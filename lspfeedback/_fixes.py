@@ -309,6 +309,7 @@ class PendingFixes:
 
     def __init__(self) -> None:
         self._texts: dict[str, tuple[str | None, str | None]] = {}
+        self._taken: dict[str, tuple[str | None, str | None]] = {}
 
     def __repr__(self) -> str:
         return f"<PendingFixes {sorted(self._texts)}>"
@@ -328,9 +329,20 @@ class PendingFixes:
         """``changes`` preceded by the pending fixes still on the overlays: their texts before
         the fixes are put back in ``store``, so the check compares with them. Forgets them."""
         fixed: FileChanges = {}
+        self._taken = {}
         for path, (before, after) in self._texts.items():
             if store.current_text(path) == after:  # else something replaced the fix since
                 store.set_overlay(path, before)
                 fixed[path] = after
+                self._taken[path] = (before, after)
         self._texts.clear()
         return {**fixed, **changes}
+
+    def put_back(self, store: DocumentStore) -> None:
+        """Undo the last `take` (its check did not happen): the fixed texts are the overlays
+        again, and still pending."""
+        for path, (before, after) in self._taken.items():
+            if after is None or store.current_text(path) == before:
+                store.set_overlay(path, after)
+            self._texts[path] = (before, after)
+        self._taken = {}
