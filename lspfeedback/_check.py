@@ -479,6 +479,13 @@ async def check_with(verifier: AsyncVerifier, rels: Sequence[str], memory: Memor
     if not rels:
         return CheckOutcome(Report(status="unknown", notes=("nothing was checked",)), "none",
                             "nothing to compare", tuple(not_checked), "the MCP server")
+    held = sorted(set(rels) & set(verifier.overlays))
+    if held:
+        # An uncommitted edit from `verify` (an overlay) wins over the disk: the check would
+        # judge it, not the file written, and say so only as a conflict.
+        raise CheckUsageError(f"{', '.join(held)}: an edit checked with verify is still held "
+                              "in memory (not committed); commit or discard it first, so that "
+                              "check_files judges the file as written")
     disk = disk_texts(root, rels)
     missing = [rel for rel, text in disk.items() if text is None]
     mode = _mode(baseline, rels, memory.known, missing, [])

@@ -417,3 +417,27 @@ def test_a_named_pipe_or_a_binary_file_is_a_clear_usage_error_never_a_hang(
         disk_texts(tmp_path, ["binary.py"])
     assert disk_texts(tmp_path, ["gone.py"]) == {"gone.py": None}
     assert MAX_FILE_BYTES == MAX_DOCUMENT_BYTES  # the same bound as the engine's
+
+
+def test_check_files_refuses_a_file_an_uncommitted_verify_still_holds(tmp_path: Path) -> None:
+    import asyncio
+
+    from lspfeedback import AsyncVerifier
+    from lspfeedback._check import CheckUsageError, Memory, check_with
+
+    root = make_repo(tmp_path / "shop")
+    cart = root / "shop" / "cart.py"
+
+    async def scenario() -> str:
+        async with AsyncVerifier(root, servers=["ruff"], watch=False) as v:
+            await v.verify({"shop/cart.py": cart.read_text() + "\nHELD = 1\n"})  # kept
+            cart.write_text(cart.read_text() + "\nimport os\n")  # then written by other means
+            with pytest.raises(CheckUsageError, match="commit or discard it first") as info:
+                await check_with(v, ["shop/cart.py"], Memory())
+            await v.discard()
+            outcome = await check_with(v, ["shop/cart.py"], Memory())
+            return f"{info.value}|{[d.code for d in outcome.report.introduced]}"
+
+    text = asyncio.run(scenario())
+    # Once the held edit is dropped, the file as written is what is judged.
+    assert "shop/cart.py" in text and text.endswith("['F401']")
