@@ -222,23 +222,7 @@ class ImportGraph:
 
         Returns at most ``limit`` of them and how many more there were.
         """
-        graph = await self.load()
-        start = list(dict.fromkeys(changed))
-        seen = set(start)
-        order: list[str] = []
-        queue = deque(start)
-        for extra in also:
-            if extra not in seen:
-                seen.add(extra)
-                order.append(extra)
-                queue.append(extra)
-        while queue:
-            for importer in sorted(graph.get(queue.popleft(), ())):
-                if importer not in seen:
-                    seen.add(importer)
-                    order.append(importer)
-                    queue.append(importer)
-        return order[:limit], max(0, len(order) - limit)
+        return nearest_importers(await self.load(), changed, limit, also)
 
     async def importers_of_new(self, created: Sequence[str]) -> list[str]:
         """Python files that name a module of ``created`` (files an edit creates): their
@@ -271,6 +255,29 @@ def _module_name(rel: str) -> str:
     if parts and parts[-1] == "__init__":
         parts = parts[:-1]
     return parts[-1] if parts else ""
+
+
+def nearest_importers(importers: Mapping[str, Iterable[str]], changed: Iterable[str],
+                      limit: int, also: Iterable[str] = ()) -> tuple[list[str], int]:
+    """Breadth first over ``importers`` (file -> the files importing it) from ``changed``:
+    the importers, nearest first (``also`` first of all: direct importers known otherwise),
+    at most ``limit``, and how many more there were. Every language's graph walks so."""
+    start = list(dict.fromkeys(changed))
+    seen = set(start)
+    order: list[str] = []
+    queue = deque(start)
+    for extra in also:
+        if extra not in seen:
+            seen.add(extra)
+            order.append(extra)
+            queue.append(extra)
+    while queue:
+        for importer in sorted(importers.get(queue.popleft(), ())):
+            if importer not in seen:
+                seen.add(importer)
+                order.append(importer)
+                queue.append(importer)
+    return order[:limit], max(0, len(order) - limit)
 
 
 def _posix(path: str) -> str:

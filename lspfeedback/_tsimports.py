@@ -30,7 +30,6 @@ import re
 import stat
 import threading
 import time
-from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any
 
 from lsprotocol import types
 
+from lspfeedback._imports import nearest_importers
 from lspfeedback._shadow import SKIPPED_DIRS
 
 SUFFIXES: Mapping[str, str] = {
@@ -248,23 +248,7 @@ class TsImportGraph:
                          also: Iterable[str] = ()) -> tuple[list[str], int]:
         """Files that import ``changed`` directly or through others, nearest first; ``also``
         are direct importers known otherwise. At most ``limit``, and how many more there were."""
-        graph = await self.load()
-        start = list(dict.fromkeys(changed))
-        seen = set(start)
-        order: list[str] = []
-        queue = deque(start)
-        for extra in also:
-            if extra not in seen:
-                seen.add(extra)
-                order.append(extra)
-                queue.append(extra)
-        while queue:
-            for importer in sorted(graph.get(queue.popleft(), ())):
-                if importer not in seen:
-                    seen.add(importer)
-                    order.append(importer)
-                    queue.append(importer)
-        return order[:limit], max(0, len(order) - limit)
+        return nearest_importers(await self.load(), changed, limit, also)
 
     async def importers_of_new(self, created: Sequence[str]) -> list[str]:
         """Files with a specifier whose last part names a module of ``created`` (its stem, or
