@@ -23,15 +23,13 @@ import httpx
 from lsprotocol import converters, types
 
 from lspfeedback._daemon.state import read_state
+from lspfeedback._daemon.wire import error_answer
 from lspfeedback._exceptions import (
     DaemonError,
     DaemonNotRunning,
     DaemonTimeout,
     DaemonUnreachable,
-    EditApplyError,
     EditError,
-    PathOutsideWorkspace,
-    WorkspaceError,
 )
 from lspfeedback._report import CandidateReport, Report
 from lspfeedback.edits import Changes
@@ -118,25 +116,7 @@ class _BaseClient:
         """The JSON of a successful answer; the matching exception otherwise."""
         if response.is_success:
             return response.json()
-        try:
-            body = response.json()
-            kind, message = str(body["error"]), str(body["message"])
-        except (ValueError, KeyError, TypeError):
-            body, kind, message = {}, "HTTPError", response.text[:500]
-        if response.status_code == 400:
-            if kind == "PathOutsideWorkspace":
-                raise PathOutsideWorkspace(str(body.get("path", "")), str(body.get("root", "")))
-            if kind == "EditApplyError" and isinstance(body.get("path"), str):
-                raise EditApplyError(
-                    body["path"], str(body.get("problem", message)), block=body.get("block"),
-                    unit=str(body.get("unit", "block")), closest=body.get("closest"),
-                    closest_line=body.get("closest_line"), hint=str(body.get("hint", "")))
-            if kind in ("EditError", "EditApplyError"):
-                raise EditError(message)
-            if kind == "WorkspaceError":
-                raise WorkspaceError(message)
-        raise DaemonError(f"the daemon at {self.endpoint} answered {response.status_code} {kind}: "
-                          f"{message}", status=response.status_code, error=kind)
+        raise error_answer(self.endpoint, response.status_code, response.content)
 
 
 def _edit(changes: Changes) -> Any:

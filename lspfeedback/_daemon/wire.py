@@ -96,7 +96,7 @@ class Wire:
                                     "(is it running? see: lspfeedback status)") from exc
         if 200 <= status < 300:
             return answer
-        raise _error(self.info.endpoint, status, answer)
+        raise error_answer(self.info.endpoint, status, answer)
 
     def _exchange(self, request: bytes) -> tuple[int, bytes]:
         reused = self._sock is not None
@@ -161,8 +161,9 @@ class Wire:
         return found
 
 
-def _error(endpoint: str, status: int, raw: bytes) -> Exception:
-    """The exception for an error answer (as `Client` maps them)."""
+def error_answer(endpoint: str, status: int, raw: bytes) -> Exception:
+    """The exception for the daemon's error answer ``raw`` (both clients map them so): the
+    edit errors with their fields, else a `DaemonError` with the status and error name."""
     try:
         body = json.loads(raw)
         kind, message = str(body["error"]), str(body["message"])
