@@ -247,7 +247,6 @@ class LspClient:
         self.published = PublishedDiagnostics()
         self.registrations: dict[str, types.Registration] = {}
         self.registered = asyncio.Event()  # set on every registerCapability
-        self.refresh_count = 0  # workspace/diagnostic/refresh requests seen
         self.on_exit: Callable[[ServerCrashed], None] | None = None
         """Called once the process has exited (with its exit code and last stderr), whoever
         is talking to it: a supervisor restarts it without waiting for the next call."""

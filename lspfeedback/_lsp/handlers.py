@@ -38,7 +38,9 @@ def install_handlers(lsp: LspClient, client: LanguageClient) -> None:
 
     @client.feature(types.WORKSPACE_DIAGNOSTIC_REFRESH)
     def refresh(params: None) -> None:
-        lsp.refresh_count += 1
+        # Answered, and nothing else: a pull sent after the change already describes the
+        # version sent (see _lsp/pull.py), so a refresh is no reason to pull again.
+        return None
 
     @client.feature(types.WORKSPACE_WORKSPACE_FOLDERS)
     def folders(params: None) -> list[types.WorkspaceFolder]:
