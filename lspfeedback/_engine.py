@@ -11,15 +11,16 @@ the lifecycle and the public operations; replicas (`_replicas`), report assembly
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import replace
+from collections.abc import AsyncGenerator, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Self, Unpack
 
 from lspfeedback._deadline import Deadline
-from lspfeedback._disk import DiskSync
+from lspfeedback._disk import DiskSync, External
 from lspfeedback._documents import restore_overlays, save_overlays
 from lspfeedback._environment import PythonEnvironment, find_environment
 from lspfeedback._exceptions import EditError, VerifierClosed
@@ -27,6 +28,7 @@ from lspfeedback._failover import check_edit, check_now, with_failover
 from lspfeedback._fixes import PendingFixes, choose, combine, with_fixes
 from lspfeedback._imports import ImportGraphs, Plan
 from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
+from lspfeedback._progressive import Stage, check_edit_progressive
 from lspfeedback._replicas import Candidate, ReplicaPool
 from lspfeedback._report import CandidateReport, Fix, Report, Unknown
 from lspfeedback._reporting import FileChanges, assemble
@@ -36,6 +38,16 @@ from lspfeedback._watch import DiskWatcher
 from lspfeedback._workspace import Workspace
 from lspfeedback.edits import Changes, is_disk_paths, parse_changes
 from lspfeedback.servers import ServerContext
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """An edit about to be checked on the primary replica (see `AsyncVerifier._begin`)."""
+
+    ws: Workspace
+    changes: FileChanges
+    old_texts: dict[str, str]
+    external: External | None
 
 
 class AsyncVerifier:
@@ -146,21 +158,65 @@ class AsyncVerifier:
                 return await self._disk.verify_paths(
                     changes, limit=self.options.max_dependents,  # type: ignore[arg-type]
                     deadline=deadline)
-            parsed = self._parse(changes)
-            ws = self._primary
-            external = await self._disk.refresh_external(ws, deadline)
-            store = ws.store
-            parsed = self._fixes.take(store, parsed)  # fixes laid since are part of this edit
+            edit = await self._begin(changes, deadline)
             try:
-                old_texts = {p: store.get(p).text for p in parsed}
-                plan = await self._plan(parsed, deadline)
-                verdict, before, after = await check_edit(ws, plan.targets, parsed, deadline,
-                                                          self.options.fallbacks)
+                plan = await self._plan(edit.changes, deadline)
+                verdict, before, after = await check_edit(edit.ws, plan.targets, edit.changes,
+                                                          deadline, self.options.fallbacks)
             except BaseException:
-                self._fixes.put_back(store)  # never lose the fixes laid: they are overlays
+                self._fixes.put_back(edit.ws.store)  # never lose the fixes laid: overlays
                 raise
-            report = assemble(ws, plan, old_texts, before, after, started, external, verdict)
-            return await with_fixes(ws, report, after, deadline)
+            report = assemble(edit.ws, plan, edit.old_texts, before, after, started,
+                              edit.external, verdict)
+            return await with_fixes(edit.ws, report, after, deadline)
+
+    async def verify_progressive(self, changes: Changes) -> AsyncGenerator[Report, None]:
+        """`verify`, answered in tiers: a preview from the fast servers, then the final report.
+
+        For a configured server with previews (`VerifierOptions.previews`: pyright -> ty),
+        the first report (``final=False``, never `complete`) comes as soon as the fast
+        servers (ruff, ty, ...) have answered for the edited files and their importers; the
+        last (``final=True``) when every configured server has, as `verify` would answer.
+        The final report holds the configured servers' diagnostics only: a preview's are
+        superseded, not merged. With no server to preview, it yields the final report alone.
+        Stopping after the preview leaves the edit laid, as `verify` does. ``Report.servers``
+        says who each answer comes from.
+        """
+        started = time.perf_counter()
+        async with self._lock:
+            self._ensure_open()
+            deadline = Deadline(self.options.timeout)
+            if is_disk_paths(changes):
+                yield await self._disk.verify_paths(
+                    changes, limit=self.options.max_dependents,  # type: ignore[arg-type]
+                    deadline=deadline)
+                return
+            edit = await self._begin(changes, deadline)
+            o = self.options
+            stages: AsyncGenerator[Stage, None] | None = None
+            try:
+                plan = await self._plan(edit.changes, deadline)
+                stages = check_edit_progressive(edit.ws, plan.targets, edit.changes, deadline,
+                                                o.fallbacks, o.previews)
+                stage = await anext(stages)
+            except BaseException:
+                self._fixes.put_back(edit.ws.store)
+                if stages is not None:
+                    await stages.aclose()
+                raise
+            async with contextlib.aclosing(stages):
+                conflicts: tuple[str, ...] = ()
+                if not stage.final:
+                    preview = assemble(edit.ws, plan, edit.old_texts, stage.before, stage.after,
+                                       started, edit.external, stage.verdict)
+                    conflicts = preview.conflicts  # reported once per call: in both answers
+                    yield replace(preview, final=False, complete=False)
+                    stage = await anext(stages)
+                report = assemble(edit.ws, plan, edit.old_texts, stage.before, stage.after,
+                                  started, edit.external, stage.verdict)
+                report = replace(report, conflicts=tuple(sorted({*conflicts,
+                                                                 *report.conflicts})))
+                yield await with_fixes(edit.ws, report, stage.after, deadline)
 
     async def verify_candidates(
         self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
@@ -296,6 +352,15 @@ class AsyncVerifier:
     def _ensure_open(self) -> None:
         if self._closed:
             raise VerifierClosed("this verifier")
+
+    async def _begin(self, changes: Changes, deadline: Deadline) -> _Edit:
+        """Parse an edit, learn what changed on disk since the last call, and take the quick
+        fixes laid since (they are part of this edit)."""
+        parsed = self._parse(changes)
+        ws = self._primary
+        external = await self._disk.refresh_external(ws, deadline)
+        parsed = self._fixes.take(ws.store, parsed)
+        return _Edit(ws, parsed, {p: ws.store.get(p).text for p in parsed}, external)
 
     def _parse(self, changes: Changes) -> FileChanges:
         store = self._primary.store

@@ -24,7 +24,7 @@ from lspfeedback.servers import ServerSpec
 from lspfeedback.servers import get as get_server
 
 __all__ = [
-    "DEFAULT_FALLBACKS", "DEFAULT_SERVERS", "OptionFields", "VerifierOptions", "default_replicas",
+    "DEFAULT_FALLBACKS", "DEFAULT_PREVIEWS", "DEFAULT_SERVERS", "OptionFields", "VerifierOptions", "default_replicas",
     "trusted_python",
 ]
 
@@ -41,6 +41,15 @@ DEFAULT_FALLBACKS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "ruff": ("jedi",),
 })
 """Who stands in for a server that cannot answer (see `VerifierOptions.fallbacks`)."""
+
+DEFAULT_PREVIEWS: Mapping[str, tuple[str, ...]] = MappingProxyType({
+    # pyright takes 10-30x ty's time on the same edit (docs/benchmarks.md): ty's type check
+    # comes first, pyright's supersedes it. ruff, ty, pyrefly, tsc and biome are fast already.
+    "pyright": ("ty",),
+    "basedpyright": ("ty",),
+})
+"""Who answers first for a slow server in `verify_progressive` (see
+`VerifierOptions.previews`)."""
 
 
 def default_replicas() -> int:
@@ -111,6 +120,11 @@ class VerifierOptions:
     (`Report.degraded`). ``{}`` turns failover off."""
     restarts: RestartPolicy = dataclasses.field(default_factory=RestartPolicy)
     """When a crashed or hung server is restarted, and when that is given up."""
+    previews: Mapping[str, Sequence[str]] = dataclasses.field(
+        default_factory=lambda: DEFAULT_PREVIEWS)
+    """slow server -> fast servers whose answer `verify_progressive` yields first, as a
+    preview its own answer supersedes (``{}``: no preview; `verify` never asks them). A
+    preview server starts on first need, like a stand-in."""
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -127,7 +141,10 @@ class VerifierOptions:
             raise ValueError("replicas must be at least 1")
         object.__setattr__(self, "fallbacks", MappingProxyType(
             {name: tuple(stand_ins) for name, stand_ins in dict(self.fallbacks).items()}))
-        for name in {n for stand_ins in self.fallbacks.values() for n in stand_ins}:
+        object.__setattr__(self, "previews", MappingProxyType(
+            {name: tuple(fast) for name, fast in dict(self.previews).items()}))
+        for name in {n for helpers in (*self.fallbacks.values(), *self.previews.values())
+                     for n in helpers}:
             get_server(name)  # a typo in a fallback is an error now, not during an outage
         if self.sandbox not in ("auto", "require", "off"):
             raise ValueError(f"sandbox must be 'auto', 'require' or 'off', not {self.sandbox!r}")
@@ -191,3 +208,4 @@ class OptionFields(TypedDict, total=False):
     sandbox: SandboxMode
     fallbacks: Mapping[str, Sequence[str]]
     restarts: RestartPolicy
+    previews: Mapping[str, Sequence[str]]

@@ -199,6 +199,12 @@ class Report:
     `AsyncVerifier.apply_fixes` lays them on the overlays, for the next `verify` to check.
     Fixes are optional: a server that could not say in time is a note, never ``unknown``."""
     notes: tuple[str, ...] = ()
+    servers: tuple[str, ...] = ()
+    """The servers whose diagnostics this report holds (those that answered)."""
+    final: bool = True
+    """False for a preview (`AsyncVerifier.verify_progressive`): the fast servers' answer,
+    which the final report supersedes when the thorough servers have answered. A preview is
+    never `complete`."""
 
     @property
     def ok(self) -> bool:
@@ -211,7 +217,8 @@ class Report:
 
     def __str__(self) -> str:
         head = (
-            f"{self.status}: {len(self.introduced)} introduced, {len(self.resolved)} resolved, "
+            ("preview " if not self.final else "")
+            + f"{self.status}: {len(self.introduced)} introduced, {len(self.resolved)} resolved, "
             f"{len(self.diagnostics)} current in {len(self.checked_files)} files "
             f"({self.elapsed_ms:.0f} ms)"
         )
@@ -234,6 +241,8 @@ class Report:
         if self.complete:
             return ""
         why = []
+        if not self.final:
+            why.append("preview: the thorough servers have not answered yet")
         if self.dependents_omitted:
             why.append(f"{self.dependents_omitted} importers not checked (max_dependents)")
         why += [n for n in self.notes if n.startswith("importers not checked:")]
@@ -247,7 +256,7 @@ class Report:
 
     def __repr__(self) -> str:
         return (
-            f"<Report {self.status} ok={self.ok} complete={self.complete} "
+            f"<Report {'' if self.final else 'preview '}{self.status} ok={self.ok} complete={self.complete} "
             f"introduced={len(self.introduced)} "
             f"resolved={len(self.resolved)} diagnostics={len(self.diagnostics)} "
             f"files={len(self.checked_files)} {self.elapsed_ms:.0f}ms>"
@@ -276,6 +285,8 @@ class Report:
             "degraded": [d.to_dict() for d in self.degraded],
             "fixes": [f.to_dict() for f in self.fixes],
             "notes": list(self.notes),
+            "servers": list(self.servers),
+            "final": self.final,
         }
 
     @classmethod
@@ -304,6 +315,8 @@ class Report:
             degraded=tuple(Degraded.from_dict(d) for d in data.get("degraded", ())),
             fixes=tuple(Fix.from_dict(f) for f in data.get("fixes", ())),
             notes=tuple(data.get("notes", ())),
+            servers=tuple(data.get("servers", ())),
+            final=bool(data.get("final", True)),
         )
 
 

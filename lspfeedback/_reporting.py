@@ -81,6 +81,7 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
         external_changes=external.changes if external else (),
         external_introduced=external.introduced if external else (),
         degraded=tuple(verdict.degraded),
+        servers=tuple(n for n in after.results if n not in one_sided),
         notes=plan.notes + tuple(verdict.notes) + ws.store.unreadable_notes()
         + ((ws.sandbox.notice,) if ws.sandbox.notice else ()),
     )

@@ -10,7 +10,15 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Collection,
+    Coroutine,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, Self, TypeVar, Unpack
@@ -141,6 +149,29 @@ class Verifier:
         """
         return self._run(self._async.verify(changes))
 
+    def verify_progressive(self, changes: Changes) -> Iterator[Report]:
+        """`verify`, answered in tiers: a preview from the fast servers, then the final report.
+
+        For a configured server with previews (`VerifierOptions.previews`: pyright -> ty),
+        the first report (``final=False``, never `complete`) comes as soon as the fast
+        servers (ruff, ty, ...) have answered for the edited files and their importers; the
+        last (``final=True``) when every configured server has, as `verify` would answer.
+        The final report holds the configured servers' diagnostics only: a preview's are
+        superseded, not merged. With no server to preview, it yields the final report alone.
+        Stopping after the preview leaves the edit laid, as `verify` does. ``Report.servers``
+        says who each answer comes from.
+        """
+        stream = self._async.verify_progressive(changes)
+        try:
+            while True:
+                try:
+                    yield self._run(_next(stream))
+                except StopAsyncIteration:
+                    return
+        finally:
+            if not self._closed:
+                self._loop.run(stream.aclose())
+
     def verify_candidates(
         self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
     ) -> list[CandidateReport]:
@@ -228,6 +259,10 @@ class Verifier:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+async def _next(stream: AsyncIterator[T]) -> T:
+    return await anext(stream)
 
 
 async def _make(root: str | os.PathLike[str], options: VerifierOptions | None,

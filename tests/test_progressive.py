@@ -1,0 +1,120 @@
+"""The progressive verdict (`verify_progressive`): the fast tier first, the thorough one last.
+
+Real servers: pyright + ruff configured, ty as pyright's preview (the default).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+
+from lspfeedback import AsyncVerifier, Report, Verifier
+
+from .conftest import TIMEOUT
+
+pytestmark = pytest.mark.slow
+
+PRICING = "shop/pricing.py"
+OLD_SIGNATURE = "def apply_discount(price_cents: int, percent: int) -> int:"
+
+
+def _breaking_edit(shop: Path, parameter: str = "extra") -> dict[str, str]:
+    """A new required parameter: the importer shop/cart.py's call breaks (a type error)."""
+    text = (shop / PRICING).read_text()
+    assert OLD_SIGNATURE in text
+    return {PRICING: text.replace(OLD_SIGNATURE, OLD_SIGNATURE.replace(
+        "percent: int)", f"percent: int, {parameter}: int)"))}
+
+
+def _sources(report: Report) -> set[str]:
+    return {d.source for d in report.diagnostics}
+
+
+def _facts(report: Report) -> tuple[object, ...]:
+    return (report.status, report.diagnostics, report.introduced, report.resolved,
+            report.checked_files, report.complete)
+
+
+def test_preview_from_the_fast_tier_then_the_final_as_verify_answers(shop: Path,
+                                                                     tmp_path: Path) -> None:
+    edit = _breaking_edit(shop)
+    with Verifier(shop, timeout=TIMEOUT) as v:
+        reports = list(v.verify_progressive(edit))
+    preview, final = reports
+    assert (preview.final, final.final) == (False, True)
+    assert set(preview.servers) == {"ruff", "ty"} and set(final.servers) == {"ruff", "pyright"}
+    # The preview already names the broken caller, from ty, and says it is a preview.
+    assert [(d.path, d.source) for d in preview.introduced] == [("shop/cart.py", "ty")]
+    assert not preview.complete and "preview" in preview.incompleteness()
+    assert any(n.startswith("preview: ty answered for pyright") for n in preview.notes)
+    # Superseded, not merged: the final report holds no diagnostic of the preview server.
+    assert "ty" not in _sources(final)
+    assert [(d.path, d.source) for d in final.introduced] == [("shop/cart.py", "pyright")]
+    # And the final answer is what `verify` says of the same edit on a fresh verifier.
+    other = tmp_path / "other"
+    other.mkdir()
+    twin = other / "shop"
+    shutil.copytree(shop, twin)
+    with Verifier(twin, timeout=TIMEOUT) as w:
+        plain = w.verify(edit)
+    assert _facts(final) == _facts(plain)
+    assert final.versions == plain.versions
+
+
+def test_no_previews_or_no_slow_server_yields_the_final_report_alone(shop: Path) -> None:
+    edit = _breaking_edit(shop)
+    with Verifier(shop, previews={}, timeout=TIMEOUT) as v:
+        (only,) = v.verify_progressive(edit)
+        assert only.final and set(only.servers) == {"pyright", "ruff"}
+        assert "ty" not in {s.name for s in v.status().servers}  # never started
+    with Verifier(shop, servers=["ty", "ruff"], timeout=TIMEOUT) as v:
+        (only,) = v.verify_progressive(_breaking_edit(shop, "other"))
+    assert only.final and only.complete
+    assert [d.source for d in only.introduced] == ["ty"]
+
+
+def test_stopping_after_the_preview_keeps_the_edit_and_frees_the_verifier(shop: Path) -> None:
+    async def run() -> tuple[Report, Report, dict[str, str | None]]:
+        async with AsyncVerifier(shop, timeout=TIMEOUT) as v:
+            stream = v.verify_progressive(_breaking_edit(shop))
+            preview = await anext(stream)
+            await stream.aclose()  # the caller has what it needed
+            overlays = v.overlays
+            # The lock is free, and the state is the edit's.
+            cart = (shop / "shop/cart.py").read_text()
+            touched = await asyncio.wait_for(v.verify({"shop/cart.py": cart + "\n"}),
+                                             TIMEOUT * 2)
+            return preview, touched, overlays
+
+    preview, after, overlays = asyncio.run(run())
+    assert not preview.final
+    assert set(overlays) == {PRICING}
+    # The pricing edit is still laid: the caller is still broken in the next report.
+    assert any(d.path == "shop/cart.py" and d.severity == "error" for d in after.diagnostics)
+    assert after.final and after.status == "errors"
+
+
+def test_a_thorough_server_that_hangs_leaves_a_final_report_degraded_on_the_preview(
+        shop: Path) -> None:
+    edit = _breaking_edit(shop)
+    with Verifier(shop, timeout=3.0) as v:
+        v.verify({PRICING: (shop / PRICING).read_text() + "\n"})  # everyone warm
+        pid = next(s.pid for s in v.status().servers if s.name == "pyright")
+        assert pid is not None
+        os.killpg(pid, signal.SIGSTOP)  # alive, never answering
+        try:
+            preview, final = v.verify_progressive(edit)
+        finally:
+            os.killpg(pid, signal.SIGCONT)
+    assert not preview.final and [d.source for d in preview.introduced] == ["ty"]
+    # pyright missed the deadline; ty, its fallback, answered for both states: degraded,
+    # never clean, and the verdict stands on ty's diagnostics.
+    assert final.final and not final.complete
+    assert [(d.server, d.stand_ins) for d in final.degraded] == [("pyright", ("ty",))]
+    assert final.status == "errors" and [d.source for d in final.introduced] == ["ty"]
+    assert set(final.servers) == {"ruff", "ty"}
