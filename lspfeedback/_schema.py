@@ -118,6 +118,12 @@ class ReportModel(_Model):
     fixes: list[FixModel]
     """Quick fixes the servers offer for the introduced diagnostics, preferred ones first."""
     notes: list[str]
+    servers: list[str] = []
+    """The servers whose diagnostics this report holds (those that answered)."""
+    final: bool = True
+    """False for a preview of a progressive verify: the fast servers' answer, which the final
+    report (true) supersedes once every server has answered. A preview is never complete:
+    never read it as the verdict."""
 
 
 class CandidateModel(_Model):
