@@ -28,7 +28,7 @@ from lspfeedback._failover import check_edit, check_now, with_failover
 from lspfeedback._fixes import PendingFixes, choose, combine, with_fixes
 from lspfeedback._imports import ImportGraphs, Plan
 from lspfeedback._options import OptionFields, VerifierOptions, trusted_python
-from lspfeedback._progressive import Stage, check_edit_progressive
+from lspfeedback._progressive import Stage, check_edit_progressive, rank_tiered
 from lspfeedback._replicas import Candidate, ReplicaPool
 from lspfeedback._report import CandidateReport, Fix, Report, Unknown
 from lspfeedback._reporting import FileChanges, assemble
@@ -219,7 +219,8 @@ class AsyncVerifier:
                 yield await with_fixes(edit.ws, report, stage.after, deadline)
 
     async def verify_candidates(
-        self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
+        self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None,
+        confirm: int | None = None,
     ) -> list[CandidateReport]:
         """Check each candidate against the same base state; return them best first.
 
@@ -228,6 +229,12 @@ class AsyncVerifier:
         candidate is parsed before any is run: one that cannot apply raises and nothing runs.
         ``base`` (path -> text, or None for a deletion) is laid over the current state for
         this call only: the candidates apply to it and are compared with it.
+
+        ``confirm=k`` ranks the candidates on the fast tier (`VerifierOptions.previews`: ty
+        for pyright) and confirms the best, up to ``k``, with every configured server, in
+        rank order until one confirmed is ``ok``. A report only the fast tier made has
+        ``final=False`` (never `complete`) and ranks after a confirmed one as good. Without
+        previews to use, every candidate is checked by every server, as with None.
         """
         async with self._lock:
             self._ensure_open()
@@ -237,7 +244,7 @@ class AsyncVerifier:
             saved = save_overlays(store, base_set)
             try:
                 store.set_overlays(base_set)
-                return await self._run_candidates(candidates)
+                return await self._run_candidates(candidates, confirm)
             finally:
                 restore_overlays(store, saved)
 
@@ -367,13 +374,21 @@ class AsyncVerifier:
         return parse_changes(changes, relpath=store.relpath, read=store.current_text,
                              root=self.root)
 
-    async def _run_candidates(self, candidates: Sequence[Changes]) -> list[CandidateReport]:
+    async def _run_candidates(self, candidates: Sequence[Changes],
+                              confirm: int | None) -> list[CandidateReport]:
         for number, candidate in enumerate(candidates, 1):
             if is_disk_paths(candidate):
                 raise EditError(f"candidate {number}: a list of paths is not an edit")
+        if confirm is not None and confirm < 1:
+            raise ValueError("confirm must be at least 1 (or None: every server checks all)")
         change_sets = [self._parse(c) for c in candidates]
         deadline = Deadline(self.options.timeout)
         jobs = [Candidate(cs, await self._plan(cs, deadline)) for cs in change_sets]
+        if confirm is not None and jobs:
+            tiered = await rank_tiered(self._pool, jobs, deadline, self._disk.refresh,
+                                       self.options.fallbacks, self.options.previews, confirm)
+            if tiered is not None:
+                return tiered
         _, (reports, _) = await with_failover(
             self._primary, self.options.fallbacks, deadline,
             lambda lineup: self._pool.rank(jobs, deadline, self._disk.refresh, lineup),

@@ -15,12 +15,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from lspfeedback._deadline import Deadline
 from lspfeedback._documents import SavedOverlays, restore_overlays, save_overlays
-from lspfeedback._failover import Fallbacks, Lineup, account, failed_servers, lineup_of
+from lspfeedback._failover import (
+    Fallbacks,
+    Lineup,
+    account,
+    failed_servers,
+    lineup_of,
+    with_failover,
+)
+from lspfeedback._replicas import Candidate, ReplicaPool
+from lspfeedback._report import CandidateReport
 from lspfeedback._reporting import Verdict
 from lspfeedback._workspace import Check, Workspace
 
@@ -146,3 +155,33 @@ async def _second_pass(ws: Workspace, targets: list[str], changes: Mapping[str, 
     asked = tuple(dict.fromkeys([*lineup.asked, *second.asked]))
     return Lineup(asked, {**lineup.standing_in, **second.standing_in},
                   {**lineup.reasons, **second.reasons}), before, after
+
+
+async def rank_tiered(pool: ReplicaPool, jobs: Sequence[Candidate], deadline: Deadline,
+                      refresh: Callable[[Workspace], object], fallbacks: Fallbacks,
+                      previews: Previews, confirm: int) -> list[CandidateReport] | None:
+    """Candidates ranked on the fast tier, the best ``confirm`` of them confirmed in rank
+    order by every server until one confirmed is ``ok``. None when no server has previews
+    (the fast tier would be every server: rank them as usual)."""
+    ws = pool.primary
+    tiers = tiers_of(ws, await lineup_of(ws, fallbacks), previews)
+    if not tiers.thorough:
+        return None
+    fast, _ = await pool.rank(jobs, deadline, refresh, Lineup(tiers.fast))
+    note = (f"ranked on the fast tier ({', '.join(tiers.fast)}); not confirmed by "
+            f"{', '.join(tiers.thorough)}")
+    reports = {c.index: replace(c.report, final=False, complete=False,
+                                notes=(*c.report.notes, note)) for c in fast}
+    for candidate in fast[:confirm]:
+        if deadline.expired:
+            break
+        _, (confirmed, _) = await with_failover(
+            ws, fallbacks, deadline,
+            lambda lineup, c=candidate: pool.rank([jobs[c.index]], deadline, refresh, lineup),
+            lambda ranked_and_checks: ranked_and_checks[1])
+        reports[candidate.index] = confirmed[0].report
+        if confirmed[0].report.ok:
+            break
+    order = sorted(fast, key=lambda c: CandidateReport.rank_key(replace(
+        c, report=reports[c.index])))
+    return [replace(c, rank=rank, report=reports[c.index]) for rank, c in enumerate(order, 1)]

@@ -330,7 +330,8 @@ def status_of(diagnostics: Iterable[Diagnostic], unknown: Iterable[Unknown]) -> 
 class CandidateReport:
     """One candidate edit's report, and where it ranked among the others (1 is best).
 
-    Ranking: known status first, then no introduced errors, then fewest introduced errors,
+    Ranking: known status first, then no introduced errors, then confirmed by every server
+    (see ``confirm`` in `AsyncVerifier.verify_candidates`), then fewest introduced errors,
     then fewest introduced warnings, then the smallest change (lines changed).
     """
 
@@ -358,8 +359,9 @@ class CandidateReport:
         introduced = self.report.introduced
         errors = sum(d.severity == "error" for d in introduced)
         warnings = sum(d.severity == "warning" for d in introduced)
-        return (self.report.status == "unknown", errors > 0, errors, warnings,
-                self.changed_lines, self.index)
+        # A candidate only the fast tier checked ranks after a confirmed one that is as good.
+        return (self.report.status == "unknown", errors > 0, not self.report.final, errors,
+                warnings, self.changed_lines, self.index)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict; `CandidateReport.from_dict` reads it back."""

@@ -173,7 +173,8 @@ class Verifier:
                 self._loop.run(stream.aclose())
 
     def verify_candidates(
-        self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None
+        self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None,
+        confirm: int | None = None,
     ) -> list[CandidateReport]:
         """Check each candidate against the same base state; return them best first.
 
@@ -182,8 +183,14 @@ class Verifier:
         candidate is parsed before any is run: one that cannot apply raises and nothing runs.
         ``base`` (path -> text, or None for a deletion) is laid over the current state for
         this call only: the candidates apply to it and are compared with it.
+
+        ``confirm=k`` ranks the candidates on the fast tier (`VerifierOptions.previews`: ty
+        for pyright) and confirms the best, up to ``k``, with every configured server, in
+        rank order until one confirmed is ``ok``. A report only the fast tier made has
+        ``final=False`` (never `complete`) and ranks after a confirmed one as good. Without
+        previews to use, every candidate is checked by every server, as with None.
         """
-        return self._run(self._async.verify_candidates(candidates, base=base))
+        return self._run(self._async.verify_candidates(candidates, base=base, confirm=confirm))
 
     def verify_speculative(
         self, changes: Changes, *, base: Mapping[str, str | None] | None = None

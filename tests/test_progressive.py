@@ -118,3 +118,27 @@ def test_a_thorough_server_that_hangs_leaves_a_final_report_degraded_on_the_prev
     assert [(d.server, d.stand_ins) for d in final.degraded] == [("pyright", ("ty",))]
     assert final.status == "errors" and [d.source for d in final.introduced] == ["ty"]
     assert set(final.servers) == {"ruff", "ty"}
+
+
+def test_candidates_ranked_on_the_fast_tier_and_the_best_confirmed(shop: Path) -> None:
+    text = (shop / PRICING).read_text()
+    # ty misses what pyright calls an error here (a function redeclared), and ruff only warns:
+    # on the fast tier it looks best (one warning, fewest lines).
+    redeclared = {PRICING: text + "\n\ndef format_price(price_cents: int) -> int:\n"
+                                  "    return 1\n"}
+    # Sound, with one warning (an unused import) and more lines.
+    unused = {PRICING: "import os\n" + text + "\n\nLIMIT = 3\nFLOOR = 1\n"}
+    with Verifier(shop, replicas=1, timeout=TIMEOUT) as v:
+        one = v.verify_candidates([redeclared, unused], confirm=1)
+        two = v.verify_candidates([redeclared, unused], confirm=2)
+        assert v.overlays == {}  # candidates leave nothing behind
+    # confirm=1: the fast tier's best was confirmed and pyright found the error; the other
+    # is ranked first on the fast tier's word, and says it is unconfirmed.
+    assert [(c.index, c.report.final) for c in one] == [(1, False), (0, True)]
+    assert one[0].ok and not one[0].report.complete
+    assert any("not confirmed by pyright" in n for n in one[0].report.notes)
+    assert "pyright" in {d.source for d in one[1].report.introduced}
+    # confirm=2: the second is confirmed too, and wins as a confirmed sound candidate.
+    assert [(c.index, c.report.final) for c in two] == [(1, True), (0, True)]
+    assert two[0].ok and two[0].report.complete
+    assert set(two[0].report.servers) == {"pyright", "ruff"}
