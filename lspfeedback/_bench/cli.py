@@ -29,8 +29,9 @@ def add_command(sub: Any) -> None:
         "synthetic ones. Prints a table; --json and --plot write the raw samples and a PNG.",
     )
     bench.add_argument("--quick", action="store_true",
-                       help="a one-minute smoke run: a 100-module synthetic project only "
-                       "(with --fidelity: one small project's first 10 steps)")
+                       help="a few-minute smoke run: a 100-module synthetic project with every "
+                       "cell at 4 samples, scaling to 1,000 modules (with --fidelity: one small "
+                       "project's first 10 steps); its figures say they are quick")
     bench.add_argument("--json", type=Path, metavar="OUT", help="write every sample as JSON")
     bench.add_argument("--plot", type=Path, metavar="OUT.png", help="write the plot")
     bench.add_argument("--project", action="append", metavar="NAME==VERSION",
@@ -38,9 +39,10 @@ def add_command(sub: Any) -> None:
                        "with --fidelity, a NAME among its histories)")
     bench.add_argument("--root", type=Path, action="append", help="a local project instead")
     bench.add_argument("--synth", type=int, action="append", metavar="N",
-                       help="synthetic project sizes (default: 100 1000 5000)")
+                       help="synthetic sizes of the scaling section (default: 100 1000 5000 "
+                       "20000 50000; none with --project or --root)")
     bench.add_argument("--pairs", type=int, default=None,
-                       help="mistake+fix pairs per workload (default 4, 2 on the largest)")
+                       help=f"mistake+fix pairs per workload (default {PAIRS}: 20 samples a cell)")
     bench.add_argument("--seed", type=int, default=0)
     bench.add_argument("--backends", nargs="*", default=None,
                        help=f"other servers to measure alone (default: {' '.join(OPTIONAL_BACKENDS)} "
@@ -72,34 +74,70 @@ def add_command(sub: Any) -> None:
                        help="skip the loop section of a full run")
 
 
+PAIRS = 10
+"""Mistake + fix pairs per workload in a full run: 20 samples per cell."""
+QUICK_PAIRS = 2
+QUICK_SIZES = (100, 1000)
+
+
 def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, Any]]]:
-    """Which workloads, each with its settings."""
+    """Which workloads, each with its settings (the first project gets every cell)."""
+    from lspfeedback._bench.cells import FLOOR_SERVERS, TIERS
+
     out: list[tuple[workloads.Workload, dict[str, Any]]] = []
     if args.quick:
         w = workloads.synthetic(100, args.seed)
-        return [(w, {"pairs": args.pairs or 2, "backends": args.backends or [],
-                     "floor": ["ruff"], "candidates": False})]
+        return [(w, {"pairs": args.pairs or QUICK_PAIRS, "backends": args.backends or [],
+                     "floor": ["ruff", "ty"], "tiers": TIERS, "multi": True,
+                     "candidates": 1, "daemon": True})]
     roots = args.root or []
     projects = args.project or ([] if roots else list(workloads.DEFAULT_PROJECTS))
     for i, requirement in enumerate(projects):
         w = workloads.real_project(requirement)
         first = i == 0
         out.append((w, {
-            "pairs": args.pairs or (2 if w.files > 500 else 4),
+            "pairs": args.pairs or PAIRS,
             "backends": (list(OPTIONAL_BACKENDS) if args.backends is None else args.backends) if first else [],
-            "floor": ["pyright", "ruff"] if first else [],
-            "candidates": first,
+            "floor": list(FLOOR_SERVERS) if first else [],
+            "tiers": TIERS if first else (),
+            "multi": first,
+            "candidates": (args.pairs or PAIRS) * 2 if first else 0,
             "daemon": first,
         }))
     for root in roots:
-        out.append((workloads.local(root), {"pairs": args.pairs or 4, "backends": args.backends or [],
-                                            "floor": [], "candidates": False}))
-    sizes = args.synth if args.synth is not None else ([] if roots or args.project else list(workloads.SYNTH_SIZES))
-    for size in sizes:
-        out.append((workloads.synthetic(size, args.seed),
-                    {"pairs": args.pairs or (1 if size >= 5000 else 2), "backends": [],
-                     "floor": [], "candidates": False}))
+        out.append((workloads.local(root), {"pairs": args.pairs or PAIRS, "backends": args.backends or [],
+                                            "floor": [], "candidates": 0}))
     return out
+
+
+def scaling_sizes(args: argparse.Namespace) -> list[int]:
+    """The synthetic sizes of the scaling section (none with --project/--root unless asked)."""
+    from lspfeedback._bench import scaling
+
+    if args.synth is not None:
+        return list(args.synth)
+    if args.quick:
+        return list(QUICK_SIZES)
+    return [] if args.root or args.project else list(scaling.SIZES)
+
+
+def run_scaling(args: argparse.Namespace, progress: Progress) -> dict[str, Any] | None:
+    from lspfeedback._bench import scaling
+
+    sizes = scaling_sizes(args)
+    if not sizes:
+        return None
+    task = progress.add_task("scaling", total=None)
+
+    def tick(line: str) -> None:
+        progress.update(task, description=line[:90])
+
+    doc = scaling.run(sizes, edits=4 if args.quick else 2 * (args.pairs or PAIRS), seed=args.seed,
+                      server_sets=(("ty", "ruff"),) if args.quick else scaling.SERVER_SETS,
+                      cold=not args.no_cold, cold_runs=1 if args.quick else scaling.COLD_RUNS,
+                      progress=tick)
+    progress.update(task, description="scaling done", total=1, completed=1)
+    return doc
 
 
 def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
@@ -109,28 +147,36 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
         return run_loop_section(args, argv)
     if args.only == "typescript":
         return run_typescript_section(args, argv)
+    import asyncio
+    import time
+
     console = Console(stderr=True)
     work = plan(args)
     results: list[WorkloadResult] = []
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
+    started = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=False) as progress:
         for w, settings in work:
-            pairs = settings["pairs"]
-            steps = 2 * pairs * (1 + len(settings["backends"]) + len(settings["floor"]))
-            task = progress.add_task(w.name, total=steps + (1 if settings["candidates"] else 0))
+            task = progress.add_task(w.name, total=None)
 
             def tick(line: str, task: Any = task) -> None:
-                progress.update(task, advance=1, description=line[:70])
+                progress.update(task, description=line[:90])
 
-            bench = Bench(w, pairs=pairs, seed=args.seed, backends=settings["backends"],
+            bench = Bench(w, pairs=settings["pairs"], seed=args.seed, backends=settings["backends"],
                           floor=settings["floor"], cold=not args.no_cold,
-                          candidates=settings["candidates"],
-                          daemon=settings.get("daemon", False), progress=tick)
-            import asyncio
-
+                          candidates=settings.get("candidates", 0),
+                          daemon=settings.get("daemon", False), tiers=settings.get("tiers", ()),
+                          multi=settings.get("multi", False), progress=tick)
             results.append(asyncio.run(bench.run()))
-            progress.update(task, completed=steps, description=f"{w.name} done")
+            progress.update(task, description=f"{w.name} done", total=1, completed=1)
+        scaling_doc = run_scaling(args, progress)
     doc = output.document(results, ["lspfeedback", *argv])
+    doc["quick"] = bool(args.quick)
+    doc["elapsed_s"] = round(time.perf_counter() - started, 1)
+    doc["load_1min"] = {"start": round(load_start, 2), "end": round(os.getloadavg()[0], 2)}
+    if scaling_doc is not None:
+        doc["scaling"] = scaling_doc
     output.table(doc, Console(width=max(140, Console().width)))
     if args.json:
         # A fidelity (or, with --no-loop, a loop) result in the file is another phase's: keep it.
@@ -147,20 +193,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
             plot_name = os.path.relpath(args.plot.resolve(), args.markdown.resolve().parent)
         page = output.markdown(doc, plot_name)
         old = args.markdown.read_text() if args.markdown.exists() else ""
-        section = _between_markers(old)
-        if section is not None:  # the fidelity phase's section is not this run's to drop
-            page = _replace_section(page, section)
-        section = _between_markers(old, TS_START, TS_END)
-        if section is not None:  # nor the TypeScript section (run alone)
-            page = _replace_section(page, section, TS_START, TS_END)
-        section = _between_markers(old, LOOP_START, LOOP_END)
-        if section is not None and args.no_loop:  # nor the loop section of an earlier run
-            page = _replace_section(page, section, LOOP_START, LOOP_END)
-        for start, end in KEPT_SECTIONS:  # nor those written by their own commands
-            section = _between_markers(old, start, end)
-            if section is not None:
-                page = _replace_section(page, section, start, end)
-        args.markdown.write_text(page)
+        args.markdown.write_text(keep_sections(page, old, keep_loop=args.no_loop))
         console.print(f"wrote {args.markdown}")
     mismatches = sum(w["summary"]["mismatches"] for w in doc["workloads"].values())
     if mismatches:
@@ -169,14 +202,28 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
     return 1 if mismatches else loop_status
 
 
+def keep_sections(page: str, old: str, *, keep_loop: bool) -> str:
+    """``page`` (this run's) with the sections of ``old`` that other commands write put back:
+    fidelity, TypeScript, those of `KEPT_SECTIONS`, and the loop's when it is not rerun."""
+    kept = [(START, END), (TS_START, TS_END), *KEPT_SECTIONS]
+    if keep_loop:
+        kept.append((LOOP_START, LOOP_END))
+    for first, last in kept:
+        section = _between_markers(old, first, last)
+        if section is not None:
+            page = _replace_section(page, section, first, last)
+    return page
+
+
 # ---- the loop section ------------------------------------------------------------------------
 
 LOOP_KEY = "loop"
 LOOP_START, LOOP_END = "<!-- loop:start -->", "<!-- loop:end -->"
 KEPT_SECTIONS = (("<!-- chaos:start -->", "<!-- chaos:end -->"),
-                 ("<!-- check-wall:start -->", "<!-- check-wall:end -->"))
-"""Sections of docs/benchmarks.md that `python -m lspfeedback._bench.chaos` and
-`..._bench.check_wall` write: a full run keeps them."""
+                 ("<!-- check-wall:start -->", "<!-- check-wall:end -->"),
+                 ("<!-- fleet:start -->", "<!-- fleet:end -->"))
+"""Sections of docs/benchmarks.md that `python -m lspfeedback._bench.chaos`,
+`..._bench.check_wall` and `..._bench.fleet` write: a full run keeps them."""
 
 
 def loop_workload(args: argparse.Namespace) -> workloads.Workload:

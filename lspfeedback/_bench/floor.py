@@ -29,7 +29,7 @@ from typing import Any
 
 from lspfeedback._bench.stats import percentile
 
-__all__ = ["FloorError", "measure_floor", "server_setup"]
+__all__ = ["FloorError", "RawClient", "measure_floor", "server_setup"]
 
 CONTENT_MODIFIED = -32801
 SERVER_CANCELLED = -32802
@@ -82,6 +82,8 @@ class _Rpc:
         self.pending: dict[int, asyncio.Future[Any]] = {}
         self.pushed: dict[tuple[str, int], asyncio.Future[None]] = {}
         self.pull_registered = asyncio.Event()
+        self.pulls = 0
+        """``textDocument/diagnostic`` requests sent (retries included)."""
         self.stderr = bytearray()
         self.closed = False
         self.tasks = [asyncio.ensure_future(self._read()), asyncio.ensure_future(self._drain())]
@@ -182,6 +184,8 @@ class _Rpc:
         if self.closed:
             raise FloorError(f"server exited ({self.proc.returncode}): {self.stderr_tail()}")
         self.next_id += 1
+        if method == "textDocument/diagnostic":
+            self.pulls += 1
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending[self.next_id] = fut
         self._send({"id": self.next_id, "method": method, "params": params})
@@ -347,7 +351,127 @@ async def _pull(rpc: _Rpc, uri: str, timeout: float) -> Any:
             raise FloorError(f"textDocument/diagnostic failed: {error}")
 
 
-SECTIONS = ("python", "python.analysis", "pyright", "ruff")
+LANGUAGE_IDS = {".py": "python", ".pyi": "python", ".ts": "typescript", ".mts": "typescript",
+                ".cts": "typescript", ".tsx": "typescriptreact", ".js": "javascript",
+                ".mjs": "javascript", ".cjs": "javascript", ".jsx": "javascriptreact"}
+
+
+class RawClient:
+    """A server of lspfeedback's registry driven by this minimal JSON-RPC client, kept open
+    across edits: ``paths`` are opened at `start`; each `change` sends one full-text
+    ``didChange`` and waits for fresh diagnostics (the answers to pulls sent after it, or a
+    push carrying the version sent). ``pull`` None: pull when the server declares it or
+    registers it before its first diagnostics (as `measure_floor`), else versioned push.
+    ``pulls`` counts every ``textDocument/diagnostic`` sent (retries included)."""
+
+    def __init__(self, name: str, root: Path, paths: Sequence[str], timeout: float = 120.0,
+                 pull: bool | None = None, python: str | None = None):
+        self.name = name
+        self.root = root.resolve()
+        self.paths = list(paths)
+        self.timeout = timeout
+        self.pull = pull
+        self.python = python
+        self.versions: dict[str, int] = {}
+        self.rpc: _Rpc | None = None
+
+    @property
+    def pulls(self) -> int:
+        return self.rpc.pulls if self.rpc is not None else 0
+
+    async def start(self) -> None:
+        command, settings, env = server_setup(self.name, self.root, self.python)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *command, cwd=self.root, env={**os.environ, **env},
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE, start_new_session=True)
+        except OSError as exc:
+            raise FloorError(f"cannot run {command[0]!r}: {exc}") from exc
+        rpc = self.rpc = _Rpc(proc, self.root, settings)
+        result = await rpc.call("initialize", {
+            "processId": os.getpid(), "rootUri": self.root.as_uri(), "rootPath": str(self.root),
+            "workspaceFolders": [{"uri": self.root.as_uri(), "name": self.root.name}],
+            "capabilities": _capabilities(declare_pull=self.pull is not False),
+            "initializationOptions": _initialization_options(self.name, self.root, self.python),
+            "clientInfo": {"name": "lspfeedback-floor"},
+        }, self.timeout)
+        rpc.notify("initialized", {})
+        if (result or {}).get("capabilities", {}).get("diagnosticProvider"):
+            rpc.pull_registered.set()
+        first, *rest = self.paths
+        uri = self._uri(first)
+        self.versions[first] = 1
+        push = rpc.expect_push(uri, 1)
+        self._open(first)
+        if self.pull is None:
+            registered = asyncio.ensure_future(rpc.pull_registered.wait())
+            done, _ = await asyncio.wait({registered, push}, timeout=self.timeout,
+                                         return_when=asyncio.FIRST_COMPLETED)
+            registered.cancel()
+            if not done:
+                raise FloorError(f"{self.name}: no diagnostics for {first} within "
+                                 f"{self.timeout:.1f} s (stderr: {rpc.stderr_tail()})")
+            self.pull = rpc.pull_registered.is_set()
+        if self.pull:
+            push.cancel()
+            rpc.pushed.pop((uri, 1), None)
+            await self._pull(uri)
+        else:
+            await rpc.wait(push, self.timeout, f"publishDiagnostics for {first} v1")
+            rpc.pushed.pop((uri, 1), None)
+        for path in rest:
+            self.versions[path] = 1
+            wait = None if self.pull else rpc.expect_push(self._uri(path), 1)
+            self._open(path)
+            if wait is None:
+                await self._pull(self._uri(path))
+            else:
+                await rpc.wait(wait, self.timeout, f"publishDiagnostics for {path} v1")
+                rpc.pushed.pop((self._uri(path), 1), None)
+
+    def _uri(self, path: str) -> str:
+        return (self.root / path).as_uri()
+
+    def _open(self, path: str) -> None:
+        assert self.rpc is not None
+        self.rpc.notify("textDocument/didOpen", {"textDocument": {
+            "uri": self._uri(path), "languageId": LANGUAGE_IDS.get(Path(path).suffix, "python"),
+            "version": self.versions[path],
+            "text": (self.root / path).read_bytes().decode("utf-8")}})
+
+    async def _pull(self, uri: str) -> Any:
+        assert self.rpc is not None
+        return await _pull(self.rpc, uri, self.timeout)
+
+    async def change(self, path: str, text: str, also: Sequence[str] = ()) -> float:
+        """Milliseconds from the ``didChange`` of ``path`` to fresh diagnostics of it and of
+        ``also`` (open documents, pulled after the change, pipelined; push servers: ``path``
+        alone)."""
+        rpc = self.rpc
+        assert rpc is not None
+        uri = self._uri(path)
+        version = self.versions[path] = self.versions.get(path, 0) + 1
+        push = None if self.pull else rpc.expect_push(uri, version)
+        started = time.perf_counter()
+        rpc.notify("textDocument/didChange", {
+            "textDocument": {"uri": uri, "version": version},
+            "contentChanges": [{"text": text}]})
+        if push is None:
+            targets = [uri, *(self._uri(p) for p in also if p != path)]
+            await asyncio.gather(*(self._pull(u) for u in targets))
+        else:
+            await rpc.wait(push, self.timeout, f"publishDiagnostics for {path} v{version}")
+            rpc.pushed.pop((uri, version), None)
+        return (time.perf_counter() - started) * 1000
+
+    async def close(self) -> None:
+        if self.rpc is not None:
+            await self.rpc.close()
+            self.rpc = None
+
+
+SECTIONS = ("python", "python.analysis", "pyright", "ruff", "ty")
 """The configuration sections lspfeedback's servers ask for."""
 
 
@@ -366,6 +490,15 @@ def server_setup(name: str, root: Path,
         if value is not None:
             settings[section] = value
     return spec.command(ctx), settings, dict(spec.env)
+
+
+def _initialization_options(name: str, root: Path, python: str | None) -> Any:
+    """What lspfeedback's own session sends the server as ``initializationOptions``."""
+    from lspfeedback.servers import get
+    from lspfeedback.servers.base import ServerContext
+
+    ctx = ServerContext(root=root.resolve(), python=python or sys.executable)
+    return get(name).initialization_options(ctx)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -50,8 +50,8 @@ def document(results: Sequence[WorkloadResult], command: Sequence[str]) -> dict[
         "versions": versions(),
         "command": " ".join(command),
         "workloads": {
-            r.workload: {"summary": r.summary(), "samples": sample_dicts(r), "floor": r.floor,
-                         "daemon": r.daemon}
+            r.workload: {"summary": r.summary(), "samples": sample_dicts(r), "cells": r.cells,
+                         "daemon": r.daemon, "candidates": r.candidates}
             for r in results
         },
     }
@@ -68,170 +68,467 @@ def _ms(value: object) -> str:
     return f"{number:.1f}" if number < 10 else f"{number:,.0f}"
 
 
-def table(doc: Mapping[str, Any], console: Console) -> None:
-    main = Table(title="warm lspfeedback verify() vs cold CLIs, per edit (ms)")
-    for column in ("workload", "files", "edits", "warm p50", "warm p95", "cold p50", "cold p95",
-                   "speedup", "mismatches", "unknown", "importers p50"):
-        main.add_column(column, justify="right" if column != "workload" else "left")
+def _x(value: object) -> str:
+    return "-" if value is None else f"{value}x"
+
+
+def _n(value: object) -> str:
+    return "-" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+
+
+# ---- rows: one list of cells per table row, shared by the terminal and the page --------------
+
+MAIN_COLUMNS = ("workload", "files", "samples", "warm p50", "warm p95", "warm max", "cold p50",
+                "cold p95", "speedup", "mismatches", "unknown", "degraded", "importers checked p50")
+
+
+def main_rows(doc: Mapping[str, Any]) -> list[list[str]]:
+    out = []
     for name, w in doc["workloads"].items():
         s = w["summary"]
-        main.add_row(name, str(s["files"]), str(s["edits"]), _ms(s["warm"]["p50"]),
-                     _ms(s["warm"]["p95"]), _ms(s["cold"]["p50"]), _ms(s["cold"]["p95"]),
-                     f"{s['speedup']}x" if s["speedup"] else "-", str(s["mismatches"]),
-                     str(s["unknown"]), _ms(s["dependents_checked"]["p50"]))
-    console.print(main)
-    backends = Table(title="each server alone on the same edits (ms), start-up, peak RSS (MiB)")
-    for column in ("workload", "server", "p50", "p95", "max", "unknown", "start-up", "peak RSS"):
-        backends.add_column(column, justify="right" if column not in ("workload", "server") else "left")
+        out.append([name, str(s["files"]), str(s["edits"]), _ms(s["warm"]["p50"]),
+                    _ms(s["warm"]["p95"]), _ms(s["warm"]["max"]), _ms(s["cold"]["p50"]),
+                    _ms(s["cold"]["p95"]), _x(s["speedup"]), str(s["mismatches"]),
+                    str(s["unknown"]), str(s.get("degraded", 0)), _ms(s["dependents_checked"]["p50"])])
+    return out
+
+
+BACKEND_COLUMNS = ("workload", "server", "samples", "p50", "p95", "max", "unknown",
+                   "start-up to first diagnostics", "peak RSS (MiB)")
+
+
+def backend_rows(doc: Mapping[str, Any]) -> list[list[str]]:
+    out = []
     for name, w in doc["workloads"].items():
         s = w["summary"]
         for backend, b in s["backends"].items():
             rss = s["peak_rss_mb"].get(backend, {})
-            backends.add_row(name, backend, _ms(b["warm"]["p50"]), _ms(b["warm"]["p95"]),
-                             _ms(b["warm"]["max"]), str(b["unknown"]),
-                             _ms(s["startup_ms"].get(backend)),
-                             ", ".join(f"{k} {v:.0f}" for k, v in rss.items()) or "-")
-    console.print(backends)
-    floors = [(n, k, v) for n, w in doc["workloads"].items()
-              for k, v in w["summary"]["floor"].items()]
-    if floors:
-        floor = Table(title="the floor: raw JSON-RPC client vs the library, same single-file edits (ms)")
-        for column in ("workload", "server", "raw p50", "library p50", "added p50", "raw p95",
-                       "library p95"):
-            floor.add_column(column, justify="right" if column not in ("workload", "server") else "left")
-        for name, server, f in floors:
-            floor.add_row(name, server, _ms(f["raw"]["p50"]), _ms(f["library"]["p50"]),
-                          "-" if f["added_p50_ms"] is None else f"{f['added_p50_ms']:+.1f}",
-                          _ms(f["raw"]["p95"]), _ms(f["library"]["p95"]))
-        console.print(floor)
+            out.append([name, backend, str(b["warm"]["n"]), _ms(b["warm"]["p50"]),
+                        _ms(b["warm"]["p95"]), _ms(b["warm"]["max"]), str(b["unknown"]),
+                        _ms(s["startup_ms"].get(backend)),
+                        ", ".join(f"{k} {val:.0f}" for k, val in rss.items()) or "-"])
+    return out
+
+
+TIER_COLUMNS = ("workload", "tier", "samples", "warm p50", "warm p95", "first verdict p50",
+                "first verdict p95", "cold CI equivalent", "cold p50", "cold p95", "speedup",
+                "first verdict speedup", "preview = final", "unknown")
+
+
+def tier_rows(doc: Mapping[str, Any]) -> list[list[str]]:
+    out = []
+    for name, w in doc["workloads"].items():
+        tiers = w["summary"].get("tiers") or {}
+        colds = {t["name"]: t["cold"] for t in (w.get("cells", {}).get("tiers", {}).get("tiers", []))}
+        for tier, t in tiers.items():
+            first = t.get("first") or {}
+            agreed = (f"{t['preview_agreed']}/{t['previews']}" if t.get("previews") else "-")
+            out.append([name, tier, str(t["samples"]), _ms(t["warm"]["p50"]), _ms(t["warm"]["p95"]),
+                        _ms(first.get("p50")), _ms(first.get("p95")),
+                        " + ".join(_CLI.get(c, c) for c in colds.get(tier, ())),
+                        _ms(t["cold"]["p50"]), _ms(t["cold"]["p95"]), _x(t["speedup"]),
+                        _x(t.get("first_speedup")), agreed, str(t["unknown"])])
+    return out
+
+
+_CLI = {"pyright": "`pyright --outputjson`", "ruff": "`ruff check`", "ty": "`ty check`",
+        "pyrefly": "`pyrefly check`"}
+
+
+def catch_rows(doc: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Per mistake kind: how many mistakes each tier flagged, and the introduced lines each
+    found that no other tier did (the same mutation corpus)."""
+    for name, w in doc["workloads"].items():
+        catches = w["summary"].get("catches")
+        if not catches:
+            continue
+        tiers = list(next(iter(catches.values()))["flagged"])
+        columns = ["workload", "mistake kind", "mistakes",
+                   *(f"flagged by {t}" for t in tiers), *(f"lines {t}" for t in tiers),
+                   *(f"lines only {t}" for t in tiers)]
+        rows = []
+        for kind in sorted(catches, key=lambda k: (k == "all", k)):
+            r = catches[kind]
+            rows.append([name, kind, str(r["mistakes"]),
+                         *(f"{r['flagged'][t]} ({r['recall'][t]:.0%})" for t in tiers),
+                         *(str(r["lines"][t]) for t in tiers), *(str(r["only"][t]) for t in tiers)])
+        return columns, rows
+    return [], []
+
+
+FLOOR_COLUMNS = ("workload", "server", "files per edit", "raw answers by", "samples", "raw p50",
+                 "raw p95", "library p50", "library p95", "added p50", "raw pulls per edit",
+                 "library pulls per verify")
+
+
+def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
+    out = []
+    for name, w in doc["workloads"].items():
+        cells = w.get("cells", {})
+        entries = [(server, cell, 1) for server, cell in cells.get("floor", {}).items()]
+        if "multi" in cells:
+            multi = cells["multi"]
+            entries.append((multi["servers"], multi | {"mode": "pull"}, multi["files"]))
+        for server, cell, files in entries:
+            f = cell["summary"]
+            out.append([name, server, str(files), cell.get("mode", "-"), str(f["samples"]),
+                        _ms(f["raw"]["p50"]), _ms(f["raw"]["p95"]), _ms(f["library"]["p50"]),
+                        _ms(f["library"]["p95"]),
+                        "-" if f["added_p50_ms"] is None else f"{f['added_p50_ms']:+.1f}",
+                        _n(f["raw_pulls_per_edit"]),
+                        _n(f["library_pulls_per_verify"]) if f["library_pulls_per_verify"] is not None
+                        else "not counted"])
+    return out
+
+
+DAEMON_COLUMNS = ("workload", "path", "samples", "p50", "p95", "max")
+
+
+def daemon_rows(doc: Mapping[str, Any]) -> list[list[str]]:
+    labels = {"daemon": "HTTP daemon (`AsyncClient.verify`)", "in_process": "in-process "
+              "(`verify_speculative`)", "cli": "`lspfeedback verify --patch -` process, through the daemon"}
+    out = []
+    for name, w in doc["workloads"].items():
+        d = w["summary"].get("daemon")
+        for key, label in labels.items():
+            if d and key in d and d[key]["n"]:
+                out.append([name, label, str(d[key]["n"]), _ms(d[key]["p50"]), _ms(d[key]["p95"]),
+                            _ms(d[key]["max"])])
+    return out
+
+
+SCALING_COLUMNS = ("modules", "servers", "start-up to first verdict", "leaf samples", "leaf p50",
+                   "leaf p95", "p50 / smallest", "unknown", "servers' peak RSS (MiB)",
+                   "library process peak RSS (MiB)", "cold CLIs p50", "speedup")
+
+
+def scaling_rows(doc: Mapping[str, Any]) -> list[list[str]]:
+    out = []
+    for r in (doc.get("scaling") or {}).get("rows", []):
+        if "error" in r:
+            out.append([f"{r['size']:,}", r["servers"], "failed: " + r["error"][:80],
+                        *["-"] * (len(SCALING_COLUMNS) - 3)])
+            continue
+        e, rss = r["leaf_edits"], r["rss_mib"]
+        cold = r.get("cold_total_p50")
+        speed = round(cold / e["p50"], 1) if cold and e["p50"] else None
+        out.append([f"{r['size']:,}", r["servers"], _ms(r["startup_ms"]), str(e["n"]),
+                    _ms(e["p50"]), _ms(e["p95"]), _x(r.get("ratio_to_smallest")),
+                    str(r["unknown"]),
+                    ", ".join(f"{k} {v:.0f}" for k, v in rss["servers"].items() if v is not None) or "-",
+                    f"{rss['library']:.0f} ({rss['library_before_start']:.0f} before start)"
+                    if rss.get("library") is not None and rss.get("library_before_start") is not None else "-",
+                    _ms(cold) if cold else "not run: " + ", ".join(r.get("cold_missing", [])),
+                    _x(speed)])
+    return out
+
+
+def _rich(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], console: Console) -> None:
+    if not rows:
+        return
+    t = Table(title=title)
+    for i, column in enumerate(columns):
+        t.add_column(column, justify="left" if i < 2 else "right")
+    for row in rows:
+        t.add_row(*row)
+    console.print(t)
+
+
+def table(doc: Mapping[str, Any], console: Console) -> None:
+    _rich("warm lspfeedback verify() vs cold CLIs, per edit (ms)", MAIN_COLUMNS, main_rows(doc), console)
+    _rich("tiers beside their cold CI equivalents (ms)", TIER_COLUMNS, tier_rows(doc), console)
+    columns, rows = catch_rows(doc)
+    _rich("what each tier catches, same mistakes", columns, rows, console)
+    _rich("the floor: raw JSON-RPC client vs the library, interleaved (ms)", FLOOR_COLUMNS,
+          floor_rows(doc), console)
+    _rich("each server alone on the same edits (ms)", BACKEND_COLUMNS, backend_rows(doc), console)
+    _rich("the daemon and the CLI (ms)", DAEMON_COLUMNS, daemon_rows(doc), console)
+    _rich("synthetic scaling (ms)", SCALING_COLUMNS, scaling_rows(doc), console)
     for name, w in doc["workloads"].items():
         c = w["summary"].get("candidates")
         if c:
-            console.print(f"{name}: {c['candidates']} candidates on {c['replicas']} replicas "
-                          f"took {c['total_ms']:.0f} ms; one verify p50 {c['single_p50_ms']:.0f} ms; "
-                          f"ratio to N/replicas singles: {c['ratio_to_n_over_replicas']}")
-        d = w["summary"].get("daemon")
-        if d:
-            console.print(f"{name}: daemon round trip p50 {_ms(d['daemon']['p50'])} ms vs in-process "
-                          f"p50 {_ms(d['in_process']['p50'])} ms")
+            console.print(f"{name}: {c['candidates']} candidates on {c['replicas']} replicas, "
+                          f"{c['batches']} batches p50 {c['total_ms']:.0f} ms; one verify p50 "
+                          f"{c['single_p50_ms']:.0f} ms; ratio {c['ratio_to_n_over_replicas']}")
+        for note in w["summary"].get("notes", []):
+            console.print(f"[yellow]{name}: {note}[/]")
 
 
 def plot(doc: Mapping[str, Any], path: Path) -> None:
-    """Latency per edit (warm vs cold, log scale) and the scaling curve over synthetic sizes."""
+    """Six small panels, a few series each, labelled directly or with a legend below."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     workloads = doc["workloads"]
-    synth = sorted(((w["summary"]["files"], w["summary"]) for n, w in workloads.items()
-                    if n.startswith("synth-")), key=lambda t: t[0])
-    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
-    ax = axes[0]
-    for name, w in workloads.items():
-        combined = [s for s in w["samples"] if s["backend"] == "pyright+ruff"]
-        xs = [s["step"] for s in combined]
-        (line,) = ax.plot(xs, [s["warm_ms"] for s in combined], marker="o", label=f"{name} warm")
-        cold = [sum(s["cold_ms"].values()) for s in combined if s["cold_ms"]]
-        if cold:
-            ax.plot(xs[: len(cold)], cold, linestyle="--", color=line.get_color(),
-                    label=f"{name} cold CLIs")
-    ax.set_yscale("log")
-    ax.set_xlabel("edit (mistake, fix, ...)")
-    ax.set_ylabel("ms to fresh diagnostics (log)")
-    ax.set_title("per edit: warm verify() vs cold pyright + ruff")
-    ax.legend(fontsize=7)
-    ax = axes[1]
-    if synth:
-        sizes = [n for n, _ in synth]
-        ax.plot(sizes, [s["warm"]["p50"] for _, s in synth], marker="o", label="warm p50")
-        ax.plot(sizes, [s["warm"]["p95"] for _, s in synth], marker="o", linestyle=":",
-                label="warm p95")
-        ax.plot(sizes, [s["cold"]["p50"] for _, s in synth], marker="s", linestyle="--",
-                label="cold p50")
+    fig, axes = plt.subplots(2, 3, figsize=(16, 9))
+    fig.suptitle(f"lspfeedback bench{' --quick' if doc.get('quick') else ''}: p50 bars, "
+                 "p95 whiskers (ms, log)", fontsize=11)
+
+    def bars(ax: Any, labels: list[str], series: list[tuple[str, list[Any], list[Any]]],
+             title: str) -> None:
+        width = 0.8 / max(1, len(series))
+        for k, (label, p50, p95) in enumerate(series):
+            xs = [i + (k - (len(series) - 1) / 2) * width for i in range(len(labels))]
+            ys = [v or 0 for v in p50]
+            err = [max(0, (hi or 0) - (lo or 0)) for lo, hi in zip(p50, p95, strict=True)]
+            ax.bar(xs, ys, width, label=label, yerr=[[0] * len(err), err], capsize=2)
+        ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
+        ax.set_yscale("log")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22),
+                  ncol=min(3, len(series)), frameon=False)
+
+    names = list(workloads)
+    sums = [workloads[n]["summary"] for n in names]
+    bars(axes[0][0], names, [("warm pyright+ruff", [s["warm"]["p50"] for s in sums],
+                              [s["warm"]["p95"] for s in sums]),
+                             ("cold CLIs", [s["cold"]["p50"] for s in sums],
+                              [s["cold"]["p95"] for s in sums])],
+         "per edit: warm verify() vs cold CLIs")
+    tiers = [(n, t) for n in names for t in (workloads[n]["summary"].get("tiers") or {}).items()]
+    if tiers:
+        labels = [t for _, (t, _) in tiers]
+        rows = [r for _, (_, r) in tiers]
+        bars(axes[0][1], labels, [
+            ("warm", [r["warm"]["p50"] for r in rows], [r["warm"]["p95"] for r in rows]),
+            ("first verdict", [(r.get("first") or {}).get("p50") for r in rows],
+             [(r.get("first") or {}).get("p95") for r in rows]),
+            ("cold CI equivalent", [r["cold"]["p50"] for r in rows], [r["cold"]["p95"] for r in rows])],
+            f"tiers ({tiers[0][0]})")
+    else:
+        axes[0][1].set_axis_off()
+    floors = floor_entries(doc)
+    if floors:
+        bars(axes[0][2], [f[0] for f in floors], [
+            ("raw client", [f[1]["raw"]["p50"] for f in floors], [f[1]["raw"]["p95"] for f in floors]),
+            ("library", [f[1]["library"]["p50"] for f in floors],
+             [f[1]["library"]["p95"] for f in floors])],
+            "the floor: raw client vs library, interleaved")
+    else:
+        axes[0][2].set_axis_off()
+    rows = [r for r in (doc.get("scaling") or {}).get("rows", []) if "leaf_edits" in r]
+    panels = ((axes[1][0], "leaf edit p50 (ms)", lambda r: r["leaf_edits"]["p50"]),
+              (axes[1][1], "start-up to first verdict (ms)", lambda r: r["startup_ms"]),
+              (axes[1][2], "peak RSS (MiB)", None))
+    for ax, title, value in panels:
+        if not rows:
+            ax.set_axis_off()
+            continue
+        for servers in dict.fromkeys(r["servers"] for r in rows):
+            mine = sorted((r for r in rows if r["servers"] == servers), key=lambda r: r["size"])
+            xs = [r["size"] for r in mine]
+            if value is None:
+                lib = [r["rss_mib"]["library"] for r in mine]
+                srv = [sum(v for v in r["rss_mib"]["servers"].values() if v) for r in mine]
+                (line,) = ax.plot(xs, srv, marker="o", label=f"{servers} servers")
+                ax.annotate(f"{servers} servers", (xs[-1], srv[-1]), fontsize=7)
+                ax.plot(xs, lib, marker="s", linestyle="--", color=line.get_color(),
+                        label=f"library process ({servers})")
+                ax.annotate("library", (xs[-1], lib[-1]), fontsize=7)
+            else:
+                ys = [value(r) for r in mine]
+                ax.plot(xs, ys, marker="o", label=servers)
+                ax.annotate(servers, (xs[-1], ys[-1]), fontsize=7)
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.legend()
-    ax.set_xlabel("modules in the synthetic project (log)")
-    ax.set_ylabel("ms (log)")
-    ax.set_title("scaling with project size")
+        ax.set_xlabel("modules in the synthetic project (log)", fontsize=8)
+        ax.set_title(f"scaling: {title}", fontsize=10)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2,
+                  frameon=False)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def floor_entries(doc: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    out = []
+    for w in doc["workloads"].values():
+        cells = w.get("cells", {})
+        out += [(server, cell["summary"]) for server, cell in cells.get("floor", {}).items()]
+        if "multi" in cells:
+            out.append((f"{cells['multi']['servers']} x{cells['multi']['files']}",
+                        cells["multi"]["summary"]))
+    return out
+
+
+def _md_table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    return ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+            *("| " + " | ".join(r) + " |" for r in rows)]
+
+
+def sample_counts(doc: Mapping[str, Any]) -> list[int]:
+    """The sample count of every measured cell of the run (warm sides; cold runs of the
+    scaling section are counted apart)."""
+    counts = []
+    for w in doc["workloads"].values():
+        s = w["summary"]
+        counts.append(s["edits"])
+        counts += [b["warm"]["n"] for b in s["backends"].values()]
+        counts += [t["samples"] for t in (s.get("tiers") or {}).values()]
+        counts += [f["samples"] for f in s["floor"].values()]
+        if s.get("multi"):
+            counts.append(s["multi"]["summary"]["samples"])
+        counts += [d["n"] for d in (s.get("daemon") or {}).values()]
+        if s.get("candidates"):
+            counts.append(s["candidates"]["batches"])
+    counts += [r["leaf_edits"]["n"] for r in (doc.get("scaling") or {}).get("rows", [])
+               if "leaf_edits" in r]
+    return [c for c in counts if c]
+
+
+def method(doc: Mapping[str, Any]) -> list[str]:
+    """How every figure of the page was obtained: the bullets under the title."""
+    m, v = doc["machine"], doc["versions"]
+    counts = sample_counts(doc)
+    load = doc.get("load_1min") or {}
+    lines = [
+        (f"- Machine (read from the OS): {m['cpus']} cores ({m['cpu_model'] or 'unknown CPU'}), "
+         f"{m['memory_gib']} GiB RAM, {m['platform']}, Python {m['python']}"
+         + (f"; load average {load.get('start')} at the start, {load.get('end')} at the end"
+            if load else "")
+         + (f"; run time {doc['elapsed_s'] / 60:.0f} min" if doc.get("elapsed_s") else "")),
+        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
+        f"- Command: `{doc['command']}`",
+    ]
+    if counts:
+        if doc.get("quick"):
+            lines.append(f"- **Quick run** (`--quick`): {min(counts)} to {max(counts)} samples a "
+                         "cell, too few for a meaningful p95; a smoke test, not a measurement.")
+        else:
+            lines.append(f"- Samples: every cell has {min(counts)} or more (from {min(counts)} "
+                         f"to {max(counts)}; each table's `samples` column says how many). p50 is "
+                         "the median, p95 the nearest-rank 95th percentile.")
+    lines += [
+        ("- Edits: mistakes an agent makes (changed signature, wrong argument type, wrong return "
+         "type, rename without updating callers, unused import, broken syntax), each followed by "
+         "its fix, in widely imported modules and leaves, from a seeded script. Every state is "
+         "new: each text ends with a comment carrying its step number (and its cell's and "
+         "side's name), so no cache answers. `verify()` checks the edited file and its "
+         "importers (at most 100, the default)."),
+        ("- Interleaving: within a cell, the sides being compared run one after the other on "
+         "each step, their order rotated step by step (each side runs first equally often), "
+         "so they see the same machine load; the cold CLIs run on a copy of the same state."),
+    ]
+    return lines
+
+
 def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
     """docs/benchmarks.md, written from one run's JSON: no number is typed by hand."""
-    m, v = doc["machine"], doc["versions"]
     lines = [
         "# Benchmarks",
         "",
         ("Edit-to-feedback latency of warm `lspfeedback` `verify()` beside the cold CLIs a CI job "
-        "runs on the same state (`pyright --outputjson` on the package + `ruff check`), in the "
-        "same run on the same machine. Generated by `lspfeedback bench` from its JSON output; "
-        "do not edit by hand."),
+         "runs on the same state (`pyright --outputjson` on the package + `ruff check`), in the "
+         "same run on the same machine. Generated by `lspfeedback bench` from its JSON output; "
+         "do not edit by hand."),
         "",
-        (f"- Machine: {m['cpus']} cores ({m['cpu_model'] or 'unknown CPU'}), {m['memory_gib']} GiB, "
-        f"{m['platform']}, Python {m['python']}"),
-        "- Versions: " + ", ".join(f"{k} {val}" for k, val in v.items()),
-        f"- Command: `{doc['command']}`",
-        ("- Each edit is a mistake an agent makes (changed signature, wrong argument type, wrong "
-        "return type, rename without updating callers, unused import, broken syntax) or its fix, "
-        "in widely imported modules and leaves, from a seeded script. Each state is unique (no "
-        "cache hits). `verify()` checks the edited file and its importers (at most 20)."),
+        *method(doc),
         "",
         "## Warm vs cold, per edit (ms)",
         "",
-        ("| workload | files | edits | warm p50 | warm p95 | warm max | cold p50 | cold p95 | speedup "
-        "| mismatches | unknown | importers checked p50 |"),
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *_md_table(MAIN_COLUMNS, main_rows(doc)),
+        "",
+        ("`mismatches` counts edits where the warm diagnostics of the checked files differ from "
+         "the cold CLIs' (place, code, message); it must be 0. `degraded`: edits a stand-in "
+         "answered for a configured server (`Report.degraded`: its diagnostics are the "
+         "stand-in's, so they may differ from the configured CLI's)."),
+        "",
     ]
-    for name, w in doc["workloads"].items():
-        s = w["summary"]
-        lines.append(
-            f"| {name} | {s['files']} | {s['edits']} | {_ms(s['warm']['p50'])} | "
-            f"{_ms(s['warm']['p95'])} | {_ms(s['warm']['max'])} | {_ms(s['cold']['p50'])} | "
-            f"{_ms(s['cold']['p95'])} | {s['speedup']}x | {s['mismatches']} | {s['unknown']} | "
-            f"{_ms(s['dependents_checked']['p50'])} |")
-    lines += ["", ("`mismatches` counts edits where the warm diagnostics of the checked files "
-              "differ from the cold CLIs' (place, code, message); it must be 0."), ""]
     if plot_name:
-        lines += [f"![latency per edit and scaling]({plot_name})", ""]
-    lines += ["## Each server alone on the same edits (ms), start-up and peak RSS", "",
-              "| workload | server | p50 | p95 | max | unknown | start-up to first diagnostics | peak RSS (MiB) |",
-              "|---|---|---|---|---|---|---|---|"]
-    for name, w in doc["workloads"].items():
-        s = w["summary"]
-        for backend, b in s["backends"].items():
-            rss = s["peak_rss_mb"].get(backend, {})
-            lines.append(f"| {name} | {backend} | {_ms(b['warm']['p50'])} | {_ms(b['warm']['p95'])} | "
-                         f"{_ms(b['warm']['max'])} | {b['unknown']} | {_ms(s['startup_ms'].get(backend))} | "
-                         + (", ".join(f"{k} {val:.0f}" for k, val in rss.items()) or "-") + " |")
-    floors = [(n, k, f) for n, w in doc["workloads"].items() for k, f in w["summary"]["floor"].items()]
-    if floors:
-        lines += ["", "## The floor: what the library adds", "",
-                  ("A minimal raw JSON-RPC client (in the benchmark, not the library) sends the same "
-                  "`didChange` and waits for the same fresh diagnostics; the library does the same "
-                  "single-file edits with `max_dependents=0`."), "",
-                  "| workload | server | raw p50 | library p50 | added p50 | raw p95 | library p95 |",
-                  "|---|---|---|---|---|---|---|"]
-        for name, server, f in floors:
-            added = "-" if f["added_p50_ms"] is None else f"{f['added_p50_ms']:+.1f}"
-            lines.append(f"| {name} | {server} | {_ms(f['raw']['p50'])} | {_ms(f['library']['p50'])} | "
-                         f"{added} | {_ms(f['raw']['p95'])} | {_ms(f['library']['p95'])} |")
+        lines += [f"![latency per edit, tiers, the floor and scaling]({plot_name})", ""]
+    rows = tier_rows(doc)
+    if rows:
+        lines += [
+            "## The tiers: what each costs and catches", "",
+            ("Each server set an agent can run, on the same steps, interleaved, beside the cold "
+             "CLIs a CI job runs for the same checks (on the whole package, on a copy of the same "
+             "state; `speedup` = cold p50 / warm p50). `pyright+ruff, preview` is "
+             "`verify_progressive()`: `first verdict` is the time to its first report (the fast "
+             "tier's preview, ruff + ty, when pyright is previewed; `final=False`), `warm` the "
+             "time to the final one; `preview = final` counts the steps where the preview's "
+             "verdict (`ok` or not) was the final report's."), "",
+            *_md_table(TIER_COLUMNS, rows), "",
+        ]
+        columns, crows = catch_rows(doc)
+        if crows:
+            lines += [
+                ("What each tier catches, on the same mistakes (the mutation corpus of the tiers "
+                 "cell: every mistake step, each verified by every tier): `flagged` = mistakes "
+                 "for which the tier's report introduced at least one diagnostic (recall: the "
+                 "mistakes are real by construction, tests/test_bench_parts.py checks that the "
+                 "cold CLIs complain about each kind); `lines` = introduced (path, line) pairs; "
+                 "`lines only` = those no other tier reported."), "",
+                *_md_table(columns, crows), "",
+            ]
+        for w in doc["workloads"].values():
+            for tier, why in (w["summary"].get("tiers_skipped") or {}).items():
+                lines.append(f"- {tier}: not measured ({why})")
+    rows = floor_rows(doc)
+    if rows:
+        lines += [
+            "", "## The floor: what the library adds", "",
+            ("A minimal raw JSON-RPC client (`lspfeedback/_bench/floor.py`, no code shared with "
+             "the library), kept open, sends the same full-text `didChange` and waits for the "
+             "same fresh answer: the answer to a pull sent after it, or (push servers: pyrefly) "
+             "the push carrying the version sent. The library does the same edits with "
+             "`max_dependents=0` (one file). Both sides on every step, interleaved edit by edit. "
+             "The multi-file row: an edit of the most imported module checked with its nearest "
+             "importers (`max_dependents=20`), the raw clients (one per server, both at once) "
+             "pulling every one of those files after each change, pipelined. Pulls are counted "
+             "per edit (the library's from its sessions' counters, `not counted` where the "
+             "sessions have none)."), "",
+            *_md_table(FLOOR_COLUMNS, rows), "",
+        ]
+    rows = backend_rows(doc)
+    if rows:
+        lines += ["## Each server alone on the same edits (ms), start-up and peak RSS", "",
+                  *_md_table(BACKEND_COLUMNS, rows), ""]
     extra = [(n, w["summary"]) for n, w in doc["workloads"].items()
              if w["summary"].get("candidates") or w["summary"].get("daemon")]
     if extra:
-        lines += ["", "## Candidates and the daemon", ""]
+        lines += ["## Candidates, the daemon and the CLI", ""]
         for name, s in extra:
             c = s.get("candidates")
             if c:
-                lines.append(f"- {name}: {c['candidates']} candidates on {c['replicas']} replicas took "
-                             f"{c['total_ms']:.0f} ms; one speculative verify p50 {c['single_p50_ms']:.0f} ms; "
-                             f"total / (N / replicas x single) = **{c['ratio_to_n_over_replicas']}**.")
-            d = s.get("daemon")
-            if d:
-                lines.append(f"- {name}: verify through the HTTP daemon p50 {_ms(d['daemon']['p50'])} ms, "
-                             f"p95 {_ms(d['daemon']['p95'])} ms; in-process p50 {_ms(d['in_process']['p50'])} ms, "
-                             f"p95 {_ms(d['in_process']['p95'])} ms on the same edits.")
-    return "\n".join(lines) + "\n"
+                lines.append(
+                    f"- {name}: {c['candidates']} candidates on {c['replicas']} replicas, "
+                    f"{c['batches']} batches, each beside the 8 single speculative verifies of "
+                    f"its candidates (interleaved): batch p50 {_ms(c['total']['p50'])} ms, p95 "
+                    f"{_ms(c['total']['p95'])} ms; single p50 {_ms(c['single']['p50'])} ms "
+                    f"({c['single']['n']} samples); batch p50 / (N / replicas x single p50) = "
+                    f"**{c['ratio_to_n_over_replicas']}**.")
+        drows = daemon_rows(doc)
+        if drows:
+            codes = {n: s.get("daemon_exit_codes") for n, s in extra if s.get("daemon")}
+            lines += ["", ("The same speculative checks through the HTTP daemon, in-process, and "
+                           "as a whole `lspfeedback verify --patch -` process (a unified diff on "
+                           "stdin, answered by the daemon running for the root; whole process "
+                           "timed), rotated per edit, each side on a state of its own. CLI exit "
+                           "codes seen: " + ", ".join(f"{n} {c}" for n, c in codes.items()) + "."),
+                      "", *_md_table(DAEMON_COLUMNS, drows)]
+        lines.append("")
+    scaling = doc.get("scaling")
+    if scaling:
+        lines += [
+            "## Synthetic scaling", "",
+            ("Projects of fixtures/synth.py (generated once per size into the cache), "
+             f"{scaling['edits']} edits of a leaf (a module nothing imports) per size and server "
+             "set, each set in a child process of its own (`python -m "
+             "lspfeedback._bench.scaling`), so the library's memory is that process's alone "
+             "(`VmHWM`; before start: the interpreter and its imports). Start-up to first "
+             "verdict: from creating the verifier (the shadow root mirrored, the servers "
+             "started) to the first diagnostics of the leaf; the start-up phases are shown "
+             "while it runs (the shadow, each server running, the servers' `$/progress` where "
+             "the session exposes it). `p50 / smallest`: the leaf edit's p50 over the same "
+             "server set's at the smallest size. Cold: the CLIs on the whole package, "
+             f"{scaling['cold_runs']} run(s) per size, summed over the set; `pyright` cold only "
+             f"up to {scaling['cold_pyright_max']:,} modules (on 50,000 it ran over 5 minutes "
+             "and 4 GiB, measured, before it was stopped)."), "",
+            *_md_table(SCALING_COLUMNS, scaling_rows(doc)), "",
+        ]
+    notes = [(n, note) for n, w in doc["workloads"].items() for note in w["summary"].get("notes", [])]
+    if notes:
+        lines += ["## Not measured in this run", "", *(f"- {n}: {note}" for n, note in notes), ""]
+    return "\n".join(lines).rstrip("\n") + "\n"

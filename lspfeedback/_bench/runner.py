@@ -6,8 +6,11 @@ Per workload, in one run on one machine:
   report on a fresh run of the same files (a mismatch is a bug; unknown is counted apart);
 - the cold CLIs' time on the same state (what a CI job runs: the whole package);
 - each other server alone on the same edits (basedpyright, ty, pyrefly, jedi);
-- the floor: a raw JSON-RPC client doing the same single-file edits, beside the library
-  doing the same with ``max_dependents=0``, to show what the library adds;
+- the interleaved cells of `lspfeedback._bench.cells`: the floor (a raw JSON-RPC client and
+  the library, one server, the same single-file edits, edit by edit), the multi-file cell,
+  the tiers beside their cold CI equivalents and what each tier catches;
+- candidates on replicas, and the daemon: its HTTP round trip, in-process and the whole
+  ``lspfeedback verify --patch -`` process through it, interleaved;
 - server start-up to first diagnostics and peak RSS (VmHWM) of every server process.
 """
 
@@ -24,8 +27,9 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lspfeedback._bench import cells
+from lspfeedback._bench.cells import Tier
 from lspfeedback._bench.edit_scripts import EditStep, make_script
-from lspfeedback._bench.floor import FloorError, measure_floor, server_setup
 from lspfeedback._bench.stats import summary as stats
 from lspfeedback._bench.workloads import Workload
 from lspfeedback._cold import comparable, pyright, ruff
@@ -56,6 +60,8 @@ class Sample:
     match: bool | None = None
     """Warm equals cold for the checked files (None: not compared)."""
     unknown: list[str] = field(default_factory=list)
+    degraded: list[str] = field(default_factory=list)
+    """Configured servers a stand-in answered for (`Report.degraded`)."""
 
 
 @dataclass
@@ -71,10 +77,12 @@ class WorkloadResult:
     files: int
     samples: list[Sample] = field(default_factory=list)
     backends: list[BackendStats] = field(default_factory=list)
-    floor: dict[str, dict[str, list[float]]] = field(default_factory=dict)
-    """server -> {"raw": [...ms], "library": [...ms]} on the same single-file edits."""
-    candidates: dict[str, float] | None = None
-    daemon: dict[str, list[float]] | None = None
+    candidates: dict[str, Any] | None = None
+    daemon: dict[str, list[Any]] | None = None
+    cells: dict[str, Any] = field(default_factory=dict)
+    """``tiers``, ``floor`` (server -> cell), ``multi``: see `lspfeedback._bench.cells`."""
+    notes: list[str] = field(default_factory=list)
+    """Cells that could not run, and why."""
 
     def summary(self) -> dict[str, Any]:
         combined = [s for s in self.samples if s.backend == "+".join(COMBINED)]
@@ -85,6 +93,7 @@ class WorkloadResult:
             "edits": len(combined),
             "mismatches": sum(s.match is False for s in combined),
             "unknown": sum(s.status == "unknown" for s in combined),
+            "degraded": sum(bool(s.degraded) for s in combined),
             "warm": stats(warm),
             "cold": stats(cold),
             "speedup": round(statistics.median(cold) / statistics.median(warm), 1)
@@ -98,18 +107,21 @@ class WorkloadResult:
                 "warm": stats([s.warm_ms for s in mine if s.status != "unknown"]),
                 "unknown": sum(s.status == "unknown" for s in mine),
             }
-        out["floor"] = {
-            name: {"raw": stats(v["raw"]), "library": stats(v["library"]),
-                   "added_p50_ms": round(statistics.median(v["library"]) - statistics.median(v["raw"]), 2)
-                   if v["raw"] and v["library"] else None}
-            for name, v in self.floor.items()
-        }
+        out["floor"] = {name: cell["summary"] for name, cell in self.cells.get("floor", {}).items()}
+        if "multi" in self.cells:
+            out["multi"] = {k: v for k, v in self.cells["multi"].items() if k != "pairs"}
+        if "tiers" in self.cells:
+            out["tiers"] = self.cells["tiers"]["summary"]
+            out["catches"] = self.cells["tiers"]["catches"]
+            out["tiers_skipped"] = self.cells["tiers"]["skipped"]
         out["startup_ms"] = {b.backend: b.startup_ms for b in self.backends}
         out["peak_rss_mb"] = {b.backend: b.peak_rss_mb for b in self.backends}
         if self.candidates:
             out["candidates"] = self.candidates
         if self.daemon:
-            out["daemon"] = {k: stats(v) for k, v in self.daemon.items()}
+            out["daemon"] = {k: stats(v) for k, v in self.daemon.items() if k != "exit_codes"}
+            out["daemon_exit_codes"] = sorted(set(self.daemon.get("exit_codes", [])))
+        out["notes"] = list(self.notes)
         return out
 
 
@@ -117,21 +129,27 @@ class Bench:
     """Runs one workload; ``progress`` is called with a line of text per unit of work."""
 
     def __init__(self, workload: Workload, *, pairs: int, seed: int, backends: Sequence[str],
-                 floor: Sequence[str], cold: bool = True, candidates: bool = False,
-                 daemon: bool = False, progress: Progress | None = None) -> None:
+                 floor: Sequence[str], cold: bool = True, candidates: int = 0,
+                 daemon: bool = False, tiers: Sequence[Tier] = (), multi: bool = False,
+                 progress: Progress | None = None) -> None:
         self.w = workload
+        self.seed, self.pairs = seed, pairs
         self.backends = list(backends)
         self.floor_servers = list(floor)
         self.cold = cold
-        self.candidates = candidates
+        self.candidates = int(candidates)
+        """Batches of 8 candidates (0: none)."""
         self.daemon = daemon
+        self.tiers = list(tiers)
+        self.multi = multi
         self.progress = progress or (lambda _: None)
         # Every state is made unique with a trailing comment: a fix restores the original
         # text exactly, and the engine would answer a state it has seen from its cache; the
         # benchmark measures the servers' work, not cache hits.
+        self.raw_script = make_script(workload.root, workload.edit_files, seed, pairs)
         self.script = [
             replace(step, new_text=f"{step.new_text}\n# lspfeedback bench edit {number}\n")
-            for number, step in enumerate(make_script(workload.root, workload.edit_files, seed, pairs), 1)
+            for number, step in enumerate(self.raw_script, 1)
         ]
         self.result = WorkloadResult(workload.name, workload.files)
 
@@ -142,8 +160,18 @@ class Bench:
             await self._combined(work, Path(tmp) / "cold")
             for backend in self.backends:
                 await self._alone(work, backend)
+            if self.tiers:
+                await self._cell("tiers", cells.tiers_cell(
+                    work, Path(tmp) / "cold-tiers", self.w.package, self.raw_script, self.tiers,
+                    cold=self.cold, progress=self.progress))
             for name in self.floor_servers:
-                await self._floor(work, name)
+                await self._cell(name, cells.floor_cell(work, name, self.raw_script,
+                                                        progress=self.progress), "floor")
+            if self.multi:
+                widely = self.w.edit_files[0]
+                steps = make_script(self.w.root, [widely], self.seed, self.pairs)
+                await self._cell("multi", cells.multi_cell(work, widely, steps,
+                                                           progress=self.progress))
             if self.candidates:
                 await self._candidates(work)
             if self.daemon:
@@ -203,6 +231,7 @@ class Bench:
             workload=self.w.name, backend=backend, step=number, kind=step.kind, path=step.path,
             warm_ms=report.elapsed_ms, status=report.status, checked=len(report.checked_files),
             server_ms=dict(report.timings_ms), unknown=[str(u) for u in report.unknown],
+            degraded=[str(d) for d in report.degraded],
         )
 
     # ---- other servers alone -----------------------------------------------------------------
@@ -224,38 +253,29 @@ class Bench:
         except Exception as exc:  # noqa: BLE001 - an optional server missing is a note, not a crash
             self.progress(f"{self.w.name} {backend}: skipped ({exc})")
 
-    # ---- the floor ---------------------------------------------------------------------------
+    # ---- the interleaved cells (lspfeedback._bench.cells) -------------------------------------
 
-    async def _floor(self, work: Path, name: str) -> None:
-        by_path: dict[str, list[str]] = {}
-        for step in self.script:
-            by_path.setdefault(step.path, []).append(step.new_text)
-        raw: list[float] = []
-        library: list[float] = []
-        for path, texts in by_path.items():
-            # One unmeasured warm-up edit on both sides: first calls pay for imports and JIT.
-            texts = [texts[0] + "\n# warm-up\n", *texts]
-            command, settings, env = server_setup(name, work)
-            try:
-                raw += (await measure_floor(command, work, path, texts, settings=settings, env=env,
-                                            timeout=TIMEOUT))[1:]
-            except FloorError as exc:
-                self.progress(f"{self.w.name} floor {name}: {exc}")
-                continue
-            async with AsyncVerifier(work, servers=(name,), timeout=TIMEOUT, max_dependents=0, replicas=1,
-                                     watch=False) as v:
-                await v.diagnostics([path])
-                for number, text in enumerate(texts):
-                    elapsed = (await v.verify({path: text})).elapsed_ms
-                    if number:
-                        library.append(elapsed)
-                await v.discard()
-        self.result.floor[name] = {"raw": raw, "library": library}
-        self.progress(f"{self.w.name} floor {name}: {len(raw)} edits")
+    async def _cell(self, name: str, work: Any, group: str | None = None) -> None:
+        """Run one cell; one that cannot run (a server not installed, a server that failed)
+        is a note in the results, not the end of the run."""
+        try:
+            result = await work
+        except Exception as exc:  # noqa: BLE001 - recorded in the results and the page
+            note = f"{group + ' ' if group else ''}{name}: not measured ({type(exc).__name__}: {exc})"
+            self.result.notes.append(note[:400])
+            self.progress(f"{self.w.name} {note[:60]}")
+            return
+        if group is None:
+            self.result.cells[name] = result
+        else:
+            self.result.cells.setdefault(group, {})[name] = result
 
     # ---- candidates on replicas --------------------------------------------------------------
 
     async def _candidates(self, work: Path) -> None:
+        """``self.candidates`` batches of 8 candidates on 2 replicas, each batch interleaved
+        with 8 single speculative verifies of its own candidates (other states): the ratio
+        of the medians says how close the replicas come to running N/2 singles' time."""
         mistakes = [s for s in self.script if s.kind != "fix"][:8]
         while len(mistakes) < 8:
             mistakes += mistakes[: 8 - len(mistakes)]
@@ -264,37 +284,65 @@ class Bench:
             # A unique comment per phase and candidate: no state is answered from the cache.
             return [{s.path: f"{s.new_text}# {label} {i}\n"} for i, s in enumerate(mistakes)]
 
+        totals: list[float] = []
+        singles: list[float] = []
         async with AsyncVerifier(work, servers=COMBINED, timeout=TIMEOUT, replicas=2,
-                                     watch=False) as v:
+                                 watch=False) as v:
             await v.verify_candidates(batch("warm-up"))  # starts and warms both replicas
-            singles = [(await v.verify_speculative(c)).elapsed_ms for c in batch("single")]
-            started = time.perf_counter()
-            await v.verify_candidates(batch("candidates"))
-            total = (time.perf_counter() - started) * 1000
+            for number in range(self.candidates):
+                for side in cells.rotation(("batch", "singles"), number):
+                    if side == "batch":
+                        started = time.perf_counter()
+                        await v.verify_candidates(batch(f"candidates {number}"))
+                        totals.append((time.perf_counter() - started) * 1000)
+                    else:
+                        for c in batch(f"single {number}"):
+                            singles.append((await v.verify_speculative(c)).elapsed_ms)
+                self.progress(f"{self.w.name} candidates batch {number + 1}/{self.candidates}: "
+                              f"{totals[-1]:.0f} ms")
         single = statistics.median(singles)
+        total = statistics.median(totals)
         self.result.candidates = {
-            "candidates": len(mistakes), "replicas": 2, "total_ms": round(total, 1),
-            "single_p50_ms": round(single, 1),
+            "candidates": len(mistakes), "replicas": 2, "batches": len(totals),
+            "total": stats(totals), "single": stats(singles),
+            "total_ms": round(total, 1), "single_p50_ms": round(single, 1),
             "ratio_to_n_over_replicas": round(total / (single * len(mistakes) / 2), 2),
         }
-        self.progress(f"{self.w.name} candidates: 8 on 2 replicas in {total:.0f} ms")
 
 
     # ---- the daemon's round trip --------------------------------------------------------------
 
     async def _daemon(self, work: Path) -> None:
-        """The same speculative verifies through the HTTP daemon and in-process, alternating
-        per edit so that both see the same machine load."""
+        """The same speculative verifies through the HTTP daemon (`AsyncClient`), in-process,
+        and as a whole ``lspfeedback verify --patch -`` process (through the daemon: a unified
+        diff on stdin), rotated per edit so that all three see the same machine load."""
+        import difflib
+
         from lspfeedback._daemon.client import AsyncClient
         from lspfeedback._daemon.state import state_path
 
-        edits = [{s.path: s.new_text} for s in self.script]
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-P", "-m", "lspfeedback", "serve", "--root", str(work), "--port", "0",
             "--server", "pyright", "--server", "ruff",
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE)
-        daemon: list[float] = []
-        in_process: list[float] = []
+        out: dict[str, list[Any]] = {"daemon": [], "in_process": [], "cli": [], "exit_codes": []}
+
+        def diff(path: str, text: str) -> str:
+            old = (work / path).read_bytes().decode("utf-8")
+            return "".join(difflib.unified_diff(old.splitlines(keepends=True),
+                                                text.splitlines(keepends=True),
+                                                f"a/{path}", f"b/{path}"))
+
+        async def cli(path: str, text: str) -> float:
+            started = time.perf_counter()
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "lspfeedback", "verify", "--root", str(work), "--patch", "-",
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+                stderr=asyncio.subprocess.DEVNULL, cwd=work)
+            await child.communicate(diff(path, text).encode("utf-8"))
+            out["exit_codes"].append(child.returncode if child.returncode is not None else -1)
+            return (time.perf_counter() - started) * 1000
+
         try:
             async with AsyncVerifier(work, servers=COMBINED, timeout=TIMEOUT, replicas=1,
                                      watch=False) as v:
@@ -304,18 +352,25 @@ class Bench:
                         # Warm-up, unmeasured, with states of its own (no cache hits later).
                         await client.verify({path: text + "# warm-up daemon\n"})
                         await v.verify_speculative({path: text + "# warm-up in-process\n"})
-                    for edit in edits:
-                        started = time.perf_counter()
-                        await client.verify(edit)
-                        daemon.append((time.perf_counter() - started) * 1000)
-                        started = time.perf_counter()
-                        await v.verify_speculative(edit)
-                        in_process.append((time.perf_counter() - started) * 1000)
+                        await cli(path, text + "# warm-up cli\n")
+                    out["exit_codes"].clear()
+                    for number, s in enumerate(self.script):
+                        for side in cells.rotation(("daemon", "in_process", "cli"), number):
+                            text = f"{s.new_text}# {side}\n"  # every side its own state
+                            started = time.perf_counter()
+                            if side == "daemon":
+                                await client.verify({s.path: text})
+                            elif side == "in_process":
+                                await v.verify_speculative({s.path: text})
+                            else:
+                                out["cli"].append(await cli(s.path, text))
+                                continue
+                            out[side].append((time.perf_counter() - started) * 1000)
+                        self.progress(f"{self.w.name} daemon {number + 1}/{len(self.script)}")
         finally:
             proc.terminate()
             await proc.wait()
-        self.result.daemon = {"daemon": daemon, "in_process": in_process}
-        self.progress(f"{self.w.name} daemon: {len(daemon)} round trips")
+        self.result.daemon = out
 
 
 async def _wait_for_state(path: Path, proc: asyncio.subprocess.Process, timeout: float = 120) -> None:
@@ -333,18 +388,16 @@ async def _wait_for_state(path: Path, proc: asyncio.subprocess.Process, timeout:
 
 
 def _peak_rss(v: AsyncVerifier) -> dict[str, float]:
-    """VmHWM (peak resident set) of each server process, in MiB."""
+    """VmHWM (peak resident set) of each server process and its children (a sandboxed
+    server's pid is its sandbox's), in MiB."""
+    from lspfeedback._bench.scaling import tree_rss_mib
+
     out: dict[str, float] = {}
     for server in v.status().servers:
-        name, pid = server.name, server.pid
-        if pid is None:
-            continue
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    out[name] = round(int(line.split()[1]) / 1024, 1)
-        except OSError:
-            continue
+        if server.pid is not None:
+            value = tree_rss_mib(server.pid)
+            if value is not None:
+                out[server.name] = value
     return out
 
 

@@ -1,0 +1,200 @@
+"""The benchmark's interleaved cells, its statistics and its page: the order sides run in,
+that every state is new, what each tier is said to catch, what the page says about how its
+figures were obtained. No wall-clock assertion: the numbers checked are the ones given."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lspfeedback._bench import cells, output, scaling
+from lspfeedback._bench import cli as bench_cli
+from lspfeedback._bench.edit_scripts import FIX, EditStep, make_script
+from lspfeedback._bench.stats import percentile, summary
+
+from .test_bench_parts import synth
+
+
+def test_rotation_runs_each_side_first_equally_often_and_all_every_step() -> None:
+    sides = ("raw", "library", "cold")
+    orders = [cells.rotation(sides, step) for step in range(30)]
+    assert all(sorted(o) == sorted(sides) for o in orders)
+    assert Counter(o[0] for o in orders) == {"raw": 10, "library": 10, "cold": 10}
+    assert Counter(o[-1] for o in orders) == {"raw": 10, "library": 10, "cold": 10}
+    assert cells.rotation(("a", "b"), 0) == ["a", "b"] and cells.rotation(("a", "b"), 1) == ["b", "a"]
+    assert cells.rotation((), 3) == []
+
+
+def test_every_state_of_a_cell_is_new(tmp_path: Path) -> None:
+    synth.generate(tmp_path, 100, seed=2)
+    files = ["synth/core/models.py", "synth/core/money.py"]
+    steps = make_script(tmp_path, files, seed=2, count=10)
+    tagged = cells.unique_states(steps, "floor ruff")
+    originals = {f: (tmp_path / f).read_text() for f in files}
+    # A fix restores the original text: untagged, fixes of one file repeat a state.
+    assert len({(s.path, s.new_text) for s in steps}) < len(steps)
+    states = [(s.path, s.new_text) for s in tagged]
+    assert len(set(states)) == len(tagged) == 20
+    assert all(text != originals[path] for path, text in states)
+    assert [s.kind for s in tagged] == [s.kind for s in steps]
+    # Two cells tag differently: no state of one answers the other from a cache.
+    other = cells.unique_states(steps, "tiers")
+    assert not {s.new_text for s in other} & {s.new_text for s in tagged}
+
+
+def test_percentile_is_nearest_rank_and_summary_counts() -> None:
+    values = [float(v) for v in range(1, 21)]  # 1..20
+    assert percentile(values, 50) == 10 and percentile(values, 95) == 19
+    assert percentile(values, 100) == 20 and percentile([5.0], 95) == 5
+    assert summary(values) == {"n": 20, "p50": 10.5, "p95": 19, "max": 20}
+    assert summary([]) == {"n": 0, "p50": None, "p95": None, "max": None}
+
+
+def _sample(tier: str, step: int, kind: str, introduced: list[tuple[str, int, str]],
+            status: str = "errors") -> dict[str, Any]:
+    return {"tier": tier, "step": step, "kind": kind, "status": status, "introduced": introduced}
+
+
+def test_catches_counts_flagged_mistakes_and_lines_only_one_tier_found() -> None:
+    a, b = "ty+ruff", "pyright+ruff"
+    samples = [
+        _sample(a, 1, "signature", [("m.py", 3, "ty x")]),
+        _sample(b, 1, "signature", [("m.py", 3, "pyright y"), ("n.py", 9, "pyright y")]),
+        _sample(a, 2, FIX, []), _sample(b, 2, FIX, [("m.py", 1, "pyright z")]),
+        _sample(a, 3, "arg_type", []),
+        _sample(b, 3, "arg_type", [("m.py", 5, "pyright w")]),
+        # One tier unknown on a step: the step is not counted for anyone.
+        _sample(a, 5, "rename", [], status="unknown"),
+        _sample(b, 5, "rename", [("m.py", 7, "pyright q")]),
+    ]
+    out = cells.catches(samples, [a, b])
+    assert set(out) == {"signature", "arg_type", "all"}
+    assert out["signature"]["flagged"] == {a: 1, b: 1}
+    assert out["signature"]["only"] == {a: 0, b: 1}  # n.py:9 only pyright found
+    assert out["arg_type"]["flagged"] == {a: 0, b: 1}
+    assert out["arg_type"]["recall"] == {a: 0.0, b: 1.0}
+    assert out["all"]["mistakes"] == 2 and out["all"]["recall"] == {a: 0.5, b: 1.0}
+    assert out["all"]["lines"] == {a: 1, b: 3}
+
+
+def test_summarize_tiers_speedup_first_verdict_and_preview_agreement() -> None:
+    rows = []
+    for step, (warm, first, cold, preview_ok, ok) in enumerate(
+            [(100, 20, 1000, True, True), (200, 40, 3000, False, False), (300, 60, 2000, True, False)]):
+        rows.append({"tier": "p", "step": step, "kind": "signature", "status": "errors",
+                     "warm_ms": warm, "first_ms": first, "cold_ms": {"pyright": cold - 10, "ruff": 10},
+                     "preview_ok": preview_ok, "ok": ok})
+    s = cells.summarize_tiers(rows)["p"]
+    assert s["warm"]["p50"] == 200 and s["cold"]["p50"] == 2000 and s["speedup"] == 10.0
+    assert s["first"]["p50"] == 40 and s["first_speedup"] == 50.0
+    assert (s["preview_agreed"], s["previews"]) == (2, 3)
+
+
+def test_summarize_pairs_added_median_and_pulls() -> None:
+    pairs = [cells.Pair(i, "fix", "a.py", raw, lib, i % 2 == 0, 1, pulls, "clean", 1)
+             for i, (raw, lib, pulls) in enumerate([(1, 4, 1), (2, 6, 1), (3, 5, 3)])]
+    s = cells.summarize_pairs(pairs)
+    assert s["raw"]["p50"] == 2 and s["library"]["p50"] == 5 and s["added_p50_ms"] == 3
+    assert s["library_pulls_per_verify"] == round(5 / 3, 2) and s["raw_pulls_per_edit"] == 1
+    assert s["raw_first"] == 2 and s["samples"] == 3
+
+
+def _doc(n: int, quick: bool) -> dict[str, Any]:
+    stat = summary([float(v) for v in range(1, n + 1)])
+    return {
+        "machine": {"platform": "Linux", "python": "3.11", "cpus": 2, "cpu_model": "EPYC",
+                    "memory_gib": 23.5},
+        "versions": {"pyright": "1"}, "command": "lspfeedback bench", "quick": quick,
+        "load_1min": {"start": 1.0, "end": 2.0}, "elapsed_s": 600,
+        "workloads": {"w": {"summary": {
+            "files": 10, "edits": n, "mismatches": 0, "unknown": 0, "degraded": 0,
+            "warm": stat, "cold": stat, "speedup": 1.0, "dependents_checked": stat,
+            "backends": {"pyright+ruff": {"warm": stat, "unknown": 0}},
+            "floor": {"ruff": cells.summarize_pairs([cells.Pair(i, "fix", "a.py", 1, 2, True)
+                                                      for i in range(n + 5)])},
+            "startup_ms": {}, "peak_rss_mb": {}, "notes": []},
+            "cells": {}, "samples": []}},
+    }
+
+
+def test_the_page_states_sample_counts_machine_and_interleaving() -> None:
+    page = output.markdown(_doc(20, quick=False), None)
+    assert "every cell has 20 or more (from 20 to 25" in page
+    assert "2 cores (EPYC), 23.5 GiB RAM" in page and "load average 1.0 at the start" in page
+    assert "order rotated step by step" in page and "Every state is" in page
+    assert "Quick run" not in page
+    quick = output.markdown(_doc(4, quick=True), None)
+    assert "**Quick run** (`--quick`): 4 to 9 samples a cell" in quick
+    assert output.sample_counts(_doc(4, quick=True)) == [4, 4, 9]
+
+
+def test_a_full_run_keeps_the_sections_other_commands_write() -> None:
+    old = "\n\n".join(f"{a}\nold {a}\n{b}" for a, b in (
+        *bench_cli.KEPT_SECTIONS, (bench_cli.START, bench_cli.END),
+        (bench_cli.TS_START, bench_cli.TS_END), (bench_cli.LOOP_START, bench_cli.LOOP_END)))
+    assert ("<!-- fleet:start -->", "<!-- fleet:end -->") in bench_cli.KEPT_SECTIONS
+    page = bench_cli.keep_sections("# Benchmarks\n\nnew\n", old, keep_loop=True)
+    for start, _ in (*bench_cli.KEPT_SECTIONS, (bench_cli.LOOP_START, "")):
+        assert f"{start}\nold {start}" in page
+    assert bench_cli.LOOP_START not in bench_cli.keep_sections("# B\n", old, keep_loop=False)
+
+
+def test_the_full_plan_has_twenty_samples_a_cell_and_quick_says_fewer() -> None:
+    args = argparse.Namespace(quick=True, pairs=None, seed=0, backends=None, root=None,
+                              project=None, synth=None)
+    ((_, quick),) = bench_cli.plan(args)
+    assert quick["pairs"] * 2 < 20 and quick["floor"] and quick["multi"]
+    assert bench_cli.scaling_sizes(args) == list(bench_cli.QUICK_SIZES)
+    full = argparse.Namespace(**{**vars(args), "quick": False})
+    assert bench_cli.PAIRS * 2 >= 20
+    assert bench_cli.scaling_sizes(full) == list(scaling.SIZES) and max(scaling.SIZES) == 50000
+
+
+def test_progress_lines_from_the_sessions_hook() -> None:
+    from lspfeedback._lsp.progress import Progress
+
+    class Session:
+        name = "pyright"
+        on_progress = None
+
+    lines: list[str] = []
+    session = Session()
+    assert scaling.attach_progress([session, object()], lines.append) == ["pyright"]
+    session.on_progress(Progress("pyright", "Analyzing", "120 files", 40))  # type: ignore[misc]
+    session.on_progress(Progress("pyright", "Analyzing", done=True))  # type: ignore[misc]
+    assert lines == ["pyright: Analyzing 120 files 40%", "pyright: Analyzing (done)"]
+
+
+def test_leaf_of_is_imported_by_nothing_and_rss_of_a_tree(tmp_path: Path) -> None:
+    project = synth.generate(tmp_path, 100, seed=1)
+    leaf = scaling.leaf_of(tmp_path)
+    assert leaf.startswith("synth/leaf/") and (tmp_path / leaf).is_file()
+    module = leaf.removesuffix(".py").replace("/", ".")
+    assert not any(module in p.read_text() for p in (tmp_path / "synth").rglob("*.py"))
+    assert project.leaves
+    own = scaling.rss_mib(os.getpid())
+    assert own is not None and (scaling.tree_rss_mib(os.getpid()) or 0) >= own
+
+
+@pytest.mark.slow
+def test_floor_cell_interleaves_raw_and_library_on_the_real_ruff_server(tmp_path: Path) -> None:
+    synth.generate(tmp_path / "p", 30, seed=1)
+    root = tmp_path / "p"
+    steps: list[EditStep] = make_script(root, ["synth/core/money.py"], seed=1, count=2)
+    cell = asyncio.run(cells.floor_cell(root, "ruff", steps))
+    s = cell["summary"]
+    assert cell["mode"] == "pull" and s["samples"] == 4 and s["raw_first"] == 2
+    assert [p["raw_first"] for p in cell["pairs"]] == [True, False, True, False]
+    assert s["raw"]["n"] == s["library"]["n"] == 4 and s["unknown"] == 0
+    assert s["raw_pulls_per_edit"] == 1  # one pull per edit, no retries on a quiet file
+    if s["library_pulls_per_verify"] is not None:
+        assert s["library_pulls_per_verify"] >= 1
+    assert all(p["checked"] == 1 for p in cell["pairs"])
+    shutil.rmtree(root)
