@@ -40,9 +40,23 @@ def test_quick_bench_output_is_well_formed(tmp_path: Path) -> None:
         assert sample["match"] is True
         assert set(sample["cold_ms"]) == {"pyright", "ruff"}
     floor = summary["floor"]["ruff"]
-    assert floor["raw"]["n"] == floor["library"]["n"] > 0
+    assert floor["raw"]["n"] == floor["library"]["n"] == floor["samples"] > 0
+    # Interleaved: the raw client ran first on half the steps.
+    assert floor["raw_first"] * 2 == floor["samples"]
+    assert summary["multi"]["files"] > 1 and summary["multi"]["summary"]["unknown"] == 0
+    tiers = summary["tiers"]
+    assert {"ty+ruff", "pyright+ruff"} <= set(tiers)
+    assert all(t["samples"] == 4 and t["cold"]["n"] == 4 for t in tiers.values())
+    if "pyright+ruff, preview" in tiers:  # verify_progressive present
+        assert tiers["pyright+ruff, preview"]["first"]["n"] == 4
+    assert summary["catches"]["all"]["mistakes"] > 0
+    assert doc["quick"] is True
+    rows = doc["scaling"]["rows"]
+    assert [r["size"] for r in rows] == [100, 1000]
+    assert all(r["unknown"] == 0 and r["rss_mib"]["library"] for r in rows)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "| synth-100 |" in md.read_text()
+    page = md.read_text()
+    assert "| synth-100 |" in page and "**Quick run**" in page and "## Synthetic scaling" in page
 
 
 # ---- bench --fidelity: warm equals cold over a (synthetic) history -------------------------

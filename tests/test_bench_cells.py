@@ -198,3 +198,24 @@ def test_floor_cell_interleaves_raw_and_library_on_the_real_ruff_server(tmp_path
         assert s["library_pulls_per_verify"] >= 1
     assert all(p["checked"] == 1 for p in cell["pairs"])
     shutil.rmtree(root)
+
+
+def test_the_fidelity_section_gives_ty_and_pyright_recall_per_mutation_kind() -> None:
+    from lspfeedback._bench import fidelity
+
+    a, b = "ty+ruff", "pyright+ruff"
+    samples = [_sample(a, 1, "arg_type", []), _sample(b, 1, "arg_type", [("m.py", 2, "pyright x")]),
+               _sample(a, 3, "syntax", [("m.py", 4, "ty s")]),
+               _sample(b, 3, "syntax", [("m.py", 4, "pyright s")])]
+    m = {"project": "click", "release": "7.0", "files": ["click/core.py"], "steps": 4,
+         "catches": cells.catches(samples, [a, b]),
+         "summary": {a: {"warm": {"p50": 12}}, b: {"warm": {"p50": 300}}}}
+    text = "\n".join(fidelity.mutation_markdown(m))
+    assert "| arg_type | 1 | 0 (0%) | 1 (100%) | 0 | 1 |" in text
+    assert "| syntax | 1 | 1 (100%) | 1 (100%) | 0 | 0 |" in text
+    assert "| all | 2 | 1 (50%) | 2 (100%) | 0 | 1 |" in text
+    doc = {"command": "c", "machine": {"cpus": 2}, "versions": {}, "elapsed_s": 1, "results": [],
+           "totals": {}, "mutations": m}
+    section = bench_cli.fidelity_markdown(doc)
+    assert "ty vs pyright on the same mutation corpus" in section
+    assert section.rstrip().endswith(bench_cli.END)

@@ -77,6 +77,8 @@ def add_command(sub: Any) -> None:
 PAIRS = 10
 """Mistake + fix pairs per workload in a full run: 20 samples per cell."""
 QUICK_PAIRS = 2
+CORPUS = 5
+"""Mistakes per kind in the mutation corpus every tier verifies (30 in all)."""
 QUICK_SIZES = (100, 1000)
 
 
@@ -89,7 +91,7 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
         w = workloads.synthetic(100, args.seed)
         return [(w, {"pairs": args.pairs or QUICK_PAIRS, "backends": args.backends or [],
                      "floor": ["ruff", "ty"], "tiers": TIERS, "multi": True,
-                     "candidates": 1, "daemon": True})]
+                     "candidates": 1, "daemon": True, "corpus": 1})]
     roots = args.root or []
     projects = args.project or ([] if roots else list(workloads.DEFAULT_PROJECTS))
     for i, requirement in enumerate(projects):
@@ -103,6 +105,7 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
             "multi": first,
             "candidates": (args.pairs or PAIRS) * 2 if first else 0,
             "daemon": first,
+            "corpus": CORPUS if first else 0,
         }))
     for root in roots:
         out.append((workloads.local(root), {"pairs": args.pairs or PAIRS, "backends": args.backends or [],
@@ -167,7 +170,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                           floor=settings["floor"], cold=not args.no_cold,
                           candidates=settings.get("candidates", 0),
                           daemon=settings.get("daemon", False), tiers=settings.get("tiers", ()),
-                          multi=settings.get("multi", False), progress=tick)
+                          multi=settings.get("multi", False),
+                          corpus=settings.get("corpus", 0), progress=tick)
             results.append(asyncio.run(bench.run()))
             progress.update(task, description=f"{w.name} done", total=1, completed=1)
         scaling_doc = run_scaling(args, progress)
@@ -366,6 +370,9 @@ def run_fidelity(args: argparse.Namespace, argv: Sequence[str]) -> int:
             progress.update(task, advance=1, description=line[:70])
 
         doc = fidelity.run(work, quick=args.quick, progress=tick)
+        if work:
+            doc["mutations"] = fidelity.mutation_recall(
+                work[0], 1 if args.quick else fidelity.MUTATIONS_PER_KIND, args.seed, tick)
     doc = {"command": " ".join(["lspfeedback", *argv]), "machine": output.machine(),
            "versions": {k: v for k, v in output.versions().items()
                         if k in ("lspfeedback", "pyright", "ruff", "ty")},
@@ -486,6 +493,10 @@ def fidelity_markdown(doc: dict[str, Any]) -> str:
                  + ".")
     lines += [f"- **{r['project']} {r['servers']} stopped early**: {r['error']}"
               for r in doc["results"] if r["error"]]
+    if doc.get("mutations"):
+        from lspfeedback._bench.fidelity import mutation_markdown
+
+        lines += mutation_markdown(doc["mutations"])
     lines += [
         END,
     ]

@@ -620,3 +620,63 @@ def failures(doc: Mapping[str, Any]) -> int:
     return (sum(1 for steps in doc["steps"].values() for s in steps
                 if s["mismatch"] or s["state_drift"] or s["false_ok"])
             + sum(1 for r in doc["results"] if r["error"]))
+
+
+# ---- ty vs pyright on the same mutation corpus -----------------------------------------------
+
+MUTATIONS_PER_KIND = 5
+
+
+def mutation_recall(history: History, per_kind: int = MUTATIONS_PER_KIND, seed: int = 0,
+                    progress: Progress | None = None) -> dict[str, Any]:
+    """The mistakes of `lspfeedback._bench.edit_scripts` (``per_kind`` of each kind, each
+    followed by its fix) in the most imported modules and leaves of ``history``'s oldest
+    release, every step verified by ty+ruff and by pyright+ruff in turn: per mistake kind,
+    how many each flagged and which introduced lines only one of them found
+    (`lspfeedback._bench.cells.catches`)."""
+    from lspfeedback._bench import cells
+    from lspfeedback._bench.edit_scripts import KINDS, make_script
+    from lspfeedback._bench.workloads import pick_edit_files
+
+    tiers = [t for t in cells.TIERS if t.name in ("ty+ruff", "pyright+ruff")]
+    with tempfile.TemporaryDirectory(prefix="lspfeedback-fidelity-mutations-") as tmp:
+        root = Path(tmp) / history.project
+        shutil.copytree(history.package, root / history.package.name, symlinks=True)
+        package = history.package.name
+        files = pick_edit_files(root, package, widely=2, leaves=2)
+        steps = make_script(root, files, seed, per_kind * len(KINDS))
+        cell = asyncio.run(cells.tiers_cell(root, Path(tmp) / "cold", package, steps, tiers,
+                                            cold=False, progress=progress))
+    return {"project": history.project, "release": history.releases[0] if history.releases else "",
+            "files": list(files), "steps": len(steps), "catches": cell["catches"],
+            "summary": cell["summary"], "skipped": cell["skipped"]}
+
+
+def mutation_markdown(m: Mapping[str, Any]) -> list[str]:
+    """The per-kind table of `mutation_recall`, for the fidelity section."""
+    catches = m["catches"]
+    if not catches:
+        return []
+    tiers = list(next(iter(catches.values()))["flagged"])
+    columns = ["mistake kind", "mistakes", *(f"flagged by {t}" for t in tiers),
+               *(f"lines only {t}" for t in tiers)]
+    lines = [
+        "", "### ty vs pyright on the same mutation corpus", "",
+        (f"{m['project']} {m['release']} (its most imported modules and some leaves, "
+         f"`workloads.pick_edit_files`: {', '.join(f'`{f}`' for f in m['files'])}): "
+         f"{m['steps']} steps, mistakes of every "
+         "kind each followed by its fix, every step verified by both pairs in turn, every "
+         "state new. `flagged`: mistakes whose report introduced a diagnostic (the recall of "
+         "each pair: every mistake is a real one); `lines only`: introduced (path, line) pairs "
+         "the other pair did not report."), "",
+        "| " + " | ".join(columns) + " |", "|" + "---|" * len(columns),
+    ]
+    for kind in sorted(catches, key=lambda k: (k == "all", k)):
+        r = catches[kind]
+        lines.append("| " + " | ".join([kind, str(r["mistakes"]),
+                                        *(f"{r['flagged'][t]} ({r['recall'][t]:.0%})" for t in tiers),
+                                        *(str(r["only"][t]) for t in tiers)]) + " |")
+    warm = m["summary"]
+    lines += ["", "Warm p50 on these steps: " + ", ".join(
+        f"{t} {row['warm']['p50']} ms" for t, row in warm.items()) + "."]
+    return lines

@@ -125,7 +125,7 @@ def tier_rows(doc: Mapping[str, Any]) -> list[list[str]]:
             agreed = (f"{t['preview_agreed']}/{t['previews']}" if t.get("previews") else "-")
             out.append([name, tier, str(t["samples"]), _ms(t["warm"]["p50"]), _ms(t["warm"]["p95"]),
                         _ms(first.get("p50")), _ms(first.get("p95")),
-                        " + ".join(_CLI.get(c, c) for c in colds.get(tier, ())),
+                        " + ".join(_CLI.get(str(c), str(c)) for c in colds.get(tier, ())),
                         _ms(t["cold"]["p50"]), _ms(t["cold"]["p95"]), _x(t["speedup"]),
                         _x(t.get("first_speedup")), agreed, str(t["unknown"])])
     return out
@@ -198,7 +198,7 @@ def daemon_rows(doc: Mapping[str, Any]) -> list[list[str]]:
 
 
 SCALING_COLUMNS = ("modules", "servers", "start-up to first verdict", "leaf samples", "leaf p50",
-                   "leaf p95", "p50 / smallest", "unknown", "servers' peak RSS (MiB)",
+                   "leaf p95", "p50 / smallest", "each server's time p50", "unknown", "servers' peak RSS (MiB)",
                    "library process peak RSS (MiB)", "cold CLIs p50", "speedup")
 
 
@@ -214,6 +214,7 @@ def scaling_rows(doc: Mapping[str, Any]) -> list[list[str]]:
         speed = round(cold / e["p50"], 1) if cold and e["p50"] else None
         out.append([f"{r['size']:,}", r["servers"], _ms(r["startup_ms"]), str(e["n"]),
                     _ms(e["p50"]), _ms(e["p95"]), _x(r.get("ratio_to_smallest")),
+                    ", ".join(f"{k} {_ms(v['p50'])}" for k, v in (r.get("server_ms") or {}).items()) or "-",
                     str(r["unknown"]),
                     ", ".join(f"{k} {v:.0f}" for k, v in rss["servers"].items() if v is not None) or "-",
                     f"{rss['library']:.0f} ({rss['library_before_start']:.0f} before start)"
@@ -453,13 +454,20 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
         ]
         columns, crows = catch_rows(doc)
         if crows:
+            corpus = next((w["summary"].get("corpus") for w in doc["workloads"].values()
+                           if w["summary"].get("corpus")), None)
+            size = (f"{next(iter(corpus.values()))['samples']} steps (mistakes and their fixes), "
+                    if corpus else "")
             lines += [
-                ("What each tier catches, on the same mistakes (the mutation corpus of the tiers "
-                 "cell: every mistake step, each verified by every tier): `flagged` = mistakes "
-                 "for which the tier's report introduced at least one diagnostic (recall: the "
-                 "mistakes are real by construction, tests/test_bench_parts.py checks that the "
-                 "cold CLIs complain about each kind); `lines` = introduced (path, line) pairs; "
-                 "`lines only` = those no other tier reported."), "",
+                ("**What each tier catches: ty vs pyright on the same mutation corpus.** A seeded "
+                 f"corpus of {size}balanced over the mistake kinds, in the same files, each step "
+                 "verified by every tier in turn (rotated), every state new: `flagged` = mistakes "
+                 "for which the tier's report introduced at least one diagnostic, with its recall "
+                 "(the mistakes are real by construction: tests/test_bench_parts.py checks that "
+                 "the cold CLIs complain about every kind); `lines` = introduced (path, line) "
+                 "pairs; `lines only` = those no other tier reported. The defaults follow from "
+                 "this and the costs above: the fast tier answers first (the preview), pyright "
+                 "has the last word."), "",
                 *_md_table(columns, crows), "",
             ]
         for w in doc["workloads"].values():
@@ -522,7 +530,8 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "started) to the first diagnostics of the leaf; the start-up phases are shown "
              "while it runs (the shadow, each server running, the servers' `$/progress` where "
              "the session exposes it). `p50 / smallest`: the leaf edit's p50 over the same "
-             "server set's at the smallest size. Cold: the CLIs on the whole package, "
+             "server set's at the smallest size; `each server's time`: the servers' share of a "
+             "verify (`Report.timings_ms`), the rest is the library's. Cold: the CLIs on the whole package, "
              f"{scaling['cold_runs']} run(s) per size, summed over the set; `pyright` cold only "
              f"up to {scaling['cold_pyright_max']:,} modules (on 50,000 it ran over 5 minutes "
              "and 4 GiB, measured, before it was stopped)."), "",

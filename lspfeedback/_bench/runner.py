@@ -114,6 +114,9 @@ class WorkloadResult:
             out["tiers"] = self.cells["tiers"]["summary"]
             out["catches"] = self.cells["tiers"]["catches"]
             out["tiers_skipped"] = self.cells["tiers"]["skipped"]
+        if "corpus" in self.cells:
+            out["catches"] = self.cells["corpus"]["catches"]
+            out["corpus"] = self.cells["corpus"]["summary"]
         out["startup_ms"] = {b.backend: b.startup_ms for b in self.backends}
         out["peak_rss_mb"] = {b.backend: b.peak_rss_mb for b in self.backends}
         if self.candidates:
@@ -131,7 +134,7 @@ class Bench:
     def __init__(self, workload: Workload, *, pairs: int, seed: int, backends: Sequence[str],
                  floor: Sequence[str], cold: bool = True, candidates: int = 0,
                  daemon: bool = False, tiers: Sequence[Tier] = (), multi: bool = False,
-                 progress: Progress | None = None) -> None:
+                 corpus: int = 0, progress: Progress | None = None) -> None:
         self.w = workload
         self.seed, self.pairs = seed, pairs
         self.backends = list(backends)
@@ -142,6 +145,8 @@ class Bench:
         self.daemon = daemon
         self.tiers = list(tiers)
         self.multi = multi
+        self.corpus = corpus
+        """Mistakes per kind in the mutation corpus every (non-progressive) tier verifies."""
         self.progress = progress or (lambda _: None)
         # Every state is made unique with a trailing comment: a fix restores the original
         # text exactly, and the engine would answer a state it has seen from its cache; the
@@ -164,6 +169,15 @@ class Bench:
                 await self._cell("tiers", cells.tiers_cell(
                     work, Path(tmp) / "cold-tiers", self.w.package, self.raw_script, self.tiers,
                     cold=self.cold, progress=self.progress))
+            if self.corpus and self.tiers:
+                from lspfeedback._bench.edit_scripts import KINDS
+
+                corpus = make_script(self.w.root, self.w.edit_files, self.seed + 1,
+                                     self.corpus * len(KINDS))
+                await self._cell("corpus", cells.tiers_cell(
+                    work, Path(tmp) / "cold-corpus", self.w.package, corpus,
+                    [t for t in self.tiers if not t.progressive], cold=False,
+                    progress=self.progress))
             for name in self.floor_servers:
                 await self._cell(name, cells.floor_cell(work, name, self.raw_script,
                                                         progress=self.progress), "floor")
@@ -184,8 +198,8 @@ class Bench:
         backend = "+".join(COMBINED)
         shutil.copytree(work, cold_root, symlinks=True)
         started = time.perf_counter()
-        async with AsyncVerifier(work, servers=COMBINED, timeout=TIMEOUT, replicas=1,
-                                     watch=False) as v:
+        async with self._started(AsyncVerifier(work, servers=COMBINED, timeout=TIMEOUT,
+                                               replicas=1, watch=False)) as v:
             await v.diagnostics([self.script[0].path])
             startup = (time.perf_counter() - started) * 1000
             await self._warm_up(v)
@@ -199,6 +213,14 @@ class Bench:
                 self.progress(f"{self.w.name} {backend} {number}/{len(self.script)} "
                               f"{step.kind}: {report.elapsed_ms:.0f} ms")
             self.result.backends.append(BackendStats(backend, startup, _peak_rss(v)))
+
+    def _started(self, v: AsyncVerifier) -> AsyncVerifier:
+        """``v``, its servers' ``$/progress`` shown as progress lines while they start."""
+        from lspfeedback._bench.scaling import attach_progress
+
+        attach_progress(list(v._primary.sessions.values()),  # pyright: ignore[reportPrivateUsage]
+                        lambda line: self.progress(f"{self.w.name} start-up: {line}"))
+        return v
 
     async def _warm_up(self, v: AsyncVerifier) -> None:
         """One unmeasured edit of each edited file (and back), as an agent's first would be."""
@@ -239,8 +261,8 @@ class Bench:
     async def _alone(self, work: Path, backend: str) -> None:
         started = time.perf_counter()
         try:
-            async with AsyncVerifier(work, servers=(backend,), timeout=TIMEOUT, replicas=1,
-                                     watch=False) as v:
+            async with self._started(AsyncVerifier(work, servers=(backend,), timeout=TIMEOUT,
+                                                   replicas=1, watch=False)) as v:
                 await v.diagnostics([self.script[0].path])
                 startup = (time.perf_counter() - started) * 1000
                 await self._warm_up(v)

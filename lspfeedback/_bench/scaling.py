@@ -154,10 +154,13 @@ async def measure(root: Path, leaf: str, servers: Sequence[str], edits: int, see
         await v.verify({leaf: text})
         ms: list[float] = []
         statuses: list[str] = []
+        per_server: dict[str, list[float]] = {}
         for number, new_text in enumerate(script, 1):
             report = await v.verify({leaf: new_text})
             ms.append(report.elapsed_ms)
             statuses.append(report.status)
+            for name, value in report.timings_ms.items():
+                per_server.setdefault(name, []).append(value)
             say(f"leaf edit {number}/{len(script)}: {report.elapsed_ms:.0f} ms")
         servers_rss = {s.name: tree_rss_mib(s.pid) for s in v.status().servers if s.pid is not None}
     finally:
@@ -166,6 +169,7 @@ async def measure(root: Path, leaf: str, servers: Sequence[str], edits: int, see
         "servers": "+".join(servers), "leaf": leaf, "startup_ms": round(startup_ms, 1),
         "phases": phases, "progress_hooked": hooked,
         "leaf_edits": stats(ms), "samples": [round(x, 2) for x in ms],
+        "server_ms": {name: stats(values) for name, values in per_server.items()},
         "unknown": statuses.count("unknown"),
         "rss_mib": {"servers": servers_rss, "library": rss_mib("self"),
                     "library_before_start": rss_before},
