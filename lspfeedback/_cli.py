@@ -3,6 +3,7 @@
     lspfeedback check PATH... [--baseline auto|daemon|git|none] [--fail-on introduced|any]
     lspfeedback verify [--root R] [--server S]... [--json] PATH...
     lspfeedback verify [--root R] --patch FILE|-          (a unified diff or search/replace blocks)
+    lspfeedback verify --progressive ...                  (a preview first, then the final report)
     lspfeedback candidates [--root R] [--json] DIR_OR_FILES...
     lspfeedback hook claude-code                          (a Claude Code PostToolUse hook)
     lspfeedback servers
@@ -13,7 +14,9 @@
 ``check PATH...`` says what files already written introduced, against the state before the
 writes (see `lspfeedback._check`); ``verify PATH...`` checks files as they are on disk against
 what the verifier saw before, plus the files that import them; ``verify --patch`` checks an edit
-in memory without writing it. ``candidates`` ranks several edits (one per file).
+in memory without writing it; ``verify --progressive`` prints a preview from the fast servers
+(ruff, ty) before the final report (with ``--json``, one JSON object per line, the last with
+``"final": true``). ``candidates`` ranks several edits (one per file).
 
 Exit status, for every command (``hook`` keeps Claude Code's own contract, see `_hook`):
 0 clean, 1 errors, 2 usage error, 3 unknown (a server did not answer, nothing could be checked,
@@ -33,7 +36,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -51,6 +54,7 @@ from lspfeedback._exceptions import EditError, LspFeedbackError, PathOutsideWork
 
 if TYPE_CHECKING:
     from lspfeedback._check import CheckOutcome
+    from lspfeedback._daemon.wire import Wire
     from lspfeedback._options import VerifierOptions
     from lspfeedback._report import Report
 
@@ -152,6 +156,10 @@ def _add_verify(sub: argparse._SubParsersAction[argparse.ArgumentParser],
                         help="lowest severity that makes the exit status 1 (default: error)")
     verify.add_argument("--no-daemon", action="store_true",
                         help="check in-process even when a daemon is running for the root")
+    verify.add_argument("--progressive", action="store_true",
+                        help="print a preview as soon as the fast servers (ruff, ty) have "
+                        "answered, then the final report (--json: one object per line, the "
+                        "last with \"final\": true); the exit status is the final report's")
 
 
 def _add_mcp(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -366,7 +374,7 @@ def _read_source(name: str) -> str:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from lspfeedback._check import EXCLUDED, NOT_SOURCE, SOURCE_SUFFIXES, relative_paths, vouched
+    from lspfeedback._check import EXCLUDED, NOT_SOURCE, SOURCE_SUFFIXES, relative_paths
 
     if bool(args.paths) == bool(args.patch):
         print("lspfeedback: error: give PATHs or --patch, not both or neither", file=sys.stderr)
@@ -391,27 +399,83 @@ def _verify(args: argparse.Namespace) -> int:
             not_checked += [(Path(p).relative_to(s.root).as_posix(), NOT_SOURCE) for p in changes]
             _print_not_checked(not_checked, as_json=args.json)
             return EXIT_UNKNOWN
-    report = _verify_with_daemon(args, s, changes)
-    if report is None:
-        from lspfeedback._verifier import Verifier  # the engine: only when checking in-process
+    reports = _verify_with_daemon(args, s, changes)
+    if reports is None:
+        reports = _verify_in_process(s, changes, progressive=args.progressive)
+    status = EXIT_UNKNOWN
+    for report in _to_the_end(reports):
+        unchecked = list(not_checked)
+        if not args.patch:
+            checked = set(report.checked_files)
+            unchecked += [(str(Path(p).relative_to(s.root).as_posix()), NOT_SOURCE)
+                          for p in changes if isinstance(p, str) and
+                          Path(p).relative_to(s.root).as_posix() not in checked]
+        if args.json:
+            print(json.dumps({**report.to_dict(),
+                              "not_checked": [{"path": p, "reason": r} for p, r in unchecked]},
+                             indent=None if args.progressive else 2), flush=True)
+        elif not report.final:
+            _print_preview(report)
+        else:
+            _print_text(report, unchecked)
+        if report.final:
+            status = exit_status(report, args.fail_on) if report.checked_files else EXIT_UNKNOWN
+    return status
 
-        options = _options(s)
-        with Verifier(s.root, options) as verifier:
-            report = vouched(verifier.verify(changes), options.server_names)
-    if not args.patch:
-        checked = set(report.checked_files)
-        not_checked += [(str(Path(p).relative_to(s.root).as_posix()), NOT_SOURCE)
-                        for p in changes if isinstance(p, str) and
-                        Path(p).relative_to(s.root).as_posix() not in checked]
-    if args.json:
-        print(json.dumps({**report.to_dict(),
-                          "not_checked": [{"path": p, "reason": r} for p, r in not_checked]},
-                         indent=2))
+
+def _verify_in_process(s: Settings, changes: str | list[str], *,
+                       progressive: bool) -> Iterator[Report]:
+    from lspfeedback._check import vouched
+    from lspfeedback._verifier import Verifier  # the engine: only when checking in-process
+
+    options = _options(s)
+    with Verifier(s.root, options) as verifier:
+        if not progressive:
+            yield vouched(verifier.verify(changes), options.server_names)
+            return
+        for report in verifier.verify_progressive(changes):
+            yield vouched(report, options.server_names)
+
+
+def _to_the_end(reports: Iterator[Report]) -> Iterator[Report]:
+    """``reports``, ending with a final one: a stream that breaks after a preview ends with
+    an ``unknown`` final report saying why (never with the preview, never silently)."""
+    from lspfeedback._report import Report, Unknown
+
+    preview: Report | None = None
+    try:
+        for report in reports:
+            yield report
+            if report.final:
+                return
+            preview = report
+    except LspFeedbackError as exc:
+        if preview is None:
+            raise  # nothing was said yet: the usual error and exit status
+        why = f"the check stopped after its preview: {exc}"
     else:
-        _print_text(report, not_checked)
-    if not report.checked_files:
-        return EXIT_UNKNOWN
-    return exit_status(report, args.fail_on)
+        if preview is None:
+            return
+        why = "the check ended after its preview, without a final report"
+    yield Report(status="unknown", unknown=(Unknown("lspfeedback", why),), complete=False,
+                 checked_files=preview.checked_files, changed_files=preview.changed_files,
+                 notes=("the preview above is not the verdict: nothing is vouched for",))
+
+
+def _print_preview(report: Report) -> None:
+    """A preview, marked as one on every line: it is never the verdict."""
+    from lspfeedback._check import format_lines
+
+    servers = ", ".join(report.servers) or "the fast servers"
+    print(f"preview from {servers} (not final; the thorough servers are still checking):",
+          flush=True)
+    for line in format_lines(report.diagnostics, "  "):
+        print(line)
+    for unknown in report.unknown:
+        print(f"  unknown: {unknown}")
+    errors = sum(d.severity == "error" for d in report.diagnostics)
+    print(f"preview: {errors} errors in {len(report.checked_files)} files "
+          f"({report.elapsed_ms:.0f} ms; not final)", file=sys.stderr, flush=True)
 
 
 def _print_not_checked(not_checked: list[tuple[str, str]], *, as_json: bool) -> None:
@@ -425,18 +489,17 @@ def _print_not_checked(not_checked: list[tuple[str, str]], *, as_json: bool) -> 
 
 
 def _verify_with_daemon(args: argparse.Namespace, s: Settings,
-                        changes: str | list[str]) -> Report | None:
-    """The report from the daemon running for the root; None when there is none to use.
+                        changes: str | list[str]) -> Iterator[Report] | None:
+    """The reports from the daemon running for the root (the final one, after a preview
+    with ``--progressive``); None when there is none to use.
 
     Through the socket-level `Wire` (as ``check``), so that a verify through a warm daemon
     does not import the engine, httpx or lsprotocol."""
     if args.no_daemon:
         return None
-    from lspfeedback._check import vouched
     from lspfeedback._daemon.background import running
     from lspfeedback._daemon.state import read_state, state_path
     from lspfeedback._exceptions import DaemonError
-    from lspfeedback._report import Report
 
     found = None
     try:
@@ -462,10 +525,22 @@ def _verify_with_daemon(args: argparse.Namespace, s: Settings,
     if found is None:
         return None
     wire, health = found
+    servers = health.get("servers", {})
+    names = list(servers) if isinstance(servers, dict) else []
+    return _daemon_reports(wire, changes, names, progressive=args.progressive)
+
+
+def _daemon_reports(wire: Wire, changes: str | list[str], servers: list[str], *,
+                    progressive: bool) -> Iterator[Report]:
+    from lspfeedback._check import vouched
+    from lspfeedback._report import Report
+
     try:
-        servers = health.get("servers", {})
-        return vouched(Report.from_dict(wire.verify(changes)),
-                       list(servers) if isinstance(servers, dict) else [])
+        if not progressive:
+            yield vouched(Report.from_dict(wire.verify(changes)), servers)
+            return
+        for data in wire.verify_progressive(changes):
+            yield vouched(Report.from_dict(data), servers)
     finally:
         wire.close()
 

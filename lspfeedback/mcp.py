@@ -17,11 +17,20 @@ content. A bad edit (`EditError`, `PathOutsideWorkspace`, any `LspFeedbackError`
 as a tool error carrying the library's message; a server that cannot answer is a report with
 status ``"unknown"``, as everywhere in lspfeedback.
 
+The progressive verdict: when the caller of ``verify`` gave a progress token
+(``_meta.progressToken``), the tool sends the preview (the fast servers' report, ruff and ty,
+as text starting with "preview") in a ``notifications/progress`` (progress 1 of 2) as soon as
+it is there, and returns the final report as its result; without a token it answers as
+before. A preview is never the result. Tools run one at a time on the verifier (a lock), so
+a speculative progressive check, which lays its edit and takes it back around the engine's
+own lock, is never seen by another call.
+
 This module is ``lspfeedback.mcp``; ``import mcp`` below is the MCP SDK (imports are absolute).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import signal
@@ -39,6 +48,7 @@ from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from lspfeedback import __version__
+from lspfeedback._daemon.progressive import speculative_progressive
 from lspfeedback._engine import AsyncVerifier
 from lspfeedback._exceptions import LspFeedbackError
 from lspfeedback._options import VerifierOptions
@@ -130,15 +140,46 @@ async def verify(
     lists what the edit fixed, `diagnostics` everything current in `checked_files`. Lines and
     columns are 1-based. An edit that does not apply (search text not found, ambiguous, a
     path outside the workspace) is an error naming the file and showing the closest text;
-    nothing is changed then.
+    nothing is changed then. With a progress token, a preview from the fast servers comes
+    first as a progress notification; the result is always the final report.
     """
     verifier = ctx.request_context.lifespan_context
     with _library_errors():
-        if speculative:
-            report = await verifier.verify_speculative(changes)
-        else:
-            report = await verifier.verify(changes)
+        async with _exclusive(verifier):
+            if _progress_requested(ctx):
+                report = await _progressively(ctx, verifier, changes, speculative)
+            elif speculative:
+                report = await verifier.verify_speculative(changes)
+            else:
+                report = await verifier.verify(changes)
     return _report_result(report)
+
+
+def _progress_requested(ctx: VerifierContext) -> bool:
+    meta = ctx.request_context.meta
+    return bool(meta) and meta.get("progress_token") is not None  # type: ignore[union-attr]
+
+
+async def _progressively(ctx: VerifierContext, verifier: AsyncVerifier,
+                         changes: dict[str, str] | str, speculative: bool) -> Report:
+    """The final report; the preview goes out as a progress notification before it."""
+    reports = (speculative_progressive(verifier, changes) if speculative
+               else verifier.verify_progressive(changes))
+    async with contextlib.aclosing(reports):
+        async for report in reports:
+            if report.final:
+                return report
+            await ctx.report_progress(1, 2, str(report))
+    raise ToolError("the check ended after its preview, without a final report: nothing is "
+                    "vouched for; call verify again")
+
+
+_LOCKS: weakref.WeakKeyDictionary[AsyncVerifier, anyio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _exclusive(verifier: AsyncVerifier) -> anyio.Lock:
+    """One tool at a time on ``verifier`` (see the module docstring)."""
+    return _LOCKS.setdefault(verifier, anyio.Lock())
 
 
 async def check_files(
@@ -167,7 +208,8 @@ async def check_files(
                         "relative to the workspace root")
     with _library_errors():
         try:
-            outcome = await check_with(verifier, rels, _MEMORY.setdefault(verifier, Memory()))
+            async with _exclusive(verifier):
+                outcome = await check_with(verifier, rels, _MEMORY.setdefault(verifier, Memory()))
         except CheckUsageError as exc:
             raise ToolError(str(exc)) from exc
     data = outcome.to_dict()
@@ -202,7 +244,8 @@ async def verify_candidates(
     """
     verifier = ctx.request_context.lifespan_context
     with _library_errors():
-        ranked = await verifier.verify_candidates(candidates)
+        async with _exclusive(verifier):
+            ranked = await verifier.verify_candidates(candidates)
     return CallToolResult(
         content=[TextContent(type="text", text=_candidates_text(ranked))],
         structured_content={"candidates": [c.to_dict() for c in ranked]},
@@ -215,7 +258,8 @@ async def commit(ctx: VerifierContext) -> Annotated[CallToolResult, PathsOut]:
     keep nothing, so there is nothing to commit after them."""
     verifier = ctx.request_context.lifespan_context
     with _library_errors():
-        paths = await verifier.commit()
+        async with _exclusive(verifier):
+            paths = await verifier.commit()
     return _paths_result(paths, "committed", "nothing to commit: no edit is kept")
 
 
@@ -224,7 +268,8 @@ async def discard(ctx: VerifierContext) -> Annotated[CallToolResult, PathsOut]:
     return the paths dropped. The servers see the files on disk again."""
     verifier = ctx.request_context.lifespan_context
     with _library_errors():
-        paths = await verifier.discard()
+        async with _exclusive(verifier):
+            paths = await verifier.discard()
     return _paths_result(paths, "discarded", "nothing to discard: no edit is kept")
 
 
@@ -240,7 +285,8 @@ async def diagnostics(
     and `resolved` are empty; read `diagnostics` and `status`."""
     verifier = ctx.request_context.lifespan_context
     with _library_errors():
-        report = await verifier.diagnostics(paths)
+        async with _exclusive(verifier):
+            report = await verifier.diagnostics(paths)
     return _report_result(report)
 
 

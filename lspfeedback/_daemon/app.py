@@ -5,6 +5,12 @@ what was committed, and no request leaves an overlay in it. A verify without a s
 speculative (checked and taken back); a session's overlays live here, per session, and are
 laid over the base for that session's requests only. The engine runs one operation at a
 time (its lock), so two requests never mix their documents.
+
+Answers are JSON bytes made once by `Daemon.reply` (no second validation against the response
+models, which only describe them for ``/openapi.json``; a test pins that they agree).
+``POST /v1/verify/progressive`` answers ``application/x-ndjson``: one report per line as each
+tier of servers answers, the last one ``"final": true``; an error after the first line is a
+line ``{"error": kind, "message": ..., "status": code}`` instead, never silence.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -31,9 +37,18 @@ from lspfeedback._daemon.models import (
     SessionRequest,
     VerifyRequest,
 )
+from lspfeedback._daemon.progressive import ReportStream
 from lspfeedback._daemon.security import Guard
-from lspfeedback._daemon.service import ApiError, Daemon, DaemonSettings, error_for
+from lspfeedback._daemon.service import (
+    LIST_WITH_SESSION,
+    ApiError,
+    Daemon,
+    DaemonSettings,
+    dumps,
+    error_for,
+)
 from lspfeedback._exceptions import LspFeedbackError
+from lspfeedback._report import Report
 from lspfeedback._schema import CandidateModel, ReportModel
 
 
@@ -45,6 +60,12 @@ DaemonDep = Annotated[Daemon, Depends(get_daemon)]
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorResponse} for code in (400, 401, 403, 404, 413, 422, 503)
 }
+NDJSON = "application/x-ndjson"
+
+
+def _json(body: bytes) -> Response:
+    """An answer already serialised (`Daemon.reply`): sent as it is."""
+    return Response(body, media_type="application/json")
 
 
 def create_app(settings: DaemonSettings) -> FastAPI:
@@ -78,13 +99,12 @@ def create_app(settings: DaemonSettings) -> FastAPI:
 
 def _add_routes(app: FastAPI) -> None:
     @app.post("/v1/verify", response_model=ReportModel, responses=ERRORS)
-    async def verify(body: VerifyRequest, daemon: DaemonDep) -> dict[str, Any]:
+    async def verify(body: VerifyRequest, daemon: DaemonDep) -> Response:
         """Check an edit and return its report. Speculative unless a session is named."""
         engine = daemon.engine
         if isinstance(body.changes, list):
             if body.session is not None:
-                raise ApiError(400, "InvalidRequest", "a list of paths re-reads files from the "
-                               "shared disk; it cannot be combined with a session")
+                raise ApiError(400, "InvalidRequest", LIST_WITH_SESSION)
             report = await daemon.run(engine.verify(body.changes))
         elif body.session is None:
             report = await daemon.run(engine.verify_speculative(body.changes))
@@ -95,10 +115,31 @@ def _add_routes(app: FastAPI) -> None:
                     engine.verify_candidates([body.changes], base=dict(session.overlays)))
                 session.overlays.update(result.changes)
                 report = result.report
-        return daemon.reply(report)
+        return _json(daemon.reply(report))
+
+    @app.post("/v1/verify/progressive", responses={
+        **ERRORS, 200: {"content": {NDJSON: {"schema": {"$ref": "#/components/schemas/ReportModel"}}},
+                        "description": "One report per line (NDJSON) as each tier of servers "
+                        "answers; the last has final: true. An error after the first line is "
+                        'a line {"error": kind, "message": ..., "status": code}.'}})
+    async def verify_progressive(body: VerifyRequest, daemon: DaemonDep) -> StreamingResponse:
+        """Check an edit as /v1/verify does, answered in tiers: a preview report (final:
+        false) as soon as the fast servers (ruff, ty) have answered, then the final report
+        (final: true) when every configured server has; just the final one when no server
+        is slower. A preview is never the verdict: wait for the line with final: true."""
+        stream = daemon.progressive(body.changes, body.session)
+        try:
+            first = await stream.next()  # an error before any report is an ordinary answer
+        except BaseException:
+            stream.cancel()
+            raise
+        if first is None:  # cannot happen: next() raises rather than end without a report
+            raise ApiError(500, "InternalError", "the progressive verify gave no report")
+        return StreamingResponse(_lines(daemon, stream, first), media_type=NDJSON,
+                                 headers={"Cache-Control": "no-store"})
 
     @app.post("/v1/candidates", response_model=list[CandidateModel], responses=ERRORS)
-    async def candidates(body: CandidatesRequest, daemon: DaemonDep) -> list[dict[str, Any]]:
+    async def candidates(body: CandidatesRequest, daemon: DaemonDep) -> Response:
         """Check each candidate against the same base (a session's overlays if named); best
         first. Nothing is kept, not even in the session."""
         engine = daemon.engine
@@ -108,9 +149,7 @@ def _add_routes(app: FastAPI) -> None:
             async with daemon.session(body.session, create=False) as session:
                 ranked = await daemon.run(
                     engine.verify_candidates(body.candidates, base=dict(session.overlays)))
-        for candidate in ranked:
-            daemon.metrics.observe_report(candidate.report)
-        return [candidate.to_dict() for candidate in ranked]
+        return _json(daemon.reply_candidates(ranked))
 
     @app.post("/v1/commit", response_model=CommitResponse, responses=ERRORS)
     async def commit(body: SessionRequest, daemon: DaemonDep) -> dict[str, Any]:
@@ -134,9 +173,9 @@ def _add_routes(app: FastAPI) -> None:
     async def diagnostics(
         daemon: DaemonDep,
         path: Annotated[list[str], Query(min_length=1, description="repeat for several")],
-    ) -> dict[str, Any]:
+    ) -> Response:
         """Current diagnostics of the paths in the shared base (no change, no importers)."""
-        return daemon.reply(await daemon.run(daemon.engine.diagnostics(path)))
+        return _json(daemon.reply(await daemon.run(daemon.engine.diagnostics(path))))
 
     @app.get("/v1/health", response_model=HealthResponse, responses=ERRORS)
     async def health(daemon: DaemonDep) -> dict[str, Any]:
@@ -148,6 +187,31 @@ def _add_routes(app: FastAPI) -> None:
         """Prometheus text format."""
         return PlainTextResponse(daemon.render_metrics(),
                                  media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+async def _lines(daemon: Daemon, stream: ReportStream, first: Report) -> AsyncIterator[bytes]:
+    """The NDJSON body: each report as it comes, or an error line where the stream broke."""
+    try:
+        report: Report | None = first
+        while report is not None:
+            yield daemon.reply(report) + b"\n"
+            try:
+                report = await stream.next()
+            except ApiError as exc:
+                yield _error_line(exc)
+                return
+            except LspFeedbackError as exc:
+                yield _error_line(error_for(exc))
+                return
+            except Exception as exc:  # noqa: BLE001 - an error line, never a cut-off stream
+                yield _error_line(ApiError(500, "InternalError", f"{type(exc).__name__}: {exc}"))
+                return
+    finally:
+        stream.cancel()  # a reader gone mid-stream: stop the work (it takes the edit back)
+
+
+def _error_line(error: ApiError) -> bytes:
+    return dumps({**error.body, "status": error.status}) + b"\n"
 
 
 def _add_error_handlers(app: FastAPI) -> None:

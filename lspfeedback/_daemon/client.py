@@ -3,19 +3,23 @@
     with Client(root="path/to/repo") as client:      # reads path/to/repo/.lspfeedback/daemon.json
         report = client.verify({"pkg/mod.py": new_text})
 
-Both return the same `Report` / `CandidateReport` objects as `Verifier`, and raise the same
+Both return the same `Report` / `CandidateReport` objects as `Verifier` (``verify_progressive``
+iterates a preview, then the final report, from the daemon's NDJSON stream), and raise the same
 `EditError` / `EditApplyError` (with its file, block and closest text) / `PathOutsideWorkspace`
 for a bad edit; anything else that goes wrong between here and the daemon is a `DaemonError`:
 `DaemonNotRunning`, `DaemonUnreachable`, `DaemonTimeout`, or the base class with the daemon's
 ``status`` and ``error`` name when it answered with an error. They share one base
 for finding the daemon and for turning answers into results; each method is a thin call.
+Found from a state file, they talk to the daemon over its local Unix socket when it has one
+(faster than TCP), named by its URL.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Self
 
@@ -74,7 +78,9 @@ class _BaseClient:
                     f".lspfeedback/daemon.json there); start one with: lspfeedback serve --root "
                     f"{where}")
             if url is None and socket is None:
-                url, socket = info.url, info.socket
+                # Both when the daemon has both: requests go over the local socket (faster),
+                # named by the URL (its Host header, its place in messages).
+                url, socket = info.url, info.local_socket or info.socket
             token = token if token is not None else info.token
         self.url = url
         self.socket: str | None = os.fspath(socket) if socket is not None else None
@@ -115,8 +121,22 @@ class _BaseClient:
     def _answer(self, response: httpx.Response) -> Any:
         """The JSON of a successful answer; the matching exception otherwise."""
         if response.is_success:
-            return response.json()
+            return json.loads(response.content)
         raise error_answer(self.endpoint, response.status_code, response.content)
+
+    def _line(self, line: str) -> Report | None:
+        """One line of a progressive answer as a report (None for a blank line); an error
+        line raises what an error answer with its status would."""
+        if not line.strip():
+            return None
+        data = json.loads(line)
+        if "error" in data:
+            raise error_answer(self.endpoint, int(data.get("status", 500)), line.encode())
+        return Report.from_dict(data)
+
+    def _unfinished(self) -> DaemonUnreachable:
+        return DaemonUnreachable(f"the daemon at {self.endpoint} ended the progressive answer "
+                                 "before its final report (it stopped or died)")
 
 
 def _edit(changes: Changes) -> Any:
@@ -187,6 +207,28 @@ class Client(_BaseClient):
         answer = self._call("POST", "/v1/verify", json=_verify_body(changes, session))
         return Report.from_dict(answer)
 
+    def verify_progressive(self, changes: Changes,
+                           session: str | None = None) -> Iterator[Report]:
+        """`verify`, answered in tiers: a preview (``final=False``: the fast servers, never
+        the verdict) as soon as it is there, then the final report (``final=True``); just
+        the final one when no server is slower. Raises, while iterating, what `verify`
+        raises, and `DaemonUnreachable` when the answer ends before the final report."""
+        body = _verify_body(changes, session)
+        try:
+            with self._http.stream("POST", "/v1/verify/progressive", json=body) as response:
+                if not response.is_success:
+                    response.read()
+                    self._answer(response)
+                for line in response.iter_lines():
+                    report = self._line(line)
+                    if report is not None:
+                        yield report
+                        if report.final:
+                            return
+        except httpx.HTTPError as exc:
+            raise self._failed(exc) from exc
+        raise self._unfinished()
+
     def verify_candidates(self, candidates: Sequence[Changes],
                           session: str | None = None) -> list[CandidateReport]:
         """Check each candidate against the same base; best first."""
@@ -247,6 +289,26 @@ class AsyncClient(_BaseClient):
         """See `Client.verify`."""
         answer = await self._call("POST", "/v1/verify", json=_verify_body(changes, session))
         return Report.from_dict(answer)
+
+    async def verify_progressive(self, changes: Changes,
+                                 session: str | None = None) -> AsyncIterator[Report]:
+        """See `Client.verify_progressive` (an async iterator)."""
+        body = _verify_body(changes, session)
+        try:
+            async with self._http.stream("POST", "/v1/verify/progressive",
+                                         json=body) as response:
+                if not response.is_success:
+                    await response.aread()
+                    self._answer(response)
+                async for line in response.aiter_lines():
+                    report = self._line(line)
+                    if report is not None:
+                        yield report
+                        if report.final:
+                            return
+        except httpx.HTTPError as exc:
+            raise self._failed(exc) from exc
+        raise self._unfinished()
 
     async def verify_candidates(self, candidates: Sequence[Changes],
                                 session: str | None = None) -> list[CandidateReport]:

@@ -1,7 +1,9 @@
 """Binding the socket and running the app on uvicorn until SIGTERM (or Ctrl-C).
 
-The socket is bound here, before uvicorn starts, so that port 0 gives a known port to write
-into the state file and a Unix socket is created with mode 0600 from its first moment.
+The sockets are bound here, before uvicorn starts, so that port 0 gives a known port to write
+into the state file and a Unix socket is created with mode 0600 from its first moment. A TCP
+daemon also listens on a private Unix socket (`lspfeedback._daemon.state.local_socket_path`),
+which local clients prefer: the same app, the same token, without the TCP stack.
 Shutdown: the signal makes requests in flight answer 503 at once, uvicorn closes the
 connections, and the lifespan stops every language server (shutdown, exit, then a kill of
 each server's process group): no orphans.
@@ -12,6 +14,7 @@ from __future__ import annotations
 import os
 import socket
 import stat
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
@@ -22,7 +25,14 @@ import uvicorn
 from lspfeedback._daemon.app import create_app
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, allowed_host_names
 from lspfeedback._daemon.service import DaemonSettings
-from lspfeedback._daemon.state import DaemonInfo, new_token, read_state
+from lspfeedback._daemon.state import (
+    DaemonInfo,
+    local_socket_path,
+    new_token,
+    private_folder,
+    read_state,
+    state_dir,
+)
 from lspfeedback._exceptions import DaemonError, WorkspaceError
 from lspfeedback._options import OptionFields, VerifierOptions
 
@@ -53,6 +63,7 @@ def serve(
     socket_path: str | os.PathLike[str] | None = None,
     max_body: int = DEFAULT_MAX_BODY,
     announce: Callable[[DaemonInfo], None] | None = None,
+    local_socket: bool = True,
     **fields: Unpack[OptionFields],
 ) -> int:
     """Serve ``root`` until a stop signal; returns 0, or 2 when the servers did not start.
@@ -60,8 +71,10 @@ def serve(
     The engine runs with ``options`` and ``fields`` (as `AsyncVerifier` takes them); the disk
     watcher is always on, since a daemon outlives many edits by others.
 
-    Listens on ``host:port`` (port 0 picks a free one) or, with ``socket_path``, on a Unix
-    socket. ``announce`` is called with the `DaemonInfo` once the servers are warm and the
+    Listens on ``host:port`` (port 0 picks a free one) and, unless ``local_socket`` is
+    false, on a private Unix socket for local clients (`local_socket_path`; both are in the
+    state file, and `Client` prefers the socket), or, with ``socket_path``, on that Unix
+    socket alone. ``announce`` is called with the `DaemonInfo` once the servers are warm and the
     state file is written. Raises `DaemonError` when a daemon already serves ``root``.
     """
     root_path = Path(root).resolve()
@@ -70,17 +83,24 @@ def serve(
     _refuse_if_running(root_path)
     unix_path = Path(socket_path).absolute() if socket_path is not None else None
     if unix_path is not None:
-        sock = bind_unix(unix_path)
+        sockets = [bind_unix(unix_path)]
         url, bound_port, names = None, None, allowed_host_names(None)
     else:
-        sock = bind_tcp(host, port)
-        address = sock.getsockname()
+        tcp = bind_tcp(host, port)
+        address = tcp.getsockname()
         bound_port = int(address[1])
-        shown = f"[{address[0]}]" if sock.family == socket.AF_INET6 else str(address[0])
+        shown = f"[{address[0]}]" if tcp.family == socket.AF_INET6 else str(address[0])
         url, names = f"http://{shown}:{bound_port}", allowed_host_names(str(address[0]))
+        sockets = [tcp]
+        if local_socket:
+            local = _bind_local(root_path)
+            if local is not None:
+                unix_path = local[1]
+                sockets.append(local[0])
     settings = DaemonSettings(
         root=root_path, token=new_token(),
-        options=(options or VerifierOptions()).replace(**{**fields, "watch": True}), max_body=max_body, url=url, socket=str(unix_path) if unix_path is not None else None,
+        options=(options or VerifierOptions()).replace(**{**fields, "watch": True}),
+        max_body=max_body, url=url, socket=str(unix_path) if unix_path is not None else None,
         host_names=names, port=bound_port, announce=announce,
     )
     app = create_app(settings)
@@ -91,12 +111,28 @@ def serve(
     )
     server = _Server(config, app.state.daemon.request_stop)
     try:
-        server.run(sockets=[sock])
+        server.run(sockets=sockets)
     except SystemExit:  # uvicorn's way of saying the lifespan (the servers' start) failed
         return 2
     finally:
-        sock.close()
+        for sock in sockets:
+            sock.close()
     return 0 if server.started else 2
+
+
+def _bind_local(root: Path) -> tuple[socket.socket, Path] | None:
+    """The private Unix socket a TCP daemon also listens on for local clients (they prefer
+    it: no TCP stack), and its path; None, with a note on stderr, when it cannot be made
+    (the daemon then serves TCP alone)."""
+    path = local_socket_path(root)
+    try:
+        if path.parent != state_dir(root):  # ROOT/.lspfeedback is made 0700, git-ignored
+            private_folder(path.parent)
+        return bind_unix(path), path
+    except (OSError, DaemonError) as exc:
+        print(f"lspfeedback: note: no local socket at {path} ({exc}); clients use TCP",
+              file=sys.stderr)
+        return None
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:

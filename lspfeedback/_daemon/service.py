@@ -2,16 +2,21 @@
 
 `Daemon` owns one `AsyncVerifier` for the life of the app (started in the lifespan, closed at
 shutdown) and the sessions' overlays, which never enter the engine's own state: they are laid
-over the shared base for one request at a time.
+over the shared base for one request at a time. Every engine operation runs under the
+daemon's own lock (``exclusive``), which a progressive verify holds from laying its edit to
+taking it back. Answers are serialised here, once, to JSON bytes (`report_json`): the routes
+send them as they are, without validating them again against the response models.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +24,7 @@ from typing import Any, TypeVar
 
 import lspfeedback
 from lspfeedback._daemon.metrics import Metrics
+from lspfeedback._daemon.progressive import ReportStream, speculative_progressive
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, LOOPBACK_NAMES
 from lspfeedback._daemon.state import DaemonInfo, remove_state, write_state
 from lspfeedback._engine import AsyncVerifier
@@ -31,7 +37,8 @@ from lspfeedback._exceptions import (
     WorkspaceError,
 )
 from lspfeedback._options import VerifierOptions
-from lspfeedback._report import Report
+from lspfeedback._report import CandidateReport, Diagnostic, Report
+from lspfeedback.edits import Changes
 
 T = TypeVar("T")
 
@@ -93,6 +100,9 @@ class Daemon:
         self.started = time.monotonic()
         self.startup_error: BaseException | None = None
         self.info: DaemonInfo | None = None
+        self.exclusive = asyncio.Lock()
+        """Held by every engine operation: a progressive verify lays its edit in the engine
+        and takes it back after, and nothing else may run in between."""
         self._engine: AsyncVerifier | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -156,7 +166,7 @@ class Daemon:
             work.close()
             raise _shutting_down()
         self.in_flight += 1
-        task = asyncio.ensure_future(work)
+        task = asyncio.ensure_future(self._exclusively(work))
         stop = asyncio.ensure_future(self.stopping.wait())
         try:
             await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
@@ -171,6 +181,45 @@ class Daemon:
             await asyncio.wait({task})
             raise _shutting_down()
         return task.result()
+
+    async def _exclusively(self, work: Coroutine[Any, Any, T]) -> T:
+        try:
+            async with self.exclusive:
+                return await work
+        finally:
+            work.close()  # never awaited if cancelled while waiting: no warning
+
+    def progressive(self, changes: Changes, session: str | None) -> ReportStream:
+        """A progressive verify of ``changes`` (speculative, or in ``session``, which keeps
+        the edit once the final report is there), running in a task of its own."""
+        if self.stopping.is_set():
+            raise _shutting_down()
+        if isinstance(changes, list) and session is not None:
+            raise ApiError(400, "InvalidRequest", LIST_WITH_SESSION)
+        return ReportStream(self._progressive(changes, session), stopping=self.stopping,
+                            stopped=_shutting_down)
+
+    async def _progressive(self, changes: Changes, name: str | None) -> AsyncIterator[Report]:
+        engine = self.engine
+        self.in_flight += 1
+        try:
+            if name is None:
+                async with self.exclusive:
+                    async for report in speculative_progressive(engine, changes):
+                        yield report
+                return
+            async with self.session(name, create=True) as session:
+
+                def keep(overlays: dict[str, str | None]) -> None:
+                    session.overlays.clear()
+                    session.overlays.update(overlays)
+
+                async with self.exclusive:
+                    async for report in speculative_progressive(
+                            engine, changes, base=dict(session.overlays), on_final=keep):
+                        yield report
+        finally:
+            self.in_flight -= 1
 
     @asynccontextmanager
     async def session(self, name: str, *, create: bool) -> AsyncIterator[Session]:
@@ -192,9 +241,18 @@ class Daemon:
             if not session.users and not session.overlays and self.sessions.get(name) is session:
                 del self.sessions[name]
 
-    def reply(self, report: Report) -> dict[str, Any]:
+    def reply(self, report: Report) -> bytes:
+        """The JSON answer for ``report`` (counted in the metrics)."""
         self.metrics.observe_report(report)
-        return report.to_dict()
+        return report_json(report)
+
+    def reply_candidates(self, ranked: Iterable[CandidateReport]) -> bytes:
+        """The JSON answer for ranked candidates (each counted in the metrics)."""
+        items = []
+        for candidate in ranked:
+            self.metrics.observe_report(candidate.report)
+            items.append(candidate_dict(candidate))
+        return dumps(items)
 
     # ---- introspection ---------------------------------------------------------------------
 
@@ -221,6 +279,40 @@ class Daemon:
                     for r in self.engine.status().replicas for s in r.servers]
         return self.metrics.render(restarts=restarts, sessions=len(self.sessions),
                                    in_flight=self.in_flight, uptime=time.monotonic() - self.started)
+
+
+LIST_WITH_SESSION = ("a list of paths re-reads files from the shared disk; it cannot be "
+                     "combined with a session")
+
+_DIAGNOSTIC_FIELDS = tuple(field.name for field in dataclasses.fields(Diagnostic))
+_DIAGNOSTIC_LISTS = ("diagnostics", "introduced", "resolved", "external_introduced")
+
+
+def dumps(payload: Any) -> bytes:
+    """Compact JSON, as the daemon sends it."""
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """Exactly `Report.to_dict()` (a test pins it), without `dataclasses.asdict` for each
+    diagnostic, which is most of its cost on a report with hundreds of them."""
+    out = dataclasses.replace(report, **{key: () for key in _DIAGNOSTIC_LISTS}).to_dict()
+    for key in _DIAGNOSTIC_LISTS:
+        out[key] = [{name: getattr(d, name) for name in _DIAGNOSTIC_FIELDS}
+                    for d in getattr(report, key)]
+    out["ok"] = report.ok
+    return out
+
+
+def report_json(report: Report) -> bytes:
+    """``report`` as the daemon's JSON answer (`Report.from_dict` reads it back)."""
+    return dumps(report_dict(report))
+
+
+def candidate_dict(candidate: CandidateReport) -> dict[str, Any]:
+    """Exactly `CandidateReport.to_dict()`, with `report_dict` for its report."""
+    return {**dataclasses.replace(candidate, report=Report(status=candidate.report.status)
+                                  ).to_dict(), "report": report_dict(candidate.report)}
 
 
 def _shutting_down() -> ApiError:

@@ -1,7 +1,8 @@
 """The state file a running daemon leaves in its root, so that clients can find it.
 
-``ROOT/.lspfeedback/daemon.json`` holds where the daemon listens (a URL or a Unix socket), the
-token every request must carry, its pid and version. It is written atomically with mode 0600
+``ROOT/.lspfeedback/daemon.json`` holds where the daemon listens (a URL, a Unix socket, or both:
+a TCP daemon also listens on a private Unix socket, `local_socket_path`, which local clients
+prefer), the token every request must carry, its pid and version. It is written atomically with mode 0600
 (the token is the only thing between another local user and the workspace), the directory
 gets its own ``.gitignore`` so that it is never committed, and the daemon removes the file
 when it stops.
@@ -23,6 +24,9 @@ STATE_DIR = ".lspfeedback"
 STATE_FILE = "daemon.json"
 LOG_FILE = "daemon.log"
 """What a daemon started in the background (by ``lspfeedback check``) writes on stderr."""
+SOCKET_FILE = "daemon.sock"
+MAX_SOCKET_PATH = 100
+"""Bytes of a Unix socket's path at most (``sun_path`` holds 108 on Linux, 104 on macOS)."""
 
 
 def new_token() -> str:
@@ -43,15 +47,25 @@ class DaemonInfo:
     url: str | None = None
     """``http://host:port`` when it listens on TCP."""
     socket: str | None = None
-    """The Unix socket's path when it listens on one."""
+    """The Unix socket's path when it listens on one (a TCP daemon has one too, for local
+    clients: faster than TCP)."""
 
     def __repr__(self) -> str:  # never the token
         return f"<DaemonInfo {self.endpoint} pid={self.pid} root={self.root}>"
 
     @property
     def endpoint(self) -> str:
-        """The URL, or ``unix:PATH``."""
+        """The URL, or ``unix:PATH`` (the name a daemon is known by, whichever way a client
+        reaches it)."""
         return self.url if self.url is not None else f"unix:{self.socket}"
+
+    @property
+    def local_socket(self) -> str | None:
+        """The Unix socket a client on this machine should use, if the daemon has one that
+        exists (else the URL is the way)."""
+        if self.socket is not None and os.path.exists(self.socket):
+            return self.socket
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -74,6 +88,36 @@ def state_dir(root: str | os.PathLike[str]) -> Path:
     ignore = path / ".gitignore"
     if not ignore.exists():
         ignore.write_text("*\n", encoding="utf-8")
+    return path
+
+
+def local_socket_path(root: str | os.PathLike[str]) -> Path:
+    """Where a TCP daemon of ``root`` also listens for local clients: ``ROOT/.lspfeedback/
+    daemon.sock``, or, when that path is too long for a socket, a private directory of this
+    user (``$XDG_RUNTIME_DIR/lspfeedback``, else ``TMPDIR/lspfeedback-UID``, mode 0700) with a
+    name derived from the root."""
+    import hashlib
+
+    resolved = Path(root).resolve()
+    near = resolved / STATE_DIR / SOCKET_FILE
+    if len(os.fsencode(near)) <= MAX_SOCKET_PATH:
+        return near
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    folder = (Path(runtime) / "lspfeedback" if runtime and os.path.isabs(runtime)
+              else Path(tempfile.gettempdir()) / f"lspfeedback-{os.getuid()}")
+    digest = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:24]
+    return folder / f"{digest}.sock"
+
+
+def private_folder(path: Path) -> Path:
+    """``path`` created with mode 0700 if missing; `DaemonError` unless it is a directory
+    owned by this user that nobody else may enter (another user could have made it first)."""
+    import stat
+
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    info = os.lstat(path)
+    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
+        raise DaemonError(f"{path} is not a private directory of this user (mode 0700)")
     return path
 
 
@@ -132,6 +176,13 @@ def _untrusted(info: os.stat_result, state: DaemonInfo, root: Path) -> str:
         host = urlsplit(state.url).hostname or ""
         if not is_loopback(host):
             return f"its endpoint {state.url} is not on this machine's loopback"
+    if state.socket is not None:
+        try:
+            sock = os.lstat(state.socket)
+        except OSError:
+            return ""  # gone: the daemon stopped (a client then says it is unreachable)
+        if not stat.S_ISSOCK(sock.st_mode) or sock.st_uid != os.getuid():
+            return f"its socket {state.socket} is not a socket of this user"
     return ""
 
 

@@ -4,14 +4,18 @@
 ``http.client`` (which imports the ``email`` package) about 20 ms, on a warm ``lspfeedback
 check`` whose whole budget is 150 ms. `Wire` speaks just enough HTTP/1.1 for the daemon's
 answers (a status line, headers, a ``Content-Length`` or chunked JSON body) over TCP or a Unix
-socket, keeps the connection alive between calls, raises the same exceptions as `Client` for
-the same answers, and returns the JSON as it came (`Report.from_dict` reads a report).
+socket (the daemon's local Unix socket when it has one), keeps the connection alive between
+calls, raises the same exceptions as `Client` for the same answers, and returns the JSON as it
+came (`Report.from_dict` reads a report). `verify_progressive` reads the NDJSON stream of
+``/v1/verify/progressive`` line by line, as the chunks arrive.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
+from collections.abc import Iterator
 from typing import Any
 
 from lspfeedback._daemon.state import DaemonInfo
@@ -41,12 +45,14 @@ class Wire:
         self.timeout = timeout
         self._sock: socket.socket | None = None
         self._buffer = b""
-        if info.url is not None:
-            self._host = info.url.removeprefix("http://")
-            host, _, port = self._host.rpartition(":")
-            self._address: tuple[str, int] | str = (host.strip("[]"), int(port))
+        # The local Unix socket when the daemon has one (no TCP stack), else its TCP port.
+        self._host = info.url.removeprefix("http://") if info.url is not None else "localhost"
+        local = info.local_socket
+        if local is not None or info.url is None:
+            self._address: tuple[str, int] | str = local or str(info.socket)
         else:
-            self._host, self._address = "localhost", str(info.socket)
+            host, _, port = self._host.rpartition(":")
+            self._address = (host.strip("[]"), int(port))
 
     def __repr__(self) -> str:  # never the token
         return f"<Wire {self.info.endpoint}>"
@@ -66,6 +72,31 @@ class Wire:
             body["session"] = session
         return dict(self.call("POST", "/v1/verify", body))
 
+    def verify_progressive(self, changes: dict[str, str | None] | list[str] | str,
+                           session: str | None = None) -> Iterator[dict[str, Any]]:
+        """Each report of a progressive verify as it comes (a preview, then the final one,
+        ``"final": true``). An error line raises what the error answer would;
+        `DaemonUnreachable` when the answer ends before the final report."""
+        body: dict[str, Any] = {"changes": changes}
+        if session is not None:
+            body["session"] = session
+        for line in self.lines("POST", "/v1/verify/progressive", body):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+            except ValueError as exc:
+                self.close()
+                raise DaemonUnreachable(f"the daemon at {self.info.endpoint} sent a line that "
+                                        f"is not JSON: {line[:200]!r}") from exc
+            if "error" in data:
+                raise error_answer(self.info.endpoint, int(data.get("status", 500)), line)
+            yield data
+            if data.get("final", True):
+                return
+        raise DaemonUnreachable(f"the daemon at {self.info.endpoint} ended the progressive "
+                                "answer before its final report (it stopped or died)")
+
     def discard(self, session: str) -> None:
         self.call("POST", "/v1/discard", {"session": session})
 
@@ -75,30 +106,38 @@ class Wire:
 
     def raw(self, method: str, path: str, body: object = None) -> bytes:
         """The body of a successful answer as it came (``/metrics`` is text)."""
+        return b"".join(self._answer(method, path, body))
+
+    def lines(self, method: str, path: str, body: object = None) -> Iterator[bytes]:
+        """The body of a successful answer line by line, each as soon as it has arrived."""
+        pending = b""
+        for piece in self._answer(method, path, body):
+            pending += piece
+            *complete, pending = pending.split(b"\n")
+            yield from complete
+        if pending:
+            yield pending
+
+    def _answer(self, method: str, path: str, body: object) -> Iterator[bytes]:
+        """The pieces of a successful answer's body as they arrive; the exception `Client`
+        raises for a failure (an error answer is read whole first)."""
         data = json.dumps(body).encode() if body is not None else b""
         head = (f"{method} {path} HTTP/1.1\r\nHost: {self._host}\r\n"
                 f"Authorization: Bearer {self.info.token}\r\nAccept: application/json\r\n"
                 f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n")
         request = head.encode() + data
-        try:
+        with _mapped(self):
             try:
-                status, answer = self._exchange(request)
+                status, headers = self._send(request)
             except _Closed:
                 self.close()  # a kept-alive connection the daemon had closed: once more
-                status, answer = self._exchange(request)
-        except TimeoutError as exc:
-            self.close()
-            raise DaemonTimeout(f"no answer from the daemon at {self.info.endpoint} within "
-                                f"{self.timeout:g} s") from exc
-        except (OSError, ValueError, _Closed) as exc:
-            self.close()
-            raise DaemonUnreachable(f"cannot reach the daemon at {self.info.endpoint}: {exc} "
-                                    "(is it running? see: lspfeedback status)") from exc
-        if 200 <= status < 300:
-            return answer
-        raise error_answer(self.info.endpoint, status, answer)
+                status, headers = self._send(request)
+            if not 200 <= status < 300:
+                raise error_answer(self.info.endpoint, status, b"".join(self._body(headers)))
+            yield from self._body(headers)
 
-    def _exchange(self, request: bytes) -> tuple[int, bytes]:
+    def _send(self, request: bytes) -> tuple[int, dict[str, str]]:
+        """Send ``request``; the answer's status and headers."""
         reused = self._sock is not None
         sock = self._connect()
         try:
@@ -111,17 +150,19 @@ class Wire:
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
         headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
+        return status, headers
+
+    def _body(self, headers: dict[str, str]) -> Iterator[bytes]:
+        """The body's pieces (a chunk each when chunked); the connection stays usable after."""
         if headers.get("transfer-encoding", "").lower() == "chunked":
-            body = b""
             while size := int(self._read_until(b"\r\n").split(b";")[0], 16):
-                body += self._read_exactly(size)
+                yield self._read_exactly(size)
                 self._read_exactly(2)
             self._read_until(b"\r\n")
         else:
-            body = self._read_exactly(int(headers.get("content-length", "0")))
+            yield self._read_exactly(int(headers.get("content-length", "0")))
         if headers.get("connection", "").lower() == "close":
             self.close()
-        return status, body
 
     def _connect(self) -> socket.socket:
         if self._sock is None:
@@ -159,6 +200,25 @@ class Wire:
             self._fill()
         found, self._buffer = self._buffer[:size], self._buffer[size:]
         return found
+
+
+@contextlib.contextmanager
+def _mapped(wire: Wire) -> Iterator[None]:
+    """Transport failures as `Client` says them (the connection is closed: a half-read
+    answer leaves it unusable)."""
+    try:
+        yield
+    except TimeoutError as exc:
+        wire.close()
+        raise DaemonTimeout(f"no answer from the daemon at {wire.info.endpoint} within "
+                            f"{wire.timeout:g} s") from exc
+    except (OSError, ValueError, _Closed) as exc:
+        wire.close()
+        raise DaemonUnreachable(f"cannot reach the daemon at {wire.info.endpoint}: {exc} "
+                                "(is it running? see: lspfeedback status)") from exc
+    except GeneratorExit:
+        wire.close()  # the reader stopped mid-answer: the rest of it is still on the socket
+        raise
 
 
 def error_answer(endpoint: str, status: int, raw: bytes) -> Exception:
