@@ -355,10 +355,14 @@ class Bench:
                                                 text.splitlines(keepends=True),
                                                 f"a/{path}", f"b/{path}"))
 
+        # The installed command, as an agent runs it (python -P -m lspfeedback without one).
+        script = Path(sys.executable).with_name("lspfeedback")
+        command = [str(script)] if script.is_file() else [sys.executable, "-P", "-m", "lspfeedback"]
+
         async def cli(path: str, text: str) -> float:
             started = time.perf_counter()
             child = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "lspfeedback", "verify", "--root", str(work), "--patch", "-",
+                *command, "verify", "--root", str(work), "--patch", "-",
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL, cwd=work)
             await child.communicate(diff(path, text).encode("utf-8"))
