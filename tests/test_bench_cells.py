@@ -219,3 +219,19 @@ def test_the_fidelity_section_gives_ty_and_pyright_recall_per_mutation_kind() ->
     section = bench_cli.fidelity_markdown(doc)
     assert "ty vs pyright on the same mutation corpus" in section
     assert section.rstrip().endswith(bench_cli.END)
+
+
+def test_a_full_run_keeps_hand_written_sections_and_notes_once() -> None:
+    fidelity = f"{bench_cli.START}\n## Warm equals cold\nold table\n{bench_cli.END}"
+    old = "\n".join([
+        "# Benchmarks", "", "old intro", "", "## Warm vs cold, per edit (ms)", "", "old numbers",
+        "", "## Candidates and the daemon", "", "old candidates", "",
+        "## The importer bound", "", "measured by hand", "", fidelity, "",
+        "**What the mismatches were.** a note on the run above", ""])
+    page = "# Benchmarks\n\nnew intro\n\n## Warm vs cold, per edit (ms)\n\nnew numbers\n"
+    out = bench_cli.keep_sections(page, old, keep_loop=False)
+    assert "new numbers" in out and "old numbers" not in out and "old intro" not in out
+    assert "old candidates" not in out  # a section this generator wrote under an older name
+    assert out.index("## The importer bound") < out.index(bench_cli.START)
+    assert out.index(bench_cli.END) < out.index("**What the mismatches were.**")
+    assert bench_cli.keep_sections(page, out, keep_loop=False) == out  # nothing doubles

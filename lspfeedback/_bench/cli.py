@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -216,6 +217,58 @@ def keep_sections(page: str, old: str, *, keep_loop: bool) -> str:
         section = _between_markers(old, first, last)
         if section is not None:
             page = _replace_section(page, section, first, last)
+    return _keep_hand_written(page, old, kept)
+
+
+_MARKER = re.compile(r"<!-- ([\w-]+):(start|end) -->")
+
+
+def _keep_hand_written(page: str, old: str, kept: Sequence[tuple[str, str]]) -> str:
+    """``page`` with what was written by hand in ``old`` put back: each ``## `` section of
+    ``old`` outside the marked sections (``<!-- NAME:start -->`` ... ``<!-- NAME:end -->``)
+    whose heading ``page`` does not have and `output.markdown` does not write (placed before
+    the first marked section), and the text right after a kept section's end marker (after it
+    again). A run regenerates its own sections; it never drops someone's notes."""
+    if not old.strip():
+        return page
+    headings = {line for line in page.splitlines() if line.startswith("## ")}
+    headings |= set(output.OWN_HEADINGS)
+    ends = {b for _, b in kept}
+    blocks: list[tuple[str | None, list[str]]] = [(None, [])]  # (the end it follows, lines)
+    inside: str | None = None
+    for line in old.splitlines():
+        match = _MARKER.fullmatch(line.strip())
+        if inside is not None:
+            if match and match.group(1) == inside and match.group(2) == "end":
+                inside = None
+                blocks.append((line.strip(), []))
+            continue
+        if match and match.group(2) == "start":
+            inside = match.group(1)
+        elif line.startswith("## "):
+            blocks.append((None, [line]))
+        else:
+            blocks[-1][1].append(line)
+    loose, tails = [], []
+    for after, lines in blocks[1:]:
+        text = "\n".join(lines).strip("\n")
+        if not text.strip():
+            continue
+        if after is None:
+            if lines[0] not in headings:
+                loose.append(text)
+        elif after in ends:
+            tails.append((after, text))
+    for end, text in tails:
+        at = page.find(end)
+        if at >= 0 and text not in page:
+            at += len(end)
+            page = page[:at] + "\n\n" + text + page[at:]
+    if loose:
+        starts = [page.find(a) for a, _ in kept if page.find(a) >= 0]
+        at = min(starts) if starts else len(page)
+        insert = "\n\n".join(loose) + "\n\n"
+        page = page[:at].rstrip("\n") + "\n\n" + insert + page[at:]
     return page
 
 

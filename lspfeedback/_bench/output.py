@@ -415,6 +415,16 @@ def method(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+OWN_HEADINGS = (
+    "## Warm vs cold, per edit (ms)", "## The tiers: what each costs and catches",
+    "## The floor: what the library adds",
+    "## Each server alone on the same edits (ms), start-up and peak RSS",
+    "## Candidates, the daemon and the CLI", "## Candidates and the daemon",
+    "## Synthetic scaling", "## Not measured in this run")
+"""The sections `markdown` writes (and wrote under earlier names): a run replaces them, and
+keeps any other section of the page (see `cli.keep_sections`)."""
+
+
 def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
     """docs/benchmarks.md, written from one run's JSON: no number is typed by hand."""
     lines = [
