@@ -15,9 +15,11 @@ import json
 import os
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -447,3 +449,107 @@ def test_mcp_verify_without_a_progress_token_answers_once(shop: Path) -> None:
 
     final = mcp_run(shop, scenario)
     assert final["final"] is True and "ty" not in final["servers"] and progress == []
+
+
+# ---- the local transport, against a scripted socket (fault injection) ----------------------------
+
+Step = Any  # a function of one accepted connection
+
+
+def read_request(conn: socket.socket) -> bytes:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += conn.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        body += conn.recv(65536)
+    return head
+
+
+def answer(conn: socket.socket, payload: bytes, *, length: int | None = None) -> None:
+    conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: %d"
+                 b"\r\n\r\n%b" % (len(payload) if length is None else length, payload))
+
+
+def scripted(path: Path, steps: list[Step]) -> threading.Thread:
+    """A Unix socket at ``path`` running one step per connection it accepts, in order."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(str(path))
+    listener.listen()
+
+    def run() -> None:
+        with listener:
+            for step in steps:
+                conn, _ = listener.accept()
+                with conn:
+                    step(conn)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+HEALTH = json.dumps({"status": "ok", "pid": 1}).encode()
+
+
+def test_a_kept_alive_connection_the_daemon_closed_is_retried_once(tmp_path: Path) -> None:
+    path = tmp_path / "d.sock"
+    heads: list[bytes] = []
+
+    def once_then_close(conn: socket.socket) -> None:
+        heads.append(read_request(conn))
+        answer(conn, HEALTH)  # keep-alive by HTTP/1.1's default, then closed: stale
+
+    thread = scripted(path, [once_then_close, once_then_close])
+    with Client(socket=path, token="t" * 43, timeout=TIMEOUT) as client:
+        assert client.health()["pid"] == 1
+        assert client.health()["pid"] == 1  # the stale connection failed; a new one answered
+    thread.join(timeout=TIMEOUT)
+    assert len(heads) == 2 and all(h.startswith(b"GET /v1/health HTTP/1.1\r\n") for h in heads)
+    assert all(b"\r\nAuthorization: Bearer " + b"t" * 43 + b"\r\n" in h for h in heads)
+
+
+def test_an_answer_cut_off_mid_body_is_daemon_unreachable(tmp_path: Path) -> None:
+    path = tmp_path / "d.sock"
+
+    def cut(conn: socket.socket) -> None:
+        read_request(conn)
+        answer(conn, HEALTH[:5], length=len(HEALTH))  # then the connection closes
+
+    thread = scripted(path, [cut])
+    with (Client(socket=path, token="t" * 43, timeout=TIMEOUT) as client,
+          pytest.raises(DaemonUnreachable, match="closed the connection")):
+        client.health()
+    thread.join(timeout=TIMEOUT)
+
+
+def test_a_stream_the_daemon_ends_after_a_preview_is_never_taken_as_final(
+        tmp_path: Path) -> None:
+    path = tmp_path / "d.sock"
+    preview = json.dumps({**full_report(final=False).to_dict()}).encode() + b"\n"
+
+    def preview_only(conn: socket.socket) -> None:
+        read_request(conn)
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-ndjson\r\n"
+                     b"transfer-encoding: chunked\r\n\r\n%x\r\n%b\r\n0\r\n\r\n"
+                     % (len(preview), preview))
+
+    thread = scripted(path, [preview_only, preview_only])
+    with Client(socket=path, token="t" * 43, timeout=TIMEOUT) as client:
+        reports = client.verify_progressive({PRICING: "x = 1\n"})
+        assert next(reports).final is False
+        with pytest.raises(DaemonUnreachable, match="before its final report"):
+            next(reports)
+
+    async def streamed() -> None:
+        async with AsyncClient(socket=path, token="t" * 43, timeout=TIMEOUT) as client:
+            seen = []
+            with pytest.raises(DaemonUnreachable, match="before its final report"):
+                async for report in client.verify_progressive({PRICING: "x = 1\n"}):
+                    seen.append(report.final)
+            assert seen == [False]
+
+    asyncio.run(streamed())
+    thread.join(timeout=TIMEOUT)

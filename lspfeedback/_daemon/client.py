@@ -27,6 +27,7 @@ import httpx
 from lsprotocol import converters, types
 
 from lspfeedback._daemon.state import read_state
+from lspfeedback._daemon.transport import AsyncUnixTransport, UnixTransport
 from lspfeedback._daemon.wire import error_answer
 from lspfeedback._exceptions import (
     DaemonError,
@@ -192,7 +193,7 @@ class Client(_BaseClient):
         timeout: float = DEFAULT_CLIENT_TIMEOUT,
     ) -> None:
         super().__init__(root, url=url, token=token, socket=socket, timeout=timeout)
-        transport = httpx.HTTPTransport(uds=self.socket) if self.socket is not None else None
+        transport = UnixTransport(self.socket) if self.socket is not None else None
         self._http = httpx.Client(transport=transport, **self._options())
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -275,7 +276,7 @@ class AsyncClient(_BaseClient):
         timeout: float = DEFAULT_CLIENT_TIMEOUT,
     ) -> None:
         super().__init__(root, url=url, token=token, socket=socket, timeout=timeout)
-        transport = httpx.AsyncHTTPTransport(uds=self.socket) if self.socket is not None else None
+        transport = AsyncUnixTransport(self.socket) if self.socket is not None else None
         self._http = httpx.AsyncClient(transport=transport, **self._options())
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> Any:

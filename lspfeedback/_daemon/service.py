@@ -37,7 +37,7 @@ from lspfeedback._exceptions import (
     WorkspaceError,
 )
 from lspfeedback._options import VerifierOptions
-from lspfeedback._report import CandidateReport, Diagnostic, Report
+from lspfeedback._report import CandidateReport, Diagnostic, Fix, Report
 from lspfeedback.edits import Changes
 
 T = TypeVar("T")
@@ -293,13 +293,24 @@ def dumps(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
+def _diagnostic(d: Diagnostic) -> dict[str, Any]:
+    return {name: getattr(d, name) for name in _DIAGNOSTIC_FIELDS}
+
+
+def _fix(fix: Fix) -> dict[str, Any]:
+    """Exactly `Fix.to_dict()`."""
+    return {"title": fix.title, "server": fix.server, "diagnostic": _diagnostic(fix.diagnostic),
+            "changes": dict(fix.changes), "bases": dict(fix.bases), "preferred": fix.preferred}
+
+
 def report_dict(report: Report) -> dict[str, Any]:
     """Exactly `Report.to_dict()` (a test pins it), without `dataclasses.asdict` for each
-    diagnostic, which is most of its cost on a report with hundreds of them."""
-    out = dataclasses.replace(report, **{key: () for key in _DIAGNOSTIC_LISTS}).to_dict()
+    diagnostic (and fix), which is most of its cost on a report with hundreds of them."""
+    out = dataclasses.replace(report, fixes=(), **{key: () for key in _DIAGNOSTIC_LISTS}
+                              ).to_dict()
     for key in _DIAGNOSTIC_LISTS:
-        out[key] = [{name: getattr(d, name) for name in _DIAGNOSTIC_FIELDS}
-                    for d in getattr(report, key)]
+        out[key] = [_diagnostic(d) for d in getattr(report, key)]
+    out["fixes"] = [_fix(fix) for fix in report.fixes]
     out["ok"] = report.ok
     return out
 
