@@ -9,6 +9,7 @@
     lspfeedback servers
     lspfeedback serve | status | stop [--root R]          (the verify daemon: docs/daemon.md)
     lspfeedback mcp [--root R] [--server S]...            (an MCP server over stdio)
+    lspfeedback fleet run REPO... --codemod SPEC          (many repositories on Ray: docs/fleet.md)
     lspfeedback --version
 
 ``check PATH...`` says what files already written introduced, against the state before the
@@ -110,6 +111,12 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
     bench_cli.add_command(sub)
     daemon_commands.add_commands(sub)
     _add_mcp(sub)
+    try:
+        from lspfeedback.fleet import cli as fleet_cli  # Ray itself only when a fleet starts
+    except ModuleNotFoundError:  # a partial install: every other command still runs
+        pass
+    else:
+        fleet_cli.add_command(sub)
     return parser
 
 
@@ -260,6 +267,10 @@ def _run(args: argparse.Namespace, argv: list[str]) -> int:
         return bench_cli.run(args, argv)
     if args.command == "candidates":
         return _candidates(args)
+    if args.command == "fleet":
+        from lspfeedback.fleet import cli as fleet_cli
+
+        return fleet_cli.run(args, argv)
     return _mcp(args)  # the parser knows no other command
 
 

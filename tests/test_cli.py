@@ -77,7 +77,7 @@ def test_help_lists_every_command(shop: Path) -> None:
     proc = run("--help", cwd=shop)
     assert proc.returncode == 0
     for command in ("check", "verify", "candidates", "hook", "servers", "bench", "serve",
-                    "status", "stop", "mcp"):
+                    "status", "stop", "mcp", "fleet"):
         assert f"    {command} " in proc.stdout
     # The exit statuses are part of the help, the same for every command.
     assert "0 clean, 1 errors, 2 usage error, 3 unknown" in " ".join(proc.stdout.split())
@@ -119,3 +119,15 @@ def test_commands_needing_a_missing_extra_say_what_to_install(shop: Path) -> Non
                          "verify", "--server", "ruff", "--json", "shop/cart.py", cwd=shop)
     assert verify.returncode == 0, verify.stderr
     assert json.loads(verify.stdout)["status"] == "clean"
+
+
+def test_without_the_fleet_package_every_other_command_runs(shop: Path) -> None:
+    """`fleet` is registered only when lspfeedback.fleet imports; Ray itself is not needed to
+    list it (it is imported when a fleet starts)."""
+    without_ray = run_without(("ray",), "fleet", "run", "--help", cwd=shop)
+    assert without_ray.returncode == 0 and "--codemod" in without_ray.stdout
+    bare = run_without(("lspfeedback.fleet",), "--help", cwd=shop)
+    assert bare.returncode == 0, bare.stderr
+    assert "    fleet " not in bare.stdout and "    servers " in bare.stdout
+    servers = run_without(("lspfeedback.fleet",), "servers", cwd=shop)
+    assert servers.returncode == 0 and "\nruff " in "\n" + servers.stdout
