@@ -68,6 +68,15 @@ def _ms(value: object) -> str:
     return f"{number:.1f}" if number < 10 else f"{number:,.0f}"
 
 
+def _pulls(s: Mapping[str, Any]) -> str:
+    """Pulls per verify (p50, every server's summed) beside the files checked (p50)."""
+    pulls = (s.get("pulls_per_verify") or {}).get("p50")
+    files = (s.get("checked_files") or {}).get("p50")
+    if pulls is None:
+        return "not counted"
+    return f"{pulls:g} ({files:g} files)" if files is not None else f"{pulls:g}"
+
+
 def _x(value: object) -> str:
     return "-" if value is None else f"{value}x"
 
@@ -79,7 +88,8 @@ def _n(value: object) -> str:
 # ---- rows: one list of cells per table row, shared by the terminal and the page --------------
 
 MAIN_COLUMNS = ("workload", "files", "samples", "warm p50", "warm p95", "warm max", "cold p50",
-                "cold p95", "speedup", "mismatches", "unknown", "degraded", "importers checked p50")
+                "cold p95", "speedup", "mismatches", "unknown", "degraded", "importers checked p50",
+                "pulls per verify p50")
 
 
 def main_rows(doc: Mapping[str, Any]) -> list[list[str]]:
@@ -89,7 +99,8 @@ def main_rows(doc: Mapping[str, Any]) -> list[list[str]]:
         out.append([name, str(s["files"]), str(s["edits"]), _ms(s["warm"]["p50"]),
                     _ms(s["warm"]["p95"]), _ms(s["warm"]["max"]), _ms(s["cold"]["p50"]),
                     _ms(s["cold"]["p95"]), _x(s["speedup"]), str(s["mismatches"]),
-                    str(s["unknown"]), str(s.get("degraded", 0)), _ms(s["dependents_checked"]["p50"])])
+                    str(s["unknown"]), str(s.get("degraded", 0)), _ms(s["dependents_checked"]["p50"]),
+                    _pulls(s)])
     return out
 
 
@@ -412,6 +423,11 @@ def method(doc: Mapping[str, Any]) -> list[str]:
          "each step, their order rotated step by step (each side runs first equally often), "
          "so they see the same machine load; the cold CLIs run on a copy of the same state."),
     ]
+    for name, w in doc["workloads"].items():
+        parts = w["summary"].get("elapsed_s") or {}
+        if parts:
+            lines.append(f"- Time per part, {name} (start-ups and cold runs included): "
+                         + ", ".join(f"{k} {v:.0f} s" for k, v in parts.items()))
     return lines
 
 

@@ -62,6 +62,8 @@ class Sample:
     unknown: list[str] = field(default_factory=list)
     degraded: list[str] = field(default_factory=list)
     """Configured servers a stand-in answered for (`Report.degraded`)."""
+    pulls: dict[str, int] | None = None
+    """``textDocument/diagnostic`` requests per server for this verify (None: not counted)."""
 
 
 @dataclass
@@ -83,6 +85,8 @@ class WorkloadResult:
     """``tiers``, ``floor`` (server -> cell), ``multi``: see `lspfeedback._bench.cells`."""
     notes: list[str] = field(default_factory=list)
     """Cells that could not run, and why."""
+    elapsed_s: dict[str, float] = field(default_factory=dict)
+    """Seconds each part of the workload took (start-ups, warm-ups and cold runs included)."""
 
     def summary(self) -> dict[str, Any]:
         combined = [s for s in self.samples if s.backend == "+".join(COMBINED)]
@@ -99,6 +103,9 @@ class WorkloadResult:
             "speedup": round(statistics.median(cold) / statistics.median(warm), 1)
             if warm and cold else None,
             "dependents_checked": stats([float(s.checked - 1) for s in combined]),
+            "pulls_per_verify": stats([float(sum(s.pulls.values())) for s in combined
+                                       if s.pulls is not None]),
+            "checked_files": stats([float(s.checked) for s in combined]),
             "backends": {},
         }
         for backend in sorted({s.backend for s in self.samples}):
@@ -125,6 +132,7 @@ class WorkloadResult:
             out["daemon"] = {k: stats(v) for k, v in self.daemon.items() if k != "exit_codes"}
             out["daemon_exit_codes"] = sorted(set(self.daemon.get("exit_codes", [])))
         out["notes"] = list(self.notes)
+        out["elapsed_s"] = dict(self.elapsed_s)
         return out
 
 
@@ -162,35 +170,42 @@ class Bench:
         with tempfile.TemporaryDirectory(prefix="lspfeedback-bench-") as tmp:
             work = Path(tmp) / "work"
             shutil.copytree(self.w.root, work, symlinks=True)
-            await self._combined(work, Path(tmp) / "cold")
+            await self._timed("pyright+ruff vs cold", self._combined(work, Path(tmp) / "cold"))
             for backend in self.backends:
-                await self._alone(work, backend)
+                await self._timed(backend, self._alone(work, backend))
             if self.tiers:
-                await self._cell("tiers", cells.tiers_cell(
+                await self._timed("tiers", self._cell("tiers", cells.tiers_cell(
                     work, Path(tmp) / "cold-tiers", self.w.package, self.raw_script, self.tiers,
-                    cold=self.cold, progress=self.progress))
+                    cold=self.cold, progress=self.progress)))
             if self.corpus and self.tiers:
                 from lspfeedback._bench.edit_scripts import KINDS
 
                 corpus = make_script(self.w.root, self.w.edit_files, self.seed + 1,
                                      self.corpus * len(KINDS))
-                await self._cell("corpus", cells.tiers_cell(
+                await self._timed("corpus", self._cell("corpus", cells.tiers_cell(
                     work, Path(tmp) / "cold-corpus", self.w.package, corpus,
                     [t for t in self.tiers if not t.progressive], cold=False,
-                    progress=self.progress))
+                    progress=self.progress)))
             for name in self.floor_servers:
-                await self._cell(name, cells.floor_cell(work, name, self.raw_script,
-                                                        progress=self.progress), "floor")
+                await self._timed(f"floor {name}", self._cell(name, cells.floor_cell(
+                    work, name, self.raw_script, progress=self.progress), "floor"))
             if self.multi:
                 widely = self.w.edit_files[0]
                 steps = make_script(self.w.root, [widely], self.seed, self.pairs)
-                await self._cell("multi", cells.multi_cell(work, widely, steps,
-                                                           progress=self.progress))
+                await self._timed("multi-file", self._cell("multi", cells.multi_cell(
+                    work, widely, steps, progress=self.progress)))
             if self.candidates:
-                await self._candidates(work)
+                await self._timed("candidates", self._candidates(work))
             if self.daemon:
-                await self._daemon(work)
+                await self._timed("daemon", self._daemon(work))
         return self.result
+
+    async def _timed(self, name: str, work: Any) -> None:
+        started = time.perf_counter()
+        try:
+            await work
+        finally:
+            self.result.elapsed_s[name] = round(time.perf_counter() - started, 1)
 
     # ---- combined verdict, warm vs cold ------------------------------------------------------
 
@@ -204,8 +219,12 @@ class Bench:
             startup = (time.perf_counter() - started) * 1000
             await self._warm_up(v)
             for number, step in enumerate(self.script, 1):
+                before = cells.session_pulls(v)
                 report = await v.verify({step.path: step.new_text})
                 sample = self._sample(backend, number, step, report)
+                after = cells.session_pulls(v)
+                if before is not None and after is not None:
+                    sample.pulls = {k: after[k] - before.get(k, 0) for k in after}
                 if self.cold:
                     (cold_root / step.path).write_bytes(step.new_text.encode("utf-8"))
                     self._compare_cold(cold_root, report, sample, v.python)
