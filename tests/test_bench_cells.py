@@ -223,11 +223,11 @@ def test_the_fidelity_section_gives_ty_and_pyright_recall_per_mutation_kind() ->
 
 def test_a_full_run_keeps_hand_written_sections_and_notes_once() -> None:
     fidelity = f"{bench_cli.START}\n## Warm equals cold\nold table\n{bench_cli.END}"
-    old = "\n".join([
-        "# Benchmarks", "", "old intro", "", "## Warm vs cold, per edit (ms)", "", "old numbers",
-        "", "## Candidates and the daemon", "", "old candidates", "",
-        "## The importer bound", "", "measured by hand", "", fidelity, "",
-        "**What the mismatches were.** a note on the run above", ""])
+    lines = ["# Benchmarks", "", "old intro", "", "## Warm vs cold, per edit (ms)", "",
+             "old numbers", "", "## Candidates and the daemon", "", "old candidates", "",
+             "## The importer bound", "", "measured by hand", "", fidelity, "",
+             "**What the mismatches were.** a note on the run above", ""]
+    old = "\n".join(lines)
     page = "# Benchmarks\n\nnew intro\n\n## Warm vs cold, per edit (ms)\n\nnew numbers\n"
     out = bench_cli.keep_sections(page, old, keep_loop=False)
     assert "new numbers" in out and "old numbers" not in out and "old intro" not in out
@@ -235,3 +235,16 @@ def test_a_full_run_keeps_hand_written_sections_and_notes_once() -> None:
     assert out.index("## The importer bound") < out.index(bench_cli.START)
     assert out.index(bench_cli.END) < out.index("**What the mismatches were.**")
     assert bench_cli.keep_sections(page, out, keep_loop=False) == out  # nothing doubles
+
+
+def test_the_first_verdict_cell_says_why_it_is_skipped_without_verify_progressive(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lspfeedback._engine import AsyncVerifier
+
+    (tmp_path / "work").mkdir()
+    monkeypatch.delattr(AsyncVerifier, "verify_progressive", raising=False)
+    preview = [t for t in cells.TIERS if t.progressive]
+    assert preview
+    doc = asyncio.run(cells.tiers_cell(tmp_path / "work", tmp_path / "cold", ".", [], preview))
+    assert doc["skipped"] == {preview[0].name: "AsyncVerifier.verify_progressive is not in this version"}
+    assert doc["summary"] == {} and doc["samples"] == []

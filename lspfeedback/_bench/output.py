@@ -288,6 +288,9 @@ def plot(doc: Mapping[str, Any], path: Path) -> None:
             ax.bar(xs, ys, width, label=label, yerr=[[0] * len(err), err], capsize=2)
         ax.set_xticks(range(len(labels)), labels, rotation=20, ha="right", fontsize=8)
         ax.set_yscale("log")
+        positive = [v for _, p50, _ in series for v in p50 if v]
+        if positive:  # bars start well below the smallest, so every bar shows its height
+            ax.set_ylim(bottom=min(positive) / 3)
         ax.set_title(title, fontsize=10)
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.22),
                   ncol=min(3, len(series)), frameon=False)
