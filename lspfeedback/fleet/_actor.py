@@ -51,13 +51,13 @@ class VerifierHost:
 
     def __init__(self, index: int, options: VerifierOptions, *, max_warm: int = 2,
                  concurrency: int = 1) -> None:
-        self.index = index
-        self.options = options
-        self.max_warm = max(1, max_warm)
-        self.concurrency = max(1, concurrency)
+        self.index: int = index
+        self.options: VerifierOptions = options
+        self.max_warm: int = max(1, max_warm)
+        self.concurrency: int = max(1, concurrency)
         self._verifiers: OrderedDict[str, AsyncVerifier] = OrderedDict()
         self._gate: asyncio.Semaphore | None = None
-        self.checked = 0
+        self.checked: int = 0
 
     def __repr__(self) -> str:
         return (f"<VerifierHost {self.index} pid={os.getpid()} warm={list(self._verifiers)} "

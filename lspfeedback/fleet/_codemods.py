@@ -33,7 +33,7 @@ class PatchDirectory:
     """A directory of patches as a codemod (see the module docstring)."""
 
     def __init__(self, directory: str | Path) -> None:
-        self.directory = Path(directory).resolve()
+        self.directory: Path = Path(directory).resolve()
         if not self.directory.is_dir():
             raise CodemodError(f"{self.directory} is not a directory of patches")
 

@@ -72,13 +72,13 @@ class Fleet:
         self.max_warm = max_warm
         self.replicas = replicas
         self.actor_cpus = actor_cpus
-        self.actor_memory = actor_memory_bytes(self.options.server_names, replicas=replicas,
+        self.actor_memory: int = actor_memory_bytes(self.options.server_names, replicas=replicas,
                                                max_warm=max_warm, per_repo_gib=per_repo_gib)
         self.retries = retries
         self.max_restarts = max_restarts
         self.repo_timeout = repo_timeout
         self.address = address
-        self.ray_init = dict(ray_init or {})
+        self.ray_init: dict[str, Any] = dict(ray_init or {})
         self._wanted_actors = actors
         self._actors: list[Any] = []
         self._router: Router | None = None

@@ -199,12 +199,12 @@ class JsonlWriter:
     loses at most the line being written (`read_results` skips it)."""
 
     def __init__(self, path: str | os.PathLike[str], *, append: bool) -> None:
-        self.path = Path(path)
+        self.path: Path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if append:
             self._repair()
         self._file: IO[str] = self.path.open("a" if append else "w", encoding="utf-8")
-        self.written = 0
+        self.written: int = 0
 
     def __repr__(self) -> str:
         return f"<JsonlWriter {self.path} written={self.written}>"

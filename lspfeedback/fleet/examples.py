@@ -37,7 +37,8 @@ class Target:
 class AddRequiredParameter:
     """Add ``*, <parameter>: bool`` to one function and pass ``<parameter>=True`` at every
     call. ``function`` (``path::name``) picks it; by default the module-level function whose
-    name is called from the most other files (defined once, with a simple signature)."""
+    name is called from the most other files (defined once, with a simple signature, and
+    used nowhere but in direct calls and imports, so that no call is missed)."""
 
     parameter: str = "audited"
     function: str | None = None
@@ -77,7 +78,7 @@ class AddRequiredParameter:
                 continue
             if wanted and [where[0], name] != wanted:
                 continue
-            if not all(_only_called(text, name) for text in files.values()):
+            if not wanted and not all(_only_called(text, name) for text in files.values()):
                 continue  # used as a value or as an attribute: some uses would be missed
             call = re.compile(rf"(?<![\w.]){re.escape(name)}\(")
             callers = tuple(rel for rel, text in files.items()
@@ -164,5 +165,5 @@ def _closing(text: str, start: int) -> int | None:
     return None
 
 
-add_flag = AddRequiredParameter()
+add_flag: AddRequiredParameter = AddRequiredParameter()
 """The default instance: ``--codemod lspfeedback.fleet.examples:add_flag``."""
