@@ -248,3 +248,20 @@ def test_the_first_verdict_cell_says_why_it_is_skipped_without_verify_progressiv
     doc = asyncio.run(cells.tiers_cell(tmp_path / "work", tmp_path / "cold", ".", [], preview))
     assert doc["skipped"] == {preview[0].name: "AsyncVerifier.verify_progressive is not in this version"}
     assert doc["summary"] == {} and doc["samples"] == []
+
+
+def test_the_defaults_sentence_is_made_of_the_run_s_figures() -> None:
+    doc = _doc(20, quick=False)
+    s = doc["workloads"]["w"]["summary"]
+    a, b = "ty+ruff", "pyright+ruff"
+    s["catches"] = {"all": {"mistakes": 30, "flagged": {a: 28, b: 30}, "only": {a: 1, b: 74},
+                            "lines": {a: 90, b: 160}, "recall": {a: 0.933, b: 1.0}}}
+    stat = summary([40.0, 50.0, 60.0])
+    s["tiers"] = {a: {"warm": stat}, b: {"warm": summary([500.0])},
+                  "pyright+ruff, preview": {"warm": summary([520.0]), "first": stat,
+                                            "preview_agreed": 19, "previews": 20}}
+    (line, _) = output.defaults_text(doc)
+    assert "of 30 mistakes ty+ruff flagged 28 (warm p50 50 ms) and pyright+ruff 30 (p50 500 ms)" in line
+    assert "pyright+ruff reported 74 introduced lines ty+ruff did not, ty+ruff 1" in line
+    assert "first verdict at p50 50 ms and the final one at 520 ms" in line
+    assert "final's on 19 of 20 steps" in line

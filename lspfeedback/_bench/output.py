@@ -434,6 +434,32 @@ def method(doc: Mapping[str, Any]) -> list[str]:
     return lines
 
 
+def defaults_text(doc: Mapping[str, Any]) -> list[str]:
+    """What the tiers' figures say about the defaults (pyright + ruff, previewed by ty +
+    ruff in `verify_progressive`), in numbers from this run."""
+    for name, w in doc["workloads"].items():
+        s = w["summary"]
+        catches, tiers = (s.get("catches") or {}).get("all"), s.get("tiers") or {}
+        fast, full = "ty+ruff", "pyright+ruff"
+        if not catches or fast not in catches["flagged"] or full not in catches["flagged"] \
+                or fast not in tiers or full not in tiers:
+            continue
+        n = catches["mistakes"]
+        line = (f"On {name}, of {n} mistakes {fast} flagged {catches['flagged'][fast]} "
+                f"(warm p50 {_ms(tiers[fast]['warm']['p50'])} ms) and {full} "
+                f"{catches['flagged'][full]} (p50 {_ms(tiers[full]['warm']['p50'])} ms); "
+                f"{full} reported {catches['only'][full]} introduced lines {fast} did not, "
+                f"{fast} {catches['only'][fast]} that {full} did not.")
+        preview = tiers.get("pyright+ruff, preview")
+        if preview and preview.get("first"):
+            line += (f" The default, {full} previewed by {fast} (`verify_progressive`), gave a "
+                     f"first verdict at p50 {_ms(preview['first']['p50'])} ms and the final one "
+                     f"at {_ms(preview['warm']['p50'])} ms; the preview's verdict was the final's "
+                     f"on {preview['preview_agreed']} of {preview['previews']} steps.")
+        return [line, ""]
+    return []
+
+
 OWN_HEADINGS = (
     "## Warm vs cold, per edit (ms)", "## The tiers: what each costs and catches",
     "## The floor: what the library adds",
@@ -494,10 +520,9 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
                  "for which the tier's report introduced at least one diagnostic, with its recall "
                  "(the mistakes are real by construction: tests/test_bench_parts.py checks that "
                  "the cold CLIs complain about every kind); `lines` = introduced (path, line) "
-                 "pairs; `lines only` = those no other tier reported. The defaults follow from "
-                 "this and the costs above: the fast tier answers first (the preview), pyright "
-                 "has the last word."), "",
+                 "pairs; `lines only` = those no other tier reported."), "",
                 *_md_table(columns, crows), "",
+                *defaults_text(doc),
             ]
         for w in doc["workloads"].values():
             for tier, why in (w["summary"].get("tiers_skipped") or {}).items():
