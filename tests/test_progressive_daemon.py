@@ -267,6 +267,21 @@ def test_cli_verify_progressive_prints_each_report_as_it_comes(daemon: Daemon) -
     assert plain.returncode == 1 and json.loads(plain.stdout)["final"] is True
 
 
+def test_cli_verify_progressive_through_the_daemon_stays_light(daemon: Daemon) -> None:
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "lspfeedback", "verify",
+                           "--progressive", "-v", "--patch", "-"], cwd=daemon.root, input=PATCH,
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert proc.returncode == 1 and f"using the daemon at {daemon.info.url}" in proc.stderr
+    imported = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines()
+                if line.startswith("import time:") and "|" in line}
+    assert "lspfeedback._daemon.wire" in imported  # the measurement saw the command's imports
+    heavy = {"httpx", "lsprotocol", "pygls", "anyio", "lspfeedback._engine",
+             "lspfeedback._verifier", "lspfeedback._daemon.client", "lspfeedback.servers",
+             "fastapi", "pydantic", "rich"}
+    assert imported & heavy == set()
+    assert "preview from " in proc.stdout  # and it did stream
+
+
 # ---- faults mid-stream ---------------------------------------------------------------------------
 
 HANG_DAEMON = """

@@ -7,11 +7,14 @@
         report = client.verify({"pkg/mod.py": new_text})
 
 Modules: `app` (the FastAPI app and its routes), `service` (the warm engine and the
-sessions the routes share), `models` (request and response shapes),
-`security` (token, Host/Origin and body-size checks), `state` (the state file), `metrics`
-(Prometheus text), `server` (binding and running uvicorn), `client` (`Client`,
-`AsyncClient`), `commands` (``serve``, ``status``, ``stop``). Only `app`, `models` and
+sessions the routes share, answers serialised once), `progressive` (the preview-then-final
+stream, speculative), `models` (request and response shapes),
+`security` (token, Host/Origin and body-size checks), `state` (the state file, the local
+socket's place), `metrics` (Prometheus text), `server` (binding TCP and the local Unix socket,
+running uvicorn), `client` (`Client`, `AsyncClient`), `transport` (their httpx transports for
+the local socket), `wire` (the command line's socket-level client), `background` (starting a
+daemon for ``check``), `commands` (``serve``, ``status``, ``stop``). Only `app`, `models` and
 `server` import FastAPI, uvicorn, starlette or pydantic, which come with the ``daemon`` extra
-(``pip install 'lspfeedback[daemon]'``); `client`, `state`, `security`, `metrics`, `service`
-and `commands` need only the core dependencies: a client never pays for the server's imports.
+(``pip install 'lspfeedback[daemon]'``); the others need only the core dependencies: a
+client never pays for the server's imports.
 """

@@ -130,7 +130,11 @@ class _BaseClient:
         line raises what an error answer with its status would."""
         if not line.strip():
             return None
-        data = json.loads(line)
+        try:
+            data = json.loads(line)
+        except ValueError as exc:
+            raise DaemonUnreachable(f"the daemon at {self.endpoint} sent a line that is not "
+                                    f"JSON: {line[:200]!r}") from exc
         if "error" in data:
             raise error_answer(self.endpoint, int(data.get("status", 500)), line.encode())
         return Report.from_dict(data)

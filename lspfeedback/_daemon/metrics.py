@@ -18,7 +18,8 @@ if TYPE_CHECKING:  # only annotations: importing this module stays light
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ROUTES = frozenset({
-    "/v1/verify", "/v1/candidates", "/v1/commit", "/v1/discard", "/v1/diagnostics",
+    "/v1/verify", "/v1/verify/progressive", "/v1/candidates", "/v1/commit", "/v1/discard",
+    "/v1/diagnostics",
     "/v1/health", "/metrics", "/openapi.json",
 })
 """Paths that get their own label; anything else is counted as ``other`` (bounded labels)."""
