@@ -209,7 +209,8 @@ def daemon_rows(doc: Mapping[str, Any]) -> list[list[str]]:
 
 
 SCALING_COLUMNS = ("modules", "servers", "start-up to first verdict", "leaf samples", "leaf p50",
-                   "leaf p95", "p50 / smallest", "each server's time p50", "unknown", "servers' peak RSS (MiB)",
+                   "leaf p95", "p50 / smallest", "each server's time p50",
+                   "raw client p50 (server alone)", "unknown", "servers' peak RSS (MiB)",
                    "library process peak RSS (MiB)", "cold CLIs p50", "speedup")
 
 
@@ -226,6 +227,7 @@ def scaling_rows(doc: Mapping[str, Any]) -> list[list[str]]:
         out.append([f"{r['size']:,}", r["servers"], _ms(r["startup_ms"]), str(e["n"]),
                     _ms(e["p50"]), _ms(e["p95"]), _x(r.get("ratio_to_smallest")),
                     ", ".join(f"{k} {_ms(v['p50'])}" for k, v in (r.get("server_ms") or {}).items()) or "-",
+                    ", ".join(f"{k} {_ms(v.get('p50'))}" for k, v in (r.get("raw_ms") or {}).items()) or "-",
                     str(r["unknown"]),
                     ", ".join(f"{k} {v:.0f}" for k, v in rss["servers"].items() if v is not None) or "-",
                     f"{rss['library']:.0f} ({rss['library_before_start']:.0f} before start)"
@@ -585,7 +587,9 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "while it runs (the shadow, each server running, the servers' `$/progress` where "
              "the session exposes it). `p50 / smallest`: the leaf edit's p50 over the same "
              "server set's at the smallest size; `each server's time`: the servers' share of a "
-             "verify (`Report.timings_ms`), the rest is the library's. Cold: the CLIs on the whole package, "
+             "verify (`Report.timings_ms`), the rest is the library's; `raw client`: each "
+             "server alone on the same leaf texts through the floor's raw JSON-RPC client, "
+             "after the verifier stopped (what the server itself takes at this size). Cold: the CLIs on the whole package, "
              f"{scaling['cold_runs']} run(s) per size, summed over the set; `pyright` cold only "
              f"up to {scaling['cold_pyright_max']:,} modules (on 50,000 it ran over 5 minutes "
              "and 4 GiB, measured, before it was stopped)."), "",

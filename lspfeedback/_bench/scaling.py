@@ -163,17 +163,44 @@ async def measure(root: Path, leaf: str, servers: Sequence[str], edits: int, see
                 per_server.setdefault(name, []).append(value)
             say(f"leaf edit {number}/{len(script)}: {report.elapsed_ms:.0f} ms")
         servers_rss = {s.name: tree_rss_mib(s.pid) for s in v.status().servers if s.pid is not None}
+        python = v.python
     finally:
         await v.close()
+    raw = await _raw_floor(root, leaf, servers, script, python, say)
     return {
         "servers": "+".join(servers), "leaf": leaf, "startup_ms": round(startup_ms, 1),
         "phases": phases, "progress_hooked": hooked,
         "leaf_edits": stats(ms), "samples": [round(x, 2) for x in ms],
         "server_ms": {name: stats(values) for name, values in per_server.items()},
+        "raw_ms": raw,
         "unknown": statuses.count("unknown"),
         "rss_mib": {"servers": servers_rss, "library": rss_mib("self"),
                     "library_before_start": rss_before},
     }
+
+
+async def _raw_floor(root: Path, leaf: str, servers: Sequence[str], script: Sequence[str],
+                     python: str | None, say: Callable[[str], None]) -> dict[str, Any]:
+    """Each server alone through the raw JSON-RPC client (`lspfeedback._bench.floor`), on the
+    same leaf texts (tagged anew: new states), after the library's verifier has stopped: what
+    the server itself takes at this size."""
+    from lspfeedback._bench.floor import FloorError, RawClient
+
+    out: dict[str, Any] = {}
+    for name in servers:
+        client = RawClient(name, root, [leaf], TIMEOUT, python=python)
+        try:
+            await client.start()
+            text = (root / leaf).read_bytes().decode("utf-8")
+            await client.change(leaf, text + "\n# warm-up raw\n")
+            ms = [await client.change(leaf, f"{t}# raw\n") for t in script]
+            out[name] = stats(ms)
+            say(f"raw {name}: p50 {out[name]['p50']} ms")
+        except FloorError as exc:
+            out[name] = {"error": str(exc)[:300]}
+        finally:
+            await client.close()
+    return out
 
 
 def run_size(root: Path, leaf: str, servers: Sequence[str], edits: int, seed: int = 0, *,
