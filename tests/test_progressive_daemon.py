@@ -242,6 +242,21 @@ def test_an_edit_that_cannot_apply_is_an_ordinary_error_answer(daemon: Daemon) -
     assert answer.json()["error"] == "EditApplyError"
 
 
+def test_candidates_confirmed_on_every_server_only_as_far_as_needed(daemon: Daemon) -> None:
+    harmless = {PRICING: (daemon.root / PRICING).read_text() + "\n# harmless\n"}
+    with Client(daemon.root) as client:
+        ranked = client.verify_candidates([breaking(daemon.root), harmless], confirm=1)
+        assert [c.index for c in ranked] == [1, 0]
+        best, other = ranked
+        assert best.report.final and best.ok and "pyright" in best.report.servers
+        assert not other.report.final and not other.report.complete  # the fast tier's word
+        assert set(other.report.servers) == {"ruff", "ty"}
+        with pytest.raises(DaemonError) as info:
+            client.verify_candidates([harmless], confirm=0)
+        assert info.value.status == 422
+        assert client.health()["overlays"] == 0
+
+
 # ---- the command line ---------------------------------------------------------------------------
 
 PATCH = (f"{PRICING}\n<<<<<<< SEARCH\n{SIGNATURE}\n=======\n"

@@ -144,11 +144,12 @@ def _add_routes(app: FastAPI) -> None:
         first. Nothing is kept, not even in the session."""
         engine = daemon.engine
         if body.session is None or body.session not in daemon.sessions:
-            ranked = await daemon.run(engine.verify_candidates(body.candidates))
+            ranked = await daemon.run(engine.verify_candidates(body.candidates,
+                                                               confirm=body.confirm))
         else:
             async with daemon.session(body.session, create=False) as session:
-                ranked = await daemon.run(
-                    engine.verify_candidates(body.candidates, base=dict(session.overlays)))
+                ranked = await daemon.run(engine.verify_candidates(
+                    body.candidates, base=dict(session.overlays), confirm=body.confirm))
         return _json(daemon.reply_candidates(ranked))
 
     @app.post("/v1/commit", response_model=CommitResponse, responses=ERRORS)

@@ -167,10 +167,13 @@ def _verify_body(changes: Changes, session: str | None) -> dict[str, Any]:
     return body
 
 
-def _candidates_body(candidates: Sequence[Changes], session: str | None) -> dict[str, Any]:
+def _candidates_body(candidates: Sequence[Changes], session: str | None,
+                     confirm: int | None) -> dict[str, Any]:
     body: dict[str, Any] = {"candidates": [_edit(c) for c in candidates]}
     if session is not None:
         body["session"] = session
+    if confirm is not None:
+        body["confirm"] = confirm
     return body
 
 
@@ -234,10 +237,13 @@ class Client(_BaseClient):
             raise self._failed(exc) from exc
         raise self._unfinished()
 
-    def verify_candidates(self, candidates: Sequence[Changes],
-                          session: str | None = None) -> list[CandidateReport]:
-        """Check each candidate against the same base; best first."""
-        answer = self._call("POST", "/v1/candidates", json=_candidates_body(candidates, session))
+    def verify_candidates(self, candidates: Sequence[Changes], session: str | None = None,
+                          confirm: int | None = None) -> list[CandidateReport]:
+        """Check each candidate against the same base; best first. With ``confirm=k``, as
+        `Verifier.verify_candidates`: ranked on the fast servers, the best confirmed by every
+        server (up to ``k``); an unconfirmed report has ``final=False``."""
+        body = _candidates_body(candidates, session, confirm)
+        answer = self._call("POST", "/v1/candidates", json=body)
         return [CandidateReport.from_dict(c) for c in answer]
 
     def commit(self, session: str) -> list[str]:
@@ -315,10 +321,10 @@ class AsyncClient(_BaseClient):
             raise self._failed(exc) from exc
         raise self._unfinished()
 
-    async def verify_candidates(self, candidates: Sequence[Changes],
-                                session: str | None = None) -> list[CandidateReport]:
+    async def verify_candidates(self, candidates: Sequence[Changes], session: str | None = None,
+                                confirm: int | None = None) -> list[CandidateReport]:
         """See `Client.verify_candidates`."""
-        body = _candidates_body(candidates, session)
+        body = _candidates_body(candidates, session, confirm)
         answer = await self._call("POST", "/v1/candidates", json=body)
         return [CandidateReport.from_dict(c) for c in answer]
 

@@ -75,6 +75,11 @@ class CandidatesRequest(BaseModel):
     candidates: list[Edit] = Field(description="Edits to check against the same base state.")
     session: SessionName | None = Field(
         default=None, description="Check them on top of this session's overlays (unchanged).")
+    confirm: int | None = Field(
+        default=None, ge=1, description="Rank every candidate on the fast servers (ruff, ty) "
+        "and confirm the best, up to this many, with every configured server, in rank order "
+        "until one confirmed is ok. An unconfirmed report has final: false. Default: every "
+        "server checks every candidate.")
 
     @field_validator("candidates")
     @classmethod
