@@ -173,7 +173,10 @@ def five_repos(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 def fleet(**kw: Any) -> Any:
     from lspfeedback.fleet import Fleet
 
-    return Fleet(**{"servers": CHEAP, "actors": 2, "actor_cpus": 0.5, "max_warm": 2, **kw})
+    # repo_timeout bounds a hang (a record 'unknown', the test fails) well within the suite's
+    # timeout, which cannot interrupt a wait inside Ray.
+    return Fleet(**{"servers": CHEAP, "actors": 2, "actor_cpus": 0.5, "max_warm": 2,
+                    "repo_timeout": 120.0, **kw})
 
 
 @pytest.mark.usefixtures("local_ray")
@@ -277,7 +280,7 @@ def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     return subprocess.run([sys.executable, "-m", "lspfeedback.fleet.cli", "run", *map(str, args),
                            "--num-cpus", "2", "--actors", "1", "--actor-cpus", "0.5",
-                           "--quiet"],
+                           "--repo-timeout", "120", "--quiet"],
                           cwd=cwd, capture_output=True, text=True, env=env, timeout=240,
                           check=False)
 

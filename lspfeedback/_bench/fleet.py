@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -43,6 +44,8 @@ from lspfeedback.fleet.examples import add_flag
 REAL = ("httpx==0.28.1", "click==8.1.7", "packaging==24.2")
 SERVERS = ("pyright", "ruff")
 START, END = "<!-- fleet:start -->", "<!-- fleet:end -->"
+PREFIX = {"cold": "cold", "direct": "direct", "fleet1": "fleet, 1 actor (",
+          "fleet2": "fleet, 2 actors (Ray)"}
 
 
 @dataclass
@@ -59,6 +62,9 @@ class Mode:
     rss_mb: list[float] = field(default_factory=list)
     work_ms: list[float] = field(default_factory=list)
     """Per repository, the checking itself (servers' start + the candidates' checks)."""
+    load: float = 0.0
+    """The machine's 1-minute load average when the mode ended (2 cores: above 2 is others'
+    work competing)."""
 
     @property
     def per_minute(self) -> float:
@@ -166,6 +172,30 @@ def fleet(repos: Sequence[Path], actors: int, timeout: float) -> Mode:
                          for r in results])
 
 
+def warm_pass(repos: Sequence[Path], timeout: float) -> tuple[Mode, Mode]:
+    """Two rounds over ``repos`` on 2 actors that keep them all warm: the first pays the
+    servers' start, the second (other candidates: a codemod's next round, so nothing comes
+    from the verifiers' caches) only the checks."""
+    from lspfeedback.fleet import Fleet
+    from lspfeedback.fleet.examples import AddRequiredParameter
+
+    rounds = []
+    with Fleet(servers=SERVERS, options=_options(timeout), actors=2,
+               max_warm=(len(repos) + 1) // 2, actor_cpus=1, ray_init={"num_cpus": 2}) as f:
+        f.info()
+        for name, codemod in (("round 1", add_flag),
+                              ("round 2, warm", AddRequiredParameter(parameter="traced"))):
+            began = time.perf_counter()
+            results = list(f.run(repos, codemod))
+            wall = time.perf_counter() - began
+            work = [r.timings_ms.get("start", 0.0) + r.timings_ms.get("check", 0.0)
+                    for r in results]
+            rounds.append(Mode(f"fleet, 2 actors, {len(repos)} repos kept warm: {name}", wall,
+                               {r.repo: r.winner if r.ok else None for r in results}, work,
+                               {r.repo: r.status for r in results}, work_ms=work))
+    return rounds[0], rounds[1]
+
+
 def _options(timeout: float) -> VerifierOptions:
     return VerifierOptions(servers=SERVERS, replicas=1, watch=False, timeout=timeout)
 
@@ -174,6 +204,8 @@ def _options(timeout: float) -> VerifierOptions:
 
 def section(modes: list[Mode], repos: Sequence[Path], real: int, command: str) -> str:
     """The Markdown section, markers included."""
+    warm = [m for m in modes if "kept warm" in m.name]
+    modes = [m for m in modes if m not in warm]
     cold = next(m for m in modes if m.name.startswith("cold"))
     direct_mode = next((m for m in modes if m.name.startswith("direct")), None)
     rows = []
@@ -191,12 +223,24 @@ def section(modes: list[Mode], repos: Sequence[Path], real: int, command: str) -
         per = (one.wall_s - direct_mode.wall_s) / n * 1000
         overhead = (f"**Overhead over calling the verifiers directly.** With one actor, the "
                     f"wall time not spent checking (Ray's calls, the driver) is {gap:,.0f} ms "
-                    f"per repository, against {own:,.0f} ms for the direct loop (the codemod, "
-                    f"closing the previous verifier); wall against wall, 1 actor minus direct "
+                    f"per repository, against {own:,.0f} ms for the direct loop (there, the "
+                    "codemod runs between checks; the fleet's driver runs it while the actor "
+                    "checks the previous repository); wall against wall, 1 actor minus direct "
                     f"is {per:+,.0f} ms per repository ({one.wall_s / direct_mode.wall_s - 1:+.0%}"
                     "), which on a shared machine is mostly the noise between two runs. Per "
                     "repo p50 is the actor's own work (servers' start + checks) in every warm "
                     "mode, the candidates' CLI runs in the cold loop.")
+    warm_text = ""
+    if len(warm) == 2:
+        warm_text = (f" **A second round, warm:** on {len(warm[0].winners)} synthetic "
+                     f"repositories kept warm by 2 actors, round 1 (servers started) ran at "
+                     f"{warm[0].per_minute:,.1f} repos/min (p50 "
+                     f"{statistics.median(warm[0].work_ms):,.0f} ms of work per repository), "
+                     f"round 2 (new candidates from another parameter name, same warm "
+                     f"servers) at {warm[1].per_minute:,.1f} repos/min (p50 "
+                     f"{statistics.median(warm[1].work_ms):,.0f} ms): "
+                     f"{sum(s == 'ok' for s in warm[1].statuses.values())} of "
+                     f"{len(warm[1].statuses)} ok.")
     rss = direct_mode.rss_mb if direct_mode else []
     memory = (f"Resident memory of one repository's warm servers (pyright + ruff, measured "
               f"after its check): median {statistics.median(rss):,.0f} MiB, max "
@@ -211,15 +255,21 @@ def section(modes: list[Mode], repos: Sequence[Path], real: int, command: str) -
         "on the most called function: the right edit, one that forgets the callers, one "
         "that passes the wrong type). Servers: pyright + ruff, one replica, one repository "
         "warm per actor (each repository is visited once: every mode pays one cold start "
-        "per repository). **The machine (2 cores) was shared with other agents' runs**: "
-        "absolute times are noisy, the ratios less so."), "",
+        "per repository). **The machine (2 cores) was shared with other agents' runs** "
+        f"(load average {_loads(modes)} at the end of each mode): absolute times are noisy, "
+        "the ratios less so."), "",
         ("| mode | repos | wall s | repos/min | per repo p50 ms | winner = cold's | "
          "start-up s |"), "|---|---|---|---|---|---|---|", *rows, "",
         (f"{ok} of {len(repos)} repositories had an ok winner (the right candidate); "
         "'winner = cold's' counts the repositories where the mode kept the same candidate "
-        "as the cold loop (None when none passes). ") + overhead + " " + memory, "",
+        "as the cold loop (None when none passes). ") + overhead + " " + memory + warm_text,
+        "",
         "What this means for 1,000 repositories is worked out in docs/fleet.md (sizing).",
         END, ""])
+
+
+def _loads(modes: Sequence[Mode]) -> str:
+    return " / ".join(f"{m.load:.1f}" for m in modes if m.load) or "not recorded"
 
 
 def write_section(page: Path, text: str) -> None:
@@ -243,8 +293,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the section into this page")
     parser.add_argument("--json", type=Path, help="write every mode's figures as JSON")
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--reuse", type=Path, metavar="JSON",
+                        help="take the modes this earlier --json file has; run only the others")
     parser.add_argument("--skip", action="append", default=[],
-                        choices=("cold", "direct", "fleet1", "fleet2"))
+                        choices=("cold", "direct", "fleet1", "fleet2", "warm"))
     args = parser.parse_args(argv)
     real = REAL[:1] if args.quick else REAL
     repos = synthetic_repos(args.synth or (4 if args.quick else 20)) + real_repos(real)
@@ -252,13 +304,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     runs = {"cold": lambda: cold_loop(repos), "direct": lambda: direct(repos, args.timeout),
             "fleet1": lambda: fleet(repos, 1, args.timeout),
             "fleet2": lambda: fleet(repos, 2, args.timeout)}
+    earlier = [Mode(**m) for m in json.loads(args.reuse.read_text())] if args.reuse else []
     modes = []
     for key, run in runs.items():
         if key in args.skip and key != "cold":
             continue
-        mode = run()
+        reused = [m for m in earlier if m.name.startswith(PREFIX[key])]
+        mode = reused[0] if reused else run()
+        mode.load = mode.load or os.getloadavg()[0]
         modes.append(mode)
         print(f"{mode.name}: {mode.wall_s:.1f} s, {mode.per_minute:.1f} repos/min", file=sys.stderr)
+    reused = [m for m in earlier if "kept warm" in m.name]
+    if reused:
+        modes += reused
+    elif "warm" not in args.skip:
+        synth_only = [r for r in repos if r.name.startswith("synth")][:6]
+        modes += warm_pass(synth_only, args.timeout)
+        print(f"{modes[-1].name}: {modes[-1].per_minute:.1f} repos/min", file=sys.stderr)
     command = "python -m lspfeedback._bench.fleet" + (" --quick" if args.quick else "")
     text = section(modes, repos, len(real), command)
     print(text)
