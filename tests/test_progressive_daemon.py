@@ -16,7 +16,6 @@ import os
 import shutil
 import signal
 import socket
-import stat
 import subprocess
 import sys
 import threading
@@ -45,15 +44,9 @@ from lspfeedback import (
     VerifierOptions,
 )
 from lspfeedback._daemon.service import candidate_dict, report_dict, report_json
-from lspfeedback._daemon.state import (
-    MAX_SOCKET_PATH,
-    DaemonInfo,
-    local_socket_path,
-    private_folder,
-    read_state,
-    write_state,
-)
+from lspfeedback._daemon.state import DaemonInfo, read_state, socket_address, write_state
 from lspfeedback._exceptions import DaemonNotRunning
+from lspfeedback._sandbox import sandbox_for
 from lspfeedback.mcp import create_server
 
 from .conftest import FIXTURES, REPO, TIMEOUT, pid_alive
@@ -134,13 +127,12 @@ def test_the_daemons_report_json_is_exactly_report_to_dict(final: bool) -> None:
 
 # ---- the local socket -------------------------------------------------------------------------
 
-def test_a_tcp_daemon_also_listens_on_a_private_socket_that_clients_prefer(
+def test_a_tcp_daemon_also_listens_on_a_local_socket_that_clients_prefer(
         daemon: Daemon) -> None:
     info = daemon.info
     assert info.url is not None and info.url.startswith("http://127.0.0.1:")
-    assert info.socket == str(daemon.root / ".lspfeedback" / "daemon.sock")
-    mode = os.stat(info.socket).st_mode
-    assert stat.S_ISSOCK(mode) and stat.S_IMODE(mode) == 0o600
+    assert info.socket is not None and info.socket.startswith("@lspfeedback-")  # abstract
+    assert not (daemon.root / ".lspfeedback" / info.socket).exists()  # no file anywhere
     with Client(daemon.root) as client:
         assert client.socket == info.socket and client.endpoint == info.url
         over_socket = client.health()
@@ -148,23 +140,44 @@ def test_a_tcp_daemon_also_listens_on_a_private_socket_that_clients_prefer(
     over_tcp = httpx.get(f"{info.url}/v1/health", headers=daemon.headers(), timeout=TIMEOUT)
     assert over_tcp.status_code == 200 and over_tcp.json()["pid"] == over_socket["pid"]
     # The socket is guarded like TCP: no token, no answer.
-    transport = httpx.HTTPTransport(uds=info.socket)
+    transport = httpx.HTTPTransport(uds=socket_address(info.socket))
     with httpx.Client(transport=transport, base_url="http://localhost") as raw:
         assert raw.get("/v1/health").status_code == 401
 
 
-def test_a_deep_root_gets_its_socket_in_a_private_folder(tmp_path: Path) -> None:
-    deep = tmp_path / ("d" * 60) / ("e" * 60)
-    path = local_socket_path(deep)
-    assert len(os.fsencode(path)) <= MAX_SOCKET_PATH
-    assert not str(path).startswith(str(deep)) and path.name.endswith(".sock")
-    assert local_socket_path(deep) == path  # the same root, the same place
-    shared = tmp_path / "shared"
-    shared.mkdir(mode=0o755)
-    shared.chmod(0o755)
-    with pytest.raises(DaemonError, match="not a private directory"):
-        private_folder(shared)
-    assert stat.S_IMODE(private_folder(tmp_path / "mine").stat().st_mode) == 0o700
+@pytest.mark.skipif(not sandbox_for("auto").active,
+                    reason="bubblewrap cannot start on this machine")
+def test_a_sandboxed_server_cannot_reach_the_local_socket(daemon: Daemon) -> None:
+    """A language server sees the workspace (the state file too) read-only, without network:
+    the local socket must be as far out of its reach as the loopback is."""
+    assert daemon.info.socket is not None
+    sandbox = sandbox_for("auto")
+    code = ("import socket\ns = socket.socket(socket.AF_UNIX)\ntry:\n"
+            f"    s.connect({socket_address(daemon.info.socket)!r})\n"
+            "except OSError as e:\n    print('refused', e)\nelse:\n    print('connected')\n")
+    argv = sandbox.wrap([sys.executable, "-c", code], {}, "test")
+    inside = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
+                            env=sandbox.environment({}), preexec_fn=sandbox.preexec)
+    assert inside.returncode == 0, inside.stderr
+    assert inside.stdout.startswith("refused"), inside.stdout
+
+
+@pytest.mark.skipif(os.getuid() != 0, reason="needs root to serve a socket as another user")
+def test_a_socket_served_by_another_user_is_refused() -> None:
+    name = f"@lspfeedback-test-{os.getpid()}"
+    # Listening as uid 65534: SO_PEERCRED names who listens.
+    code = ("import os, socket\nos.setuid(65534)\ns = socket.socket(socket.AF_UNIX)\n"
+            f"s.bind({socket_address(name)!r})\ns.listen()\n"
+            "print('ready', flush=True)\nconn, _ = s.accept()\nconn.recv(1)\n")
+    other = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout is not None and other.stdout.readline() == "ready\n"
+        with (Client(socket=name, token="t" * 43, timeout=TIMEOUT) as client,
+              pytest.raises(DaemonUnreachable, match="not by this user")):
+            client.health()
+    finally:
+        other.kill()
+        other.wait(timeout=TIMEOUT)
 
 
 def test_a_state_file_naming_something_else_as_its_socket_is_ignored(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 The sockets are bound here, before uvicorn starts, so that port 0 gives a known port to write
 into the state file and a Unix socket is created with mode 0600 from its first moment. A TCP
-daemon also listens on a private Unix socket (`lspfeedback._daemon.state.local_socket_path`),
-which local clients prefer: the same app, the same token, without the TCP stack.
+daemon on Linux also listens on a Unix socket in the abstract namespace
+(`lspfeedback._daemon.state.local_socket_name`), which local clients prefer: the same app,
+the same token, reachable from the same places as the loopback, without the TCP stack.
 Shutdown: the signal makes requests in flight answer 503 at once, uvicorn closes the
 connections, and the lifespan stops every language server (shutdown, exit, then a kill of
 each server's process group): no orphans.
@@ -27,11 +28,10 @@ from lspfeedback._daemon.security import DEFAULT_MAX_BODY, allowed_host_names
 from lspfeedback._daemon.service import DaemonSettings
 from lspfeedback._daemon.state import (
     DaemonInfo,
-    local_socket_path,
+    local_socket_name,
     new_token,
-    private_folder,
     read_state,
-    state_dir,
+    socket_address,
 )
 from lspfeedback._exceptions import DaemonError, WorkspaceError
 from lspfeedback._options import OptionFields, VerifierOptions
@@ -72,9 +72,9 @@ def serve(
     watcher is always on, since a daemon outlives many edits by others.
 
     Listens on ``host:port`` (port 0 picks a free one) and, unless ``local_socket`` is
-    false, on a private Unix socket for local clients (`local_socket_path`; both are in the
-    state file, and `Client` prefers the socket), or, with ``socket_path``, on that Unix
-    socket alone. ``announce`` is called with the `DaemonInfo` once the servers are warm and the
+    false, on an abstract Unix socket for local clients (`local_socket_name`, Linux; both are
+    in the state file, and `Client` prefers the socket), or, with ``socket_path``, on that
+    Unix socket alone. ``announce`` is called with the `DaemonInfo` once the servers are warm and the
     state file is written. Raises `DaemonError` when a daemon already serves ``root``.
     """
     root_path = Path(root).resolve()
@@ -82,6 +82,7 @@ def serve(
         raise WorkspaceError(f"workspace root {str(root)!r} is not a directory")
     _refuse_if_running(root_path)
     unix_path = Path(socket_path).absolute() if socket_path is not None else None
+    local: tuple[socket.socket, str] | None = None
     if unix_path is not None:
         sockets = [bind_unix(unix_path)]
         url, bound_port, names = None, None, allowed_host_names(None)
@@ -92,15 +93,14 @@ def serve(
         shown = f"[{address[0]}]" if tcp.family == socket.AF_INET6 else str(address[0])
         url, names = f"http://{shown}:{bound_port}", allowed_host_names(str(address[0]))
         sockets = [tcp]
-        if local_socket:
-            local = _bind_local(root_path)
-            if local is not None:
-                unix_path = local[1]
-                sockets.append(local[0])
+        local = _bind_local() if local_socket else None
+        if local is not None:
+            sockets.append(local[0])
+    socket_name = str(unix_path) if unix_path is not None else local[1] if local else None
     settings = DaemonSettings(
         root=root_path, token=new_token(),
         options=(options or VerifierOptions()).replace(**{**fields, "watch": True}),
-        max_body=max_body, url=url, socket=str(unix_path) if unix_path is not None else None,
+        max_body=max_body, url=url, socket=socket_name,
         host_names=names, port=bound_port, announce=announce,
     )
     app = create_app(settings)
@@ -120,19 +120,23 @@ def serve(
     return 0 if server.started else 2
 
 
-def _bind_local(root: Path) -> tuple[socket.socket, Path] | None:
-    """The private Unix socket a TCP daemon also listens on for local clients (they prefer
-    it: no TCP stack), and its path; None, with a note on stderr, when it cannot be made
-    (the daemon then serves TCP alone)."""
-    path = local_socket_path(root)
+def _bind_local() -> tuple[socket.socket, str] | None:
+    """The local socket a TCP daemon also listens on (`local_socket_name`: abstract, so
+    reachable from this network namespace only, like the loopback) and its name; None on a
+    system without abstract sockets, or, with a note on stderr, when it cannot be bound."""
+    name = local_socket_name()
+    if name is None:
+        return None
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        if path.parent != state_dir(root):  # ROOT/.lspfeedback is made 0700, git-ignored
-            private_folder(path.parent)
-        return bind_unix(path), path
-    except (OSError, DaemonError) as exc:
-        print(f"lspfeedback: note: no local socket at {path} ({exc}); clients use TCP",
+        sock.bind(socket_address(name))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        print(f"lspfeedback: note: no local socket ({exc.strerror}); clients use TCP",
               file=sys.stderr)
         return None
+    return sock, name
 
 
 def bind_tcp(host: str, port: int) -> socket.socket:

@@ -145,9 +145,9 @@ class Daemon:
         self.stopping.set()
         if self.info is not None and self.settings.write_state:
             remove_state(self.info)
-        if self.settings.socket is not None:
+        if self.settings.socket is not None and not self.settings.socket.startswith("@"):
             with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.settings.socket)
+                os.unlink(self.settings.socket)  # an abstract socket has no file
         if self._engine is not None:
             await self._engine.close()
 

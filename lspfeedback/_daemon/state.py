@@ -1,8 +1,8 @@
 """The state file a running daemon leaves in its root, so that clients can find it.
 
 ``ROOT/.lspfeedback/daemon.json`` holds where the daemon listens (a URL, a Unix socket, or both:
-a TCP daemon also listens on a private Unix socket, `local_socket_path`, which local clients
-prefer), the token every request must carry, its pid and version. It is written atomically with mode 0600
+a TCP daemon on Linux also listens on a Unix socket in the abstract namespace,
+`local_socket_name`, which local clients prefer), the token every request must carry, its pid and version. It is written atomically with mode 0600
 (the token is the only thing between another local user and the workspace), the directory
 gets its own ``.gitignore`` so that it is never committed, and the daemon removes the file
 when it stops.
@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import sys
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -24,9 +25,6 @@ STATE_DIR = ".lspfeedback"
 STATE_FILE = "daemon.json"
 LOG_FILE = "daemon.log"
 """What a daemon started in the background (by ``lspfeedback check``) writes on stderr."""
-SOCKET_FILE = "daemon.sock"
-MAX_SOCKET_PATH = 100
-"""Bytes of a Unix socket's path at most (``sun_path`` holds 108 on Linux, 104 on macOS)."""
 
 
 def new_token() -> str:
@@ -61,9 +59,10 @@ class DaemonInfo:
 
     @property
     def local_socket(self) -> str | None:
-        """The Unix socket a client on this machine should use, if the daemon has one that
-        exists (else the URL is the way)."""
-        if self.socket is not None and os.path.exists(self.socket):
+        """The Unix socket a client on this machine should use, if the daemon has one (an
+        abstract name, or a socket file that exists); else the URL is the way."""
+        if self.socket is not None and (self.socket.startswith("@")
+                                        or os.path.exists(self.socket)):
             return self.socket
         return None
 
@@ -91,34 +90,25 @@ def state_dir(root: str | os.PathLike[str]) -> Path:
     return path
 
 
-def local_socket_path(root: str | os.PathLike[str]) -> Path:
-    """Where a TCP daemon of ``root`` also listens for local clients: ``ROOT/.lspfeedback/
-    daemon.sock``, or, when that path is too long for a socket, a private directory of this
-    user (``$XDG_RUNTIME_DIR/lspfeedback``, else ``TMPDIR/lspfeedback-UID``, mode 0700) with a
-    name derived from the root."""
-    import hashlib
+def local_socket_name() -> str | None:
+    """A fresh name for the local socket a TCP daemon also listens on: ``@lspfeedback-`` and
+    96 random bits, in Linux's abstract namespace; None elsewhere (TCP alone).
 
-    resolved = Path(root).resolve()
-    near = resolved / STATE_DIR / SOCKET_FILE
-    if len(os.fsencode(near)) <= MAX_SOCKET_PATH:
-        return near
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    folder = (Path(runtime) / "lspfeedback" if runtime and os.path.isabs(runtime)
-              else Path(tempfile.gettempdir()) / f"lspfeedback-{os.getuid()}")
-    digest = hashlib.sha256(os.fsencode(resolved)).hexdigest()[:24]
-    return folder / f"{digest}.sock"
+    Abstract, not a file: like the loopback, it is reachable only from this network
+    namespace, so a sandboxed language server (``bwrap --unshare-net``, which sees the
+    workspace, the state file included, read-only) cannot reach the daemon through it, as it
+    cannot through TCP; a socket file can be connected to on a read-only mount."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import secrets
+
+    return "@lspfeedback-" + secrets.token_hex(12)
 
 
-def private_folder(path: Path) -> Path:
-    """``path`` created with mode 0700 if missing; `DaemonError` unless it is a directory
-    owned by this user that nobody else may enter (another user could have made it first)."""
-    import stat
-
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = os.lstat(path)
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o077:
-        raise DaemonError(f"{path} is not a private directory of this user (mode 0700)")
-    return path
+def socket_address(name: str) -> str:
+    """What `socket.socket.connect` takes for a socket named in the state file (``@name`` is
+    the abstract namespace)."""
+    return "\0" + name[1:] if name.startswith("@") else name
 
 
 def write_state(info: DaemonInfo) -> Path:
@@ -176,7 +166,7 @@ def _untrusted(info: os.stat_result, state: DaemonInfo, root: Path) -> str:
         host = urlsplit(state.url).hostname or ""
         if not is_loopback(host):
             return f"its endpoint {state.url} is not on this machine's loopback"
-    if state.socket is not None:
+    if state.socket is not None and not state.socket.startswith("@"):
         try:
             sock = os.lstat(state.socket)
         except OSError:

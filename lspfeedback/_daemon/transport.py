@@ -8,7 +8,8 @@ headers, a ``Content-Length`` or chunked body, as `lspfeedback._daemon.wire` doe
 each request in one piece, and hand httpx the body as it arrives (the progressive answer
 streams). Failures are httpx's exceptions (`httpx.ConnectError`, `httpx.ReadTimeout`,
 `httpx.RemoteProtocolError`, ...), so `Client` maps them as before. A kept-alive connection
-found closed by the daemon before any answer is retried once on a new one.
+found closed by the daemon before any answer is retried once on a new one. A socket served
+by another user is refused (`lspfeedback._daemon.wire.check_peer`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from collections.abc import AsyncIterator, Iterator
 import anyio
 import anyio.abc
 import httpx
+
+from lspfeedback._daemon.state import socket_address
+from lspfeedback._daemon.wire import check_peer
 
 MAX_HEAD = 64 * 1024
 """Bytes of an answer's status line and headers at most."""
@@ -161,7 +165,8 @@ class UnixTransport(httpx.BaseTransport):
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.settimeout(_timeout(request, "connect"))
             try:
-                sock.connect(self.path)
+                sock.connect(socket_address(self.path))
+                check_peer(sock)
             except OSError:
                 sock.close()
                 raise
@@ -299,7 +304,13 @@ class AsyncUnixTransport(httpx.AsyncBaseTransport):
         reused = conn is not None
         if conn is None:
             with anyio.fail_after(_timeout(request, "connect")):
-                conn = _AsyncConnection(await anyio.connect_unix(self.path))
+                stream = await anyio.connect_unix(socket_address(self.path))
+            try:
+                check_peer(stream.extra(anyio.abc.SocketAttribute.raw_socket))
+            except OSError:
+                await stream.aclose()
+                raise
+            conn = _AsyncConnection(stream)
         try:
             with anyio.fail_after(_timeout(request, "read")):
                 await conn.stream.send(data)

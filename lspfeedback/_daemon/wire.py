@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
+import struct
 from collections.abc import Iterator
 from typing import Any
 
-from lspfeedback._daemon.state import DaemonInfo
+from lspfeedback._daemon.state import DaemonInfo, socket_address
 from lspfeedback._exceptions import (
     DaemonError,
     DaemonTimeout,
@@ -170,7 +172,8 @@ class Wire:
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 sock.settimeout(self.timeout)
                 try:
-                    sock.connect(self._address)
+                    sock.connect(socket_address(self._address))
+                    check_peer(sock)
                 except OSError:
                     sock.close()
                     raise
@@ -200,6 +203,17 @@ class Wire:
             self._fill()
         found, self._buffer = self._buffer[:size], self._buffer[size:]
         return found
+
+
+def check_peer(sock: socket.socket) -> None:
+    """Refuse a Unix socket whose other end is not a process of this user (Linux's
+    ``SO_PEERCRED``; an abstract name can be taken by anyone once its daemon is gone)."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _, uid, _ = struct.unpack("3i", raw)
+    if uid != os.getuid():
+        raise ConnectionRefusedError(f"the socket is served by uid {uid}, not by this user")
 
 
 @contextlib.contextmanager
