@@ -57,6 +57,8 @@ def test_quick_bench_output_is_well_formed(tmp_path: Path) -> None:
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = md.read_text()
     assert "| synth-100 |" in page and "**Quick run**" in page and "## Synthetic scaling" in page
+    memory = workload["cells"]["memory"]
+    assert memory["leaf_edits"]["n"] == 4 and memory["rss_mib"]["library"]
 
 
 # ---- bench --fidelity: warm equals cold over a (synthetic) history -------------------------

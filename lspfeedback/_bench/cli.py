@@ -92,7 +92,7 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
         w = workloads.synthetic(100, args.seed)
         return [(w, {"pairs": args.pairs or QUICK_PAIRS, "backends": args.backends or [],
                      "floor": ["ruff", "ty"], "tiers": TIERS, "multi": True,
-                     "candidates": 1, "daemon": True, "corpus": 1})]
+                     "candidates": 1, "daemon": True, "corpus": 1, "memory": True})]
     roots = args.root or []
     projects = args.project or ([] if roots else list(workloads.DEFAULT_PROJECTS))
     for i, requirement in enumerate(projects):
@@ -107,6 +107,7 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
             "candidates": (args.pairs or PAIRS) * 2 if first else 0,
             "daemon": first,
             "corpus": CORPUS if first else 0,
+            "memory": True,
         }))
     for root in roots:
         out.append((workloads.local(root), {"pairs": args.pairs or PAIRS, "backends": args.backends or [],
@@ -172,7 +173,8 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                           candidates=settings.get("candidates", 0),
                           daemon=settings.get("daemon", False), tiers=settings.get("tiers", ()),
                           multi=settings.get("multi", False),
-                          corpus=settings.get("corpus", 0), progress=tick)
+                          corpus=settings.get("corpus", 0), memory=settings.get("memory", False),
+                          progress=tick)
             results.append(asyncio.run(bench.run()))
             progress.update(task, description=f"{w.name} done", total=1, completed=1)
         scaling_doc = run_scaling(args, progress)

@@ -237,6 +237,26 @@ def scaling_rows(doc: Mapping[str, Any]) -> list[list[str]]:
     return out
 
 
+MEMORY_COLUMNS = ("workload", "servers", "leaf", "start-up to first verdict", "leaf samples",
+                  "leaf p50", "leaf p95", "servers' peak RSS (MiB)", "library process peak RSS (MiB)")
+
+
+def memory_rows(doc: Mapping[str, Any]) -> list[list[str]]:
+    out = []
+    for name, w in doc["workloads"].items():
+        r = (w.get("cells") or {}).get("memory")
+        if not r:
+            continue
+        e, rss = r["leaf_edits"], r["rss_mib"]
+        out.append([name, r["servers"], f"`{r['leaf']}`", _ms(r["startup_ms"]), str(e["n"]),
+                    _ms(e["p50"]), _ms(e["p95"]),
+                    ", ".join(f"{k} {v:.0f}" for k, v in rss["servers"].items() if v is not None) or "-",
+                    f"{rss['library']:.0f} ({rss['library_before_start']:.0f} before start)"
+                    if rss.get("library") is not None and rss.get("library_before_start") is not None
+                    else "-"])
+    return out
+
+
 def _rich(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], console: Console) -> None:
     if not rows:
         return
@@ -257,6 +277,8 @@ def table(doc: Mapping[str, Any], console: Console) -> None:
           floor_rows(doc), console)
     _rich("each server alone on the same edits (ms)", BACKEND_COLUMNS, backend_rows(doc), console)
     _rich("the daemon and the CLI (ms)", DAEMON_COLUMNS, daemon_rows(doc), console)
+    _rich("start-up and memory, the library in a process of its own", MEMORY_COLUMNS,
+          memory_rows(doc), console)
     _rich("synthetic scaling (ms)", SCALING_COLUMNS, scaling_rows(doc), console)
     for name, w in doc["workloads"].items():
         c = w["summary"].get("candidates")
@@ -390,6 +412,9 @@ def sample_counts(doc: Mapping[str, Any]) -> list[int]:
         counts += [d["n"] for d in (s.get("daemon") or {}).values()]
         if s.get("candidates"):
             counts.append(s["candidates"]["batches"])
+        memory = (w.get("cells") or {}).get("memory")
+        if memory:
+            counts.append(memory["leaf_edits"]["n"])
     counts += [r["leaf_edits"]["n"] for r in (doc.get("scaling") or {}).get("rows", [])
                if "leaf_edits" in r]
     return [c for c in counts if c]
@@ -467,7 +492,8 @@ OWN_HEADINGS = (
     "## The floor: what the library adds",
     "## Each server alone on the same edits (ms), start-up and peak RSS",
     "## Candidates, the daemon and the CLI", "## Candidates and the daemon",
-    "## Synthetic scaling", "## Not measured in this run")
+    "## Synthetic scaling", "## Not measured in this run",
+    "## Start-up and memory of the library process")
 """The sections `markdown` writes (and wrote under earlier names): a run replaces them, and
 keeps any other section of the page (see `cli.keep_sections`)."""
 
@@ -573,6 +599,17 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
                            "codes seen: " + ", ".join(f"{n} {c}" for n, c in codes.items()) + "."),
                       "", *_md_table(DAEMON_COLUMNS, drows)]
         lines.append("")
+    rows = memory_rows(doc)
+    if rows:
+        lines += [
+            "## Start-up and memory of the library process", "",
+            ("Each project once more with pyright + ruff, the library in a child process of its "
+             "own (`python -m lspfeedback._bench.scaling`, as in the scaling section below): "
+             "start-up to the first verdict on a leaf, edits of that leaf (every state new), "
+             "the servers' peak RSS and the library process's alone (`VmHWM`; before start: "
+             "the interpreter and its imports)."), "",
+            *_md_table(MEMORY_COLUMNS, rows), "",
+        ]
     scaling = doc.get("scaling")
     if scaling:
         lines += [

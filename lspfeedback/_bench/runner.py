@@ -142,7 +142,8 @@ class Bench:
     def __init__(self, workload: Workload, *, pairs: int, seed: int, backends: Sequence[str],
                  floor: Sequence[str], cold: bool = True, candidates: int = 0,
                  daemon: bool = False, tiers: Sequence[Tier] = (), multi: bool = False,
-                 corpus: int = 0, progress: Progress | None = None) -> None:
+                 corpus: int = 0, memory: bool = False,
+                 progress: Progress | None = None) -> None:
         self.w = workload
         self.seed, self.pairs = seed, pairs
         self.backends = list(backends)
@@ -154,6 +155,9 @@ class Bench:
         self.tiers = list(tiers)
         self.multi = multi
         self.corpus = corpus
+        self.memory = memory
+        """Start-up, leaf edits and RSS with the library in a process of its own (the
+        scaling section's child, `lspfeedback._bench.scaling`)."""
         """Mistakes per kind in the mutation corpus every (non-progressive) tier verifies."""
         self.progress = progress or (lambda _: None)
         # Every state is made unique with a trailing comment: a fix restores the original
@@ -194,11 +198,21 @@ class Bench:
                 steps = make_script(self.w.root, [widely], self.seed, self.pairs)
                 await self._timed("multi-file", self._cell("multi", cells.multi_cell(
                     work, widely, steps, progress=self.progress)))
+            if self.memory:
+                await self._timed("library process", self._memory(work))
             if self.candidates:
                 await self._timed("candidates", self._candidates(work))
             if self.daemon:
                 await self._timed("daemon", self._daemon(work))
         return self.result
+
+    async def _memory(self, work: Path) -> None:
+        from lspfeedback._bench import scaling
+
+        leaves = self.w.edit_files[2:] or self.w.edit_files[-1:]
+        await self._cell("memory", asyncio.to_thread(
+            scaling.run_size, work, leaves[0], COMBINED, len(self.script), self.seed,
+            progress=lambda line: self.progress(f"{self.w.name} library process: {line}")))
 
     async def _timed(self, name: str, work: Any) -> None:
         started = time.perf_counter()
