@@ -21,6 +21,7 @@ pass pairs the diagnostics of an equivalence class first with first, in list ord
 
 from __future__ import annotations
 
+import bisect
 import difflib
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -44,20 +45,99 @@ def line_maps(old_text: str, new_text: str) -> tuple[dict[int, int], dict[int, i
     a, b = (new, old) if swapped else (old, new)
     unchanged: dict[int, int] = {}
     replaced: dict[int, int] = {}
-    matcher = difflib.SequenceMatcher(None, a, b, autojunk=False)
-    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag == "equal":
-            target = unchanged
-        elif tag == "replace":
-            target = replaced
-        else:
-            continue
+    for tag, i1, i2, j1, j2 in _opcodes(a, b):
+        target = unchanged if tag == "equal" else replaced
         for k in range(min(i2 - i1, j2 - j1)):
             i, j = i1 + k + 1, j1 + k + 1
             if swapped:
                 i, j = j, i
             target[i] = j
     return unchanged, replaced
+
+
+SMALL_BLOCK = 64 * 64
+"""Below this product of the two sides' line counts, a block goes to difflib as it is."""
+
+_Opcode = tuple[str, int, int, int, int]
+
+
+def _opcodes(a: list[str], b: list[str]) -> list[_Opcode]:
+    """The ``equal`` and ``replace`` blocks between ``a`` and ``b`` (0-based, half-open).
+
+    difflib's matching costs up to the product of the two sides' lengths, and an edit usually
+    changes a few lines of a long file, in one or two places: so the lines both sides start
+    and end with are equal as they are, and a large block in between is cut at the lines that
+    occur exactly once on each side, in the same order on both (patience diff's anchors: the
+    longest increasing run of them). difflib aligns the small blocks left between anchors.
+    Deterministic, so the caller's fixed orientation keeps the result symmetric.
+    """
+    out: list[_Opcode] = []
+    _align(a, b, 0, len(a), 0, len(b), out)
+    return out
+
+
+def _align(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int,
+           out: list[_Opcode]) -> None:
+    head = 0
+    while alo + head < ahi and blo + head < bhi and a[alo + head] == b[blo + head]:
+        head += 1
+    if head:
+        out.append(("equal", alo, alo + head, blo, blo + head))
+        alo, blo = alo + head, blo + head
+    tail = 0
+    while alo < ahi - tail and blo < bhi - tail and a[ahi - tail - 1] == b[bhi - tail - 1]:
+        tail += 1
+    mid_a, mid_b = ahi - tail, bhi - tail
+    anchors = _anchors(a, b, alo, mid_a, blo, mid_b) if (
+        (mid_a - alo) * (mid_b - blo) > SMALL_BLOCK) else []
+    if anchors:
+        for i, j in anchors:
+            _align(a, b, alo, i, blo, j, out)
+            out.append(("equal", i, i + 1, j, j + 1))
+            alo, blo = i + 1, j + 1
+        _align(a, b, alo, mid_a, blo, mid_b, out)
+    elif alo < mid_a or blo < mid_b:
+        matcher = difflib.SequenceMatcher(None, a[alo:mid_a], b[blo:mid_b], autojunk=False)
+        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+            if tag in ("equal", "replace"):
+                out.append((tag, alo + i1, alo + i2, blo + j1, blo + j2))
+    if tail:
+        out.append(("equal", mid_a, ahi, mid_b, bhi))
+
+
+def _anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int,
+             bhi: int) -> list[tuple[int, int]]:
+    """Pairs ``(i, j)`` of lines unique on both sides, ``a[i] == b[j]``, increasing in both:
+    the longest such chain (the first one found, for determinism)."""
+    count_a: dict[str, int] = {}
+    for i in range(alo, ahi):
+        count_a[a[i]] = count_a.get(a[i], 0) + 1
+    count_b: dict[str, int] = {}
+    where_b: dict[str, int] = {}
+    for j in range(blo, bhi):
+        count_b[b[j]] = count_b.get(b[j], 0) + 1
+        where_b[b[j]] = j
+    pairs = [(i, where_b[a[i]]) for i in range(alo, ahi)
+             if count_a[a[i]] == 1 and count_b.get(a[i]) == 1]
+    # Longest increasing subsequence of the j's (patience sorting), kept as back links.
+    tops: list[int] = []  # tops[k]: the pair ending the best run of length k + 1 so far
+    top_js: list[int] = []  # its j (increasing in k)
+    back: list[int] = []
+    for n, (_, j) in enumerate(pairs):
+        k = bisect.bisect_left(top_js, j)
+        back.append(tops[k - 1] if k else -1)
+        if k == len(tops):
+            tops.append(n)
+            top_js.append(j)
+        else:
+            tops[k], top_js[k] = n, j
+    chain: list[tuple[int, int]] = []
+    n = tops[-1] if tops else -1
+    while n >= 0:
+        chain.append(pairs[n])
+        n = back[n]
+    chain.reverse()
+    return chain
 
 
 def _key(d: Diagnostic) -> tuple[str, str | None, str, str]:
@@ -123,7 +203,6 @@ def compare(
 def _compare_file(before: list[Diagnostic], after: list[Diagnostic], old_text: str,
                   new_text: str) -> tuple[list[Diagnostic], list[Diagnostic]]:
     """``(introduced, resolved)`` for one file: the passes of the module's docstring."""
-    old_lines, new_lines = split_lines(old_text), split_lines(new_text)
     if old_text == new_text:
         # Identity: same line and column (the column tells copies on one line apart).
         before, after = _match(before, after, lambda o: (_key(o), o.line, o.column),
@@ -133,6 +212,9 @@ def _compare_file(before: list[Diagnostic], after: list[Diagnostic], old_text: s
         unchanged, replaced = line_maps(old_text, new_text)
         before, after = _match(before, after, lambda o: _mapped(o, unchanged),
                                lambda d: (_key(d), d.line))
+    if not before or not after:
+        return after, before  # nothing left to pair (the common case: no text is split)
+    old_lines, new_lines = split_lines(old_text), split_lines(new_text)
     before, after = _match(before, after, lambda o: (_key(o), _snippet(o, old_lines)),
                            lambda d: (_key(d), _snippet(d, new_lines)))
     if replaced:

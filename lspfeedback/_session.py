@@ -8,6 +8,7 @@ re-send); each maps to the store version whose text it carried, which is what re
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -24,6 +25,7 @@ from lspfeedback._documents import DocumentStore
 from lspfeedback._exceptions import RequestTimeout, ServerError, ServerStartError
 from lspfeedback._lsp.client import LspClient
 from lspfeedback._lsp.content_changes import change_event
+from lspfeedback._lsp.progress import Progress, ProgressHook, ProgressTracker
 from lspfeedback._lsp.pull import pull
 from lspfeedback._report import Diagnostic
 from lspfeedback._sandbox import Sandbox
@@ -55,6 +57,18 @@ class _Held:
     text: str
 
 
+@dataclass(frozen=True)
+class _Pulled:
+    """A document's last pulled report that has a result id, and what it became: named as
+    ``previousResultId`` by the next pull, it stands when the server answers ``unchanged``."""
+
+    result_id: str
+    items: tuple[types.Diagnostic, ...]
+    text: str
+    """The text ``result`` was converted against (positions depend on it)."""
+    result: FileResult
+
+
 class ServerSession:
     """A language server kept warm for one workspace; its `Supervisor` restarts it after a
     crash or a hang (in the background) and gives up on a crash loop."""
@@ -84,6 +98,19 @@ class ServerSession:
         self.supervisor = Supervisor(spec.name, policy or RestartPolicy(), start=self._start,
                                      kill=self._kill, alive=self._alive, probe=self._probe)
         self._held: dict[str, _Held] = {}
+        self._pulled: dict[str, _Pulled] = {}
+        """By path: the last report with a result id, from the running server process."""
+        self._progress = ProgressTracker(spec.name)
+        self.on_progress: ProgressHook | None = None
+        """Called with every change of the server's work-done progress (``$/progress``
+        begin/report/end), from start-up on, across restarts."""
+        self.pulls = 0
+        """``textDocument/diagnostic`` requests sent by this session, retries included, over
+        every process it ran (only grows): one per document and version it checked."""
+        self.unchanged_pulls = 0
+        """Of those, the pulls the server answered ``unchanged`` (see `_lsp.pull`)."""
+        self.pushes_waited = 0
+        """Waits for a ``publishDiagnostics`` of one version (push-only servers), only grows."""
 
     def __repr__(self) -> str:
         return f"<ServerSession {self.spec.name} {self.state} starts={self.starts} open={len(self._held)}>"
@@ -104,6 +131,12 @@ class ServerSession:
     @property
     def restarts(self) -> int:
         return self.supervisor.restarts
+
+    @property
+    def progress(self) -> Progress | None:
+        """The server's latest work-done progress still under way (title, message,
+        percentage), also while it starts; None when it reports none."""
+        return self._progress.latest
 
     @property
     def last_error(self) -> str | None:
@@ -132,6 +165,7 @@ class ServerSession:
             await self.client.stop()
         self.client = None
         self._held.clear()
+        self._pulled.clear()  # result ids are the previous process's
         client = self.client = await self._spawn()
         # A death between calls is noticed now, not by the next call: the restart starts at
         # once (the supervisor ignores exits it caused itself, or that a restart is handling).
@@ -154,6 +188,8 @@ class ServerSession:
             preexec=sandbox.preexec,
             own_pid_namespace=sandbox.active,
         )
+        self._progress = client.progress
+        client.progress.on_progress = self._progressed
         try:
             await client.start()
             result = await client.initialize(
@@ -174,6 +210,10 @@ class ServerSession:
             raise ServerStartError(self.name, f"failed during start-up: {exc.reason}", client.stderr_tail()) from exc
         self.startup_ms = (time.perf_counter() - started) * 1000
         return client
+
+    def _progressed(self, state: Progress) -> None:
+        if self.on_progress is not None:
+            self.on_progress(state)
 
     @property
     def alive(self) -> bool:
@@ -207,6 +247,7 @@ class ServerSession:
             await self.client.stop()
         self.client = None
         self._held.clear()
+        self._pulled.clear()
 
     # ---- documents -------------------------------------------------------------------------
 
@@ -239,6 +280,7 @@ class ServerSession:
                     client.notify(types.TEXT_DOCUMENT_DID_CLOSE, types.DidCloseTextDocumentParams(
                         text_document=types.TextDocumentIdentifier(uri=doc.uri)))
                     del self._held[rel]
+                    self._pulled.pop(rel, None)
                 continue
             if held is None:
                 client.notify(types.TEXT_DOCUMENT_DID_OPEN, types.DidOpenTextDocumentParams(
@@ -267,6 +309,7 @@ class ServerSession:
             self.client.notify(types.TEXT_DOCUMENT_DID_CLOSE, types.DidCloseTextDocumentParams(
                 text_document=types.TextDocumentIdentifier(uri=self.store.uri(rel))))
             del self._held[rel]
+            self._pulled.pop(rel, None)
             closed.append(rel)
         return closed
 
@@ -290,7 +333,8 @@ class ServerSession:
     async def diagnostics(self, rel: str, deadline: Deadline) -> FileResult:
         """Fresh diagnostics of ``rel`` for the version the server holds now.
 
-        Pull where the server offers it, else wait for a push of exactly that version, until
+        Pull where the server offers it (naming the last result it gave, so that it may
+        answer ``unchanged``), else wait for a push of exactly that version, until
         ``deadline``. Raises `RequestTimeout` (saying what was waited for, how long),
         `ServerCrashed` or `ServerError`.
         """
@@ -298,21 +342,51 @@ class ServerSession:
         caps = self.capabilities
         held = self._held[rel]
         uri = self.store.uri(rel)
-        pulled = caps is not None and caps.pull_diagnostics
         try:
-            if pulled:
-                items = await pull(client, uri, rel, caps.pull_identifier if caps else None,
-                                   deadline)
-            else:
-                items = await client.wait_for_push(uri, held.session_version, deadline.remaining())
+            if caps is not None and caps.pull_diagnostics:
+                return await self._pulled_result(client, rel, uri, held, deadline)
+            self.pushes_waited += 1
+            pushed = await client.wait_for_push(uri, held.session_version, deadline.remaining())
         except RequestTimeout:
-            what = ("its textDocument/diagnostic request (cancelled)" if pulled else
+            what = ("its textDocument/diagnostic request (cancelled)"
+                    if caps is not None and caps.pull_diagnostics else
                     f"a publishDiagnostics of version {held.session_version}")
             raise RequestTimeout(self.name, (
                 f"no diagnostics of {rel} by {deadline.describe()}: waited "
                 f"{deadline.elapsed():.1f} s for {what}")) from None
+        return self._converted(rel, held, pushed)
+
+    async def _pulled_result(self, client: LspClient, rel: str, uri: str, held: _Held,
+                             deadline: Deadline) -> FileResult:
+        """One pull of ``rel``, naming its last result; an ``unchanged`` answer (to a pull
+        sent after the last change: it is of this version too) keeps that result's items."""
+        caps = self.capabilities
+        previous = self._pulled.get(rel)
+        report = await pull(client, uri, rel, caps.pull_identifier if caps else None, deadline,
+                            on_send=self._count_pull,
+                            previous_result_id=previous.result_id if previous else None)
+        if report.kind == "unchanged" and previous is not None:
+            self.unchanged_pulls += 1
+            items = previous.items
+            result = (dataclasses.replace(previous.result, version=held.store_version)
+                      if previous.text == held.text else self._converted(rel, held, items))
+        else:
+            items = report.items
+            result = self._converted(rel, held, items)
+        if report.result_id is not None and self.client is client:
+            self._pulled[rel] = _Pulled(report.result_id, items, held.text, result)
+        else:
+            self._pulled.pop(rel, None)
+        return result
+
+    def _count_pull(self) -> None:
+        self.pulls += 1
+
+    def _converted(self, rel: str, held: _Held,
+                   items: list[types.Diagnostic] | tuple[types.Diagnostic, ...]) -> FileResult:
+        caps = self.capabilities
         encoding = caps.encoding if caps is not None else "utf-16"
-        pairs = converted(rel, held.text, items, source=self.name, encoding=encoding,
+        pairs = converted(rel, held.text, list(items), source=self.name, encoding=encoding,
                           include_hints=self.include_hints, rewrite=self.rewrite)
         return FileResult(rel, held.store_version, tuple(d for d, _ in pairs),
                           tuple(item for _, item in pairs))

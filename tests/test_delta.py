@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lspfeedback._delta import compare
+from lspfeedback import _delta
+from lspfeedback._delta import compare, line_maps
 from lspfeedback._report import Diagnostic
 
 PATH = "m.py"
@@ -295,3 +296,70 @@ def test_a_changed_fix_suggestion_is_the_same_finding() -> None:
     introduced, resolved = run(before, after, old, new)
     assert [d.message.split("\n")[0] for d in introduced] == ["`re` imported but unused"]
     assert resolved == []
+
+
+# ---- line maps of long files: head, tail and anchors instead of difflib on everything -------
+
+
+def _check_maps(old: str, new: str) -> None:
+    """The properties every caller relies on: equal lines map to equal lines, in order, one
+    to one, and swapping the texts gives exactly the inverse maps."""
+    old_lines, new_lines = old.split("\n"), new.split("\n")
+    unchanged, replaced = line_maps(old, new)
+    for i, j in unchanged.items():
+        assert old_lines[i - 1] == new_lines[j - 1]
+    for mapping in (unchanged, replaced):
+        assert len(set(mapping.values())) == len(mapping)
+    pairs = sorted(unchanged.items())
+    assert [j for _, j in pairs] == sorted(j for _, j in pairs)  # an alignment keeps order
+    back_unchanged, back_replaced = line_maps(new, old)
+    assert back_unchanged == {j: i for i, j in unchanged.items()}
+    assert back_replaced == {j: i for i, j in replaced.items()}
+
+
+def test_a_long_file_edited_in_two_places_maps_every_untouched_line() -> None:
+    # What the benchmark does: one line changed in the middle and a comment at the end.
+    body = [f"def f{i}(x: int) -> int:\n    return x + {i}\n" for i in range(600)]
+    old = "".join(body) + "# edit 1\n"
+    new_body = list(body)
+    new_body[300] = "def f300(x: int) -> str:\n    return x + 300\n"
+    new = "".join(new_body[:100] + ["import os\n"] + new_body[100:]) + "# edit 2\n"
+    unchanged, replaced = line_maps(old, new)
+    assert unchanged[1] == 1 and unchanged[200] == 200  # above the inserted line: in place
+    assert unchanged[202] == 203 and unchanged[1200] == 1201  # below it: shifted by one
+    assert 601 not in unchanged and replaced[601] == 602  # the changed signature
+    assert replaced[1201] == 1202  # the comment
+    _check_maps(old, new)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["", "a", "b", "c", "x = 1", "y = 2", "    a"]), max_size=30),
+       st.lists(st.sampled_from(["", "a", "b", "c", "x = 1", "y = 2", "    a", "z"]), max_size=30),
+       st.data())
+def test_anchored_alignment_keeps_the_maps_properties(lines: list[str], inserted: list[str],
+                                                      data: st.DataObject) -> None:
+    # Unique lines as anchors everywhere (no block is small enough for difflib alone).
+    at = data.draw(st.integers(0, len(lines)))
+    cut = data.draw(st.integers(0, 4))
+    unique = [f"u{i}" for i in range(len(lines))]
+    old_lines = [line if k % 3 else unique[k] for k, line in enumerate(lines)]
+    new_lines = old_lines[:at] + inserted + old_lines[at + cut:]
+    old, new = "\n".join(old_lines), "\n".join(new_lines)
+    saved = _delta.SMALL_BLOCK
+    _delta.SMALL_BLOCK = 0
+    try:
+        _check_maps(old, new)
+    finally:
+        _delta.SMALL_BLOCK = saved
+
+
+def test_anchors_pair_the_same_lines_as_difflib_on_a_plain_edit() -> None:
+    old = "\n".join(f"line {i}" for i in range(50))
+    new = old.replace("line 20", "line twenty").replace("line 40", "line 40\nextra")
+    expected = line_maps(old, new)
+    saved = _delta.SMALL_BLOCK
+    _delta.SMALL_BLOCK = 0
+    try:
+        assert line_maps(old, new) == expected
+    finally:
+        _delta.SMALL_BLOCK = saved

@@ -239,3 +239,36 @@ def test_offset_to_position_round_trips(text: str, encoding: str, data: st.DataO
     line = lines[pos.line]
     assert pos.character <= units(line, encoding)
     assert line_starts(text)[pos.line] + to_code_points(line, pos.character, encoding) == offset
+
+
+# ---- the hot paths: ASCII lines and the lines of texts already split -----------------------
+
+
+@given(st.text(st.characters(max_codepoint=0x7F), max_size=40), st.sampled_from(ENCODINGS),
+       st.integers(0, 60))
+def test_an_ascii_line_counts_one_unit_per_character_in_every_encoding(
+        line: str, encoding: str, character: int) -> None:
+    assert to_code_points(line, character, encoding) == min(character, len(line))
+    assert from_code_points(line, character, encoding) == units(line[:character], encoding)
+
+
+def test_split_lines_gives_a_new_list_each_time() -> None:
+    text = "a\nb\r\nc"
+    first = split_lines(text)
+    first.append("changed by the caller")
+    assert split_lines(text) == ["a", "b", "c"]
+    assert split_lines(text) is not split_lines(text)
+
+
+def test_the_lines_cache_is_bounded() -> None:
+    from lspfeedback._lsp import positions
+
+    texts = [f"text {i}\nline" for i in range(positions.LINES_CACHED * 2)]
+    for text in texts:
+        assert split_lines(text) == [text.split("\n")[0], "line"]
+    assert len(positions._CACHE._entries) <= positions.LINES_CACHED
+    # The most recent texts are the ones kept, and an equal text that is another object is
+    # split on its own (the cache goes by identity).
+    assert id(texts[-1]) in positions._CACHE._entries
+    copy = "".join(list(texts[-1]))
+    assert split_lines(copy) == split_lines(texts[-1])

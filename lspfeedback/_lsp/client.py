@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import contextvars
 import logging
 import os
 import signal
-import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from lsprotocol import types
 from pygls.exceptions import JsonRpcException
@@ -29,38 +29,22 @@ from pygls.protocol import JsonRPCResponseMessage, LanguageServerProtocol
 from lspfeedback._exceptions import RequestTimeout, ServerCrashed, ServerStartError
 from lspfeedback._lsp.framing import FrameParser, FramingError, decode_message
 from lspfeedback._lsp.handlers import install_handlers
+from lspfeedback._lsp.progress import ProgressTracker
+from lspfeedback._lsp.published import LATEST_LIMIT, PublishedDiagnostics
+from lspfeedback._lsp.requests import Requests, Structure
+from lspfeedback._lsp.writer import BatchedWriter
+
+__all__ = ["LATEST_LIMIT", "LspClient", "PublishedDiagnostics", "client_capabilities"]
 
 log = logging.getLogger(__name__)
 
-
-class _ForgottenAnswers(logging.Filter):
-    """Drops pygls's warning about the answer to a request we cancelled on its deadline: that
-    answer coming late is expected (and dropped), not a fault worth a line on stderr."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.ids: collections.deque[str] = collections.deque(maxlen=4096)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        args = record.args if isinstance(record.args, tuple) else ()
-        return not (str(record.msg).startswith("Received response to unknown message id")
-                    and bool(args) and args[0] in self.ids)
-
-
-_FORGOTTEN = _ForgottenAnswers()
-logging.getLogger("pygls.protocol.json_rpc").addFilter(_FORGOTTEN)
+T = TypeVar("T")
 
 STDERR_LIMIT = 64 * 1024
 """Bytes of a server's stderr kept for error messages."""
 
 READ_CHUNK = 64 * 1024
 """Bytes read from the server's stdout at a time (the parser takes any chunking)."""
-
-LATEST_LIMIT = 4096
-"""URIs whose latest push is kept. A server may push for any number of files (workspace mode,
-or a flood); a push is waited for right after the change it answers, so the most recent few
-thousand URIs are all that is ever looked up. A push evicted before its wait began is waited
-for again: at worst until the deadline (unknown, never a wrong answer)."""
 
 SHUTDOWN_GRACE = 2.0
 """Seconds a server gets to answer ``shutdown`` and to exit before its process group is killed."""
@@ -149,6 +133,19 @@ class _LenientProtocol(LanguageServerProtocol):
                 return JsonRPCResponseMessage(id=data["id"], jsonrpc=data["jsonrpc"], result=data.get("result"))
             raise
 
+    def handle_message(self, message: Any) -> None:
+        # What pygls's handle_message does for what reaches it (requests and notifications
+        # from the server: `LspClient` answers our own requests itself), without its
+        # runtime-checkable Protocol isinstance checks (~30 µs a message).
+        if getattr(message, "jsonrpc", None) != "2.0" or getattr(message, "method", None) is None:
+            super().handle_message(message)
+            return
+        ctx = contextvars.copy_context()
+        if hasattr(message, "id"):
+            ctx.run(self._handle_request, message.id, message.method, message.params)
+        else:
+            ctx.run(self._handle_notification, message.method, message.params)
+
 
 def structure_leniently(converter: Any, raw: Any, cls: type[Any], drop: tuple[str, ...] = ()) -> Any:
     """Structure ``raw`` as ``cls``, leaving out the ``drop`` keys if it fails with them."""
@@ -158,53 +155,6 @@ def structure_leniently(converter: Any, raw: Any, cls: type[Any], drop: tuple[st
         if not isinstance(raw, dict) or not drop:
             raise
         return converter.structure({k: v for k, v in raw.items() if k not in drop}, cls)
-
-
-class PublishedDiagnostics:
-    """The latest ``publishDiagnostics`` per URI (the `LATEST_LIMIT` most recently pushed
-    URIs), and waiters for an exact version."""
-
-    def __init__(self) -> None:
-        self.latest: collections.OrderedDict[str, types.PublishDiagnosticsParams]
-        self.latest = collections.OrderedDict()
-        self._waiters: dict[tuple[str, int], list[asyncio.Future[types.PublishDiagnosticsParams]]]
-        self._waiters = collections.defaultdict(list)
-
-    def publish(self, params: types.PublishDiagnosticsParams) -> None:
-        self.latest[params.uri] = params
-        self.latest.move_to_end(params.uri)
-        while len(self.latest) > LATEST_LIMIT:
-            self.latest.popitem(last=False)
-        if params.version is None:
-            return  # without a version a push proves nothing about freshness
-        for fut in self._waiters.pop((params.uri, params.version), []):
-            if not fut.done():
-                fut.set_result(params)
-
-    async def wait_for_version(self, uri: str, version: int) -> types.PublishDiagnosticsParams:
-        """Wait (no deadline here: the caller sets one) for a push of exactly ``version``."""
-        latest = self.latest.get(uri)
-        if latest is not None and latest.version == version:
-            return latest
-        fut: asyncio.Future[types.PublishDiagnosticsParams]
-        fut = asyncio.get_running_loop().create_future()
-        key = (uri, version)
-        self._waiters[key].append(fut)
-        try:
-            return await fut
-        finally:  # a wait that timed out leaves nothing behind
-            waiting = self._waiters.get(key)
-            if waiting is not None and fut in waiting:
-                waiting.remove(fut)
-                if not waiting:
-                    del self._waiters[key]
-
-    def fail_all(self, exc: BaseException) -> None:
-        for futures in self._waiters.values():
-            for fut in futures:
-                if not fut.done():
-                    fut.set_exception(exc)
-        self._waiters.clear()
 
 
 class LspClient:
@@ -251,6 +201,12 @@ class LspClient:
         """Called once the process has exited (with its exit code and last stderr), whoever
         is talking to it: a supervisor restarts it without waiting for the next call."""
         self.server_capabilities: types.ServerCapabilities | None = None
+        self.progress = ProgressTracker(name)
+        """The server's work-done progress (``$/progress``)."""
+        self.requests = Requests(name, self._client.protocol)
+        """Our requests in flight, and how many of each were sent."""
+        self.writer: BatchedWriter | None = None
+        """What pygls writes through: one pipe write per step (set at start)."""
         install_handlers(self, self._client)
 
     def __repr__(self) -> str:
@@ -311,9 +267,10 @@ class LspClient:
         if process.stdin is None or process.stdout is None or process.stderr is None:
             raise ServerStartError(self.name, "the server process has no pipes")
         self._process = process
-        self._client.protocol.set_writer(process.stdin)
-        self._client._server = process  # pygls's exit handling (and others) read it
         loop = asyncio.get_running_loop()
+        self.writer = BatchedWriter(process.stdin, loop)
+        self._client.protocol.set_writer(self.writer)
+        self._client._server = process  # pygls's exit handling (and others) read it
         self._exited = loop.create_future()
         self._tasks.append(loop.create_task(self._drain_stderr(process.stderr)))
         self._tasks.append(loop.create_task(self._watch_exit(process)))
@@ -330,8 +287,15 @@ class LspClient:
                     self._handle(decode_message(body))
         except FramingError as exc:
             self._framing_fault(exc.reason)
+            # Read on to the end, unread: asyncio's process.wait() (so the exit watcher) ends
+            # only once stdout saw EOF, and a reader that stopped with a full buffer never would.
+            while await stream.read(READ_CHUNK):
+                pass
 
     def _handle(self, message: dict[str, Any]) -> None:
+        if "method" not in message:  # an answer to one of our requests
+            self.requests.answer(message)
+            return
         protocol = self._client.protocol
         try:
             structured: Any = protocol.structure_message(message)
@@ -368,6 +332,7 @@ class LspClient:
             await asyncio.wait_for(asyncio.shield(self._tasks[0]), SHUTDOWN_GRACE)
         if self._exited is not None and not self._exited.done():
             self._exited.set_result(code)
+        self.requests.fail_all(self.crashed_error())
         self.published.fail_all(self.crashed_error())
         if self.on_exit is not None:
             self.on_exit(self.crashed_error())
@@ -397,8 +362,10 @@ class LspClient:
 
     # ---- requests --------------------------------------------------------------------------
 
-    async def request(self, method: str, params: Any, timeout: float) -> Any:
-        """Send a request and wait at most ``timeout`` seconds for its result.
+    async def request(self, method: str, params: Any, timeout: float, *,
+                      structure: Structure | None = None) -> Any:
+        """Send a request and wait at most ``timeout`` seconds for its result (given to
+        ``structure`` when there is one, else structured by pygls, leniently).
 
         On expiry the server is told with ``$/cancelRequest`` and `RequestTimeout` is raised.
         If the server exits first, `ServerCrashed` is raised. Error responses raise
@@ -406,26 +373,38 @@ class LspClient:
         """
         if not self.alive:
             raise self.crashed_error()
-        msg_id = str(uuid.uuid4())
-        protocol = self._client.protocol
-        future = protocol.send_request_async(method, params, msg_id=msg_id)
+        msg_id, future = self.requests.send(method, params, structure)
         try:
-            return await self._race(future, timeout)
+            return await self._wait(future, timeout)
         except RequestTimeout:
-            # pygls has no cancellation: forget the future so a late answer is dropped quietly.
-            _FORGOTTEN.ids.append(msg_id)
-            protocol._request_futures.pop(msg_id, None)
-            protocol._result_types.pop(msg_id, None)
+            self.requests.forget(msg_id)  # a late answer is dropped quietly
             if self.alive:
-                protocol.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
+                self.notify(types.CANCEL_REQUEST, types.CancelParams(id=msg_id))
             raise RequestTimeout(
                 self.name, f"{method} got no answer within {timeout:.1f} s (cancelled)"
             ) from None
+        except asyncio.CancelledError:
+            self.requests.forget(msg_id)
+            raise
 
     def notify(self, method: str, params: Any) -> None:
         if not self.alive:
             raise self.crashed_error()
         self._client.protocol.notify(method, params)
+
+    async def _wait(self, future: asyncio.Future[T], timeout: float) -> T:
+        """Await ``future`` (which the exit watcher fails when the server exits) for at most
+        ``timeout`` seconds: `RequestTimeout` then. No task, no ``asyncio.wait``: a timer."""
+        if self._exited is None:
+            raise ServerStartError(self.name, "not started")
+        if self._exited.done() and not future.done():
+            raise self.crashed_error()
+        timer = asyncio.get_running_loop().call_later(timeout, _expire, future, self.name,
+                                                       timeout)
+        try:
+            return await future
+        finally:
+            timer.cancel()
 
     async def _race(self, awaitable: Any, timeout: float) -> Any:
         """Await ``awaitable`` unless the deadline passes or the server exits first."""
@@ -436,13 +415,6 @@ class LspClient:
             {task, self._exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
         )
         if task in done:
-            exc = task.exception()
-            if isinstance(exc, RuntimeError) and not isinstance(exc, JsonRpcException):
-                # pygls fails pending requests with a bare RuntimeError when the process exits;
-                # wait for our own exit watcher so the error carries the code and stderr.
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(self._exited), SHUTDOWN_GRACE)
-                raise self.crashed_error() from exc
             return task.result()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -453,12 +425,15 @@ class LspClient:
 
     async def wait_for_push(self, uri: str, version: int, timeout: float) -> list[types.Diagnostic]:
         """Diagnostics pushed for exactly ``version`` of ``uri``, waited for with a deadline."""
+        waiter = self.published.waiter(uri, version)
         try:
-            params = await self._race(self.published.wait_for_version(uri, version), timeout)
+            params = await self._wait(waiter, timeout)
         except RequestTimeout:
             raise RequestTimeout(
                 self.name, f"no publishDiagnostics for version {version} within {timeout:.1f} s"
             ) from None
+        finally:
+            self.published.discard(uri, version, waiter)
         return list(params.diagnostics)
 
     async def wait_registered(self, method: str, timeout: float) -> bool:
@@ -523,6 +498,8 @@ class LspClient:
         with contextlib.suppress(ProcessLookupError, asyncio.TimeoutError):
             await asyncio.wait_for(process.wait(), SHUTDOWN_GRACE)
         self._client._stop_event.set()
+        if self.writer is not None:
+            self.writer.flush()
         if process.stdin is not None:
             with contextlib.suppress(Exception):
                 process.stdin.close()
@@ -536,3 +513,8 @@ class LspClient:
             return
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self._process.pid, signal.SIGKILL)
+
+
+def _expire(future: asyncio.Future[Any], name: str, timeout: float) -> None:
+    if not future.done():
+        future.set_exception(RequestTimeout(name, f"no answer within {timeout:.1f} s"))

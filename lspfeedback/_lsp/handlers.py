@@ -50,7 +50,14 @@ def install_handlers(lsp: LspClient, client: LanguageClient) -> None:
     def publish(params: types.PublishDiagnosticsParams) -> None:
         lsp.published.publish(params)
 
-    for method in (types.PROGRESS, types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
+    @client.feature(types.PROGRESS)
+    def progress(params: types.ProgressParams) -> None:
+        value = params.value
+        if hasattr(value, "__attrs_attrs__"):  # structured after all: back to its JSON shape
+            value = client.protocol._converter.unstructure(value)
+        lsp.progress.update(params.token, value)
+
+    for method in (types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
                    types.LOG_TRACE, types.TELEMETRY_EVENT):
         client.feature(method)(lambda params: None)
 

@@ -1,0 +1,95 @@
+"""One pipe write per step: the messages a step sends leave together.
+
+pygls writes every message to the server's stdin at once, so one step of a check (a
+``didChange``, then a pull for each of 20 files) is 20-odd ``write`` calls, and each can wake
+the server for a partial step. `BatchedWriter` stands where pygls expects its writer: it
+keeps what pygls writes and hands it to the pipe in one ``write`` once the step is over.
+
+"Once the step is over" is the first turn of the event loop in which nothing more was
+written: a step's messages come from several tasks (the one that syncs the documents, then
+the pull tasks it starts, which first run a turn or two later), so a fixed number of turns
+would split it. A message is held at most `MAX_TURNS` turns (a stream of writes that never
+pauses is still sent), and never more than `FLUSH_BYTES`; `flush` sends what is held at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Protocol
+
+log = logging.getLogger(__name__)
+
+MAX_TURNS = 8
+"""Event-loop turns a message is held at most."""
+
+FLUSH_BYTES = 1024 * 1024
+"""Bytes held at most: more are written at once (whole documents of a large replay)."""
+
+
+class _Pipe(Protocol):
+    def write(self, data: bytes) -> object: ...
+
+    def close(self) -> object: ...
+
+
+class BatchedWriter:
+    """pygls's writer: buffers what is written and passes it on in one write per step."""
+
+    def __init__(self, pipe: _Pipe, loop: asyncio.AbstractEventLoop) -> None:
+        self._pipe = pipe
+        self._loop = loop
+        self._held: list[bytes] = []
+        self._size = 0
+        self._scheduled = False
+        self._wrote = False  # written since the last turn looked
+        self._turns = 0
+        self.messages = 0
+        """Messages written so far (each ``write`` from pygls is one message)."""
+        self.writes = 0
+        """Writes made to the pipe so far."""
+
+    def write(self, data: bytes) -> None:
+        self._held.append(data)
+        self._size += len(data)
+        self.messages += 1
+        self._wrote = True
+        if self._size >= FLUSH_BYTES:
+            self.flush()
+        elif not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._turn)
+
+    def _turn(self) -> None:
+        if not self._held:
+            self._scheduled = False
+            return
+        self._turns += 1
+        if self._wrote and self._turns < MAX_TURNS:
+            self._wrote = False
+            self._loop.call_soon(self._turn)
+            return
+        self._scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Write everything held now."""
+        self._turns = 0
+        self._wrote = False
+        if not self._held:
+            return
+        data = b"".join(self._held) if len(self._held) > 1 else self._held[0]
+        self._held.clear()
+        self._size = 0
+        self.writes += 1
+        try:
+            self._pipe.write(data)
+        except (ConnectionError, RuntimeError) as exc:
+            # The server is gone (its exit is noticed by the exit watcher, which fails every
+            # wait): what it can no longer read is dropped, as pygls does.
+            log.debug("write to a closed pipe dropped (%s)", exc)
+
+    def close(self) -> None:
+        """Flush, then close the pipe."""
+        self.flush()
+        self._pipe.close()
