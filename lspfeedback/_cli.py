@@ -100,11 +100,15 @@ def _parser(only: str | None = None) -> argparse.ArgumentParser:
         "candidates", help="rank several candidate edits (one diff or search/replace file each)",
         description="Check each candidate edit against the same state and rank them, best "
         "first. A directory stands for the files in it. Exit 0 if the best one is ok, 1 if it "
-        "is not, 3 if its status is unknown.", epilog=EXIT_STATUS_HELP,
+        "is not, 3 if its status is unknown (or, with --confirm, if every server has not "
+        "confirmed it).", epilog=EXIT_STATUS_HELP,
     )
     candidates.add_argument("sources", nargs="+", metavar="DIR_OR_FILE")
     candidates.add_argument("--replicas", type=int, default=None,
                             help="warm server sets to use in parallel (default: by cores and memory)")
+    candidates.add_argument("--confirm", type=int, default=None, metavar="K",
+                            help="rank on the fast servers (ruff, ty) only, then confirm the best "
+                            "with every server, at most K, until one confirmed is ok")
     _common(candidates, known)
     _hook.add_command(sub)
     sub.add_parser("servers", help="list the known language servers and whether they are installed")
@@ -572,18 +576,24 @@ def _candidates(args: argparse.Namespace) -> int:
     edits = [p.read_text(encoding="utf-8") for p in files]
     s = settings(args)
     with Verifier(s.root, _options(s, replicas=args.replicas)) as verifier:
-        ranked = verifier.verify_candidates(edits)
+        ranked = verifier.verify_candidates(edits, confirm=args.confirm)
     if args.json:
         print(json.dumps([{**c.to_dict(), "source": str(files[c.index])} for c in ranked], indent=2))
     else:
         for c in ranked:
             r = c.report
             errors = sum(d.severity == "error" for d in r.introduced)
-            print(f"#{c.rank} {files[c.index]}: {r.status}, {errors} errors introduced, "
+            tier = "" if r.final else f" (not confirmed: {', '.join(r.servers)} only)"
+            print(f"#{c.rank} {files[c.index]}: {r.status}{tier}, {errors} errors introduced, "
                   f"{len(r.introduced) - errors} other, {c.changed_lines} lines changed")
             for d in r.introduced:
                 print(f"    + {d}")
     best = ranked[0].report if ranked else None
+    if best is not None and best.ok and not best.final:
+        # Only the fast servers vouched for it: no verdict (never a preview taken as final).
+        print(f"lspfeedback: the best candidate was not confirmed by every server "
+              f"(--confirm {args.confirm} reached none that is ok)", file=sys.stderr)
+        return EXIT_UNKNOWN
     return EXIT_CLEAN if best is not None and best.ok else (
         EXIT_UNKNOWN if best is None or best.status == "unknown" else EXIT_ERRORS)
 

@@ -231,6 +231,12 @@ async def verify_candidates(
         "Alternative edits, each in the same form as `changes` of verify (an object path -> "
         "full new text, or a unified diff or search/replace blocks as a string)."
     ))],
+    confirm: Annotated[int | None, Field(ge=1, description=(
+        "Rank every candidate with the fast servers (ruff, ty) only, then confirm the best "
+        "with every server, in rank order until one confirmed is ok, at most this many. A "
+        "report that was not confirmed has final false. Default: every server checks every "
+        "candidate."
+    ))] = None,
 ) -> Annotated[CallToolResult, CandidatesOut]:
     """Check several alternative edits against the same starting state and rank them, best
     first, to choose one before writing it. Nothing is kept.
@@ -245,7 +251,7 @@ async def verify_candidates(
     verifier = ctx.request_context.lifespan_context
     with _library_errors():
         async with _exclusive(verifier):
-            ranked = await verifier.verify_candidates(candidates)
+            ranked = await verifier.verify_candidates(candidates, confirm=confirm)
     return CallToolResult(
         content=[TextContent(type="text", text=_candidates_text(ranked))],
         structured_content={"candidates": [c.to_dict() for c in ranked]},

@@ -596,3 +596,32 @@ def test_a_stream_the_daemon_ends_after_a_preview_is_never_taken_as_final(
 
     asyncio.run(streamed())
     thread.join(timeout=TIMEOUT)
+
+
+def test_mcp_and_cli_candidates_confirm_only_as_far_as_needed(shop: Path,
+                                                             tmp_path: Path) -> None:
+    harmless = {PRICING: (shop / PRICING).read_text() + "\n# harmless\n"}
+
+    async def scenario(client: McpClient) -> dict[str, Any]:
+        result = await client.call_tool("verify_candidates", {
+            "candidates": [breaking(shop), harmless], "confirm": 1})
+        assert not result.is_error and result.structured_content is not None
+        return result.structured_content
+
+    best, other = mcp_run(shop, scenario)["candidates"]
+    assert best["index"] == 1 and best["report"]["final"] is True and best["report"]["ok"]
+    assert other["report"]["final"] is False and set(other["report"]["servers"]) == {"ruff", "ty"}
+
+    folder = tmp_path / "edits"
+    folder.mkdir()
+    signature = SIGNATURE.replace("percent: int)", "percent: int, currency: str)")
+    (folder / "a-breaking.txt").write_text(
+        f"{PRICING}\n<<<<<<< SEARCH\n{SIGNATURE}\n=======\n{signature}\n>>>>>>> REPLACE\n")
+    (folder / "b-harmless.txt").write_text(
+        f"{PRICING}\n<<<<<<< SEARCH\n{SIGNATURE}\n=======\n# harmless\n{SIGNATURE}\n"
+        ">>>>>>> REPLACE\n")
+    ranked = cli("candidates", "--confirm", "1", "--root", str(shop), str(folder), cwd=shop)
+    assert ranked.returncode == 0, ranked.stderr
+    first, *rest = ranked.stdout.splitlines()
+    assert first.startswith("#1 ") and "b-harmless.txt: clean," in first
+    assert any("a-breaking.txt: errors (not confirmed: " in line for line in rest)
