@@ -237,8 +237,8 @@ def scaling_rows(doc: Mapping[str, Any]) -> list[list[str]]:
     return out
 
 
-MEMORY_COLUMNS = ("workload", "servers", "leaf", "start-up to first verdict", "leaf samples",
-                  "leaf p50", "leaf p95", "servers' peak RSS (MiB)", "library process peak RSS (MiB)")
+MEMORY_COLUMNS = ("workload", "servers", "edited file", "start-up to first verdict", "samples",
+                  "p50", "p95", "servers' peak RSS (MiB)", "library process peak RSS (MiB)")
 
 
 def memory_rows(doc: Mapping[str, Any]) -> list[list[str]]:
@@ -605,7 +605,8 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
             "## Start-up and memory of the library process", "",
             ("Each project once more with pyright + ruff, the library in a child process of its "
              "own (`python -m lspfeedback._bench.scaling`, as in the scaling section below): "
-             "start-up to the first verdict on a leaf, edits of that leaf (every state new), "
+             "start-up to the first verdict on the edited file (a leaf, imported by nothing, "
+             "where the project has one), edits of that file (every state new), "
              "the servers' peak RSS and the library process's alone (`VmHWM`; before start: "
              "the interpreter and its imports)."), "",
             *_md_table(MEMORY_COLUMNS, rows), "",

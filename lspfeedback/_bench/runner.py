@@ -209,9 +209,10 @@ class Bench:
     async def _memory(self, work: Path) -> None:
         from lspfeedback._bench import scaling
 
-        # A leaf the edit script found mistakes in (so the child's own script has some).
+        # A leaf (`pick_edit_files`: imported by nothing), one the edit script found mistakes
+        # in first (so the child's own script has some).
         leaves = [s.path for s in self.script if s.path in self.w.edit_files[2:]]
-        leaf = (leaves or [self.script[-1].path])[0]
+        leaf = [*leaves, *self.w.edit_files[2:], self.script[-1].path][0]
         await self._cell("memory", asyncio.to_thread(
             scaling.run_size, work, leaf, COMBINED, len(self.script), self.seed,
             progress=lambda line: self.progress(f"{self.w.name} library process: {line}")))
