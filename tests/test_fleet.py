@@ -36,7 +36,8 @@ from lspfeedback.fleet import (
 from lspfeedback.fleet._apply import ApplyError
 from lspfeedback.fleet._codemods import CodemodError
 from lspfeedback.fleet._fleet import LOCAL_ENV, LOCAL_RAY
-from lspfeedback.fleet.examples import add_flag
+from lspfeedback.fleet._placement import actors_that_fit
+from lspfeedback.fleet.examples import AddRequiredParameter, add_flag
 
 CHEAP = ("ty", "ruff")
 ray_test = [pytest.mark.slow, pytest.mark.ray]
@@ -91,6 +92,13 @@ def test_an_actor_asks_for_the_memory_of_its_warm_servers() -> None:
     assert actor_memory_bytes(["pyright"], replicas=2, max_warm=2) == actor_memory_bytes(
         ["pyright"], replicas=1, max_warm=4)
     assert actor_memory_bytes(["pyright"], replicas=1, max_warm=2, per_repo_gib=0.4) < pyright
+    # As many actors as memory and CPUs hold, never more (Ray would leave them pending).
+    gib = 1024**3
+    assert actors_that_fit(64 * gib, 16, actor_memory=int(2.35 * gib), actor_cpus=1,
+                           repos=1000) == 16
+    assert actors_that_fit(16 * gib, 16, actor_memory=int(2.35 * gib), actor_cpus=1,
+                           repos=1000) == 6
+    assert actors_that_fit(64 * gib, 16, actor_memory=gib, actor_cpus=1, repos=3) == 3
 
 
 def test_jsonl_round_trips_and_an_interrupted_last_line_is_skipped(tmp_path: Path) -> None:
@@ -186,6 +194,9 @@ def test_the_winner_is_the_candidate_that_breaks_no_importer(five_repos: list[Pa
     with fleet() as f:
         results = {r.repo: r for r in f.run(five_repos, add_flag)}
         warm_after = {i: f.router.warm(i) for i in range(2)}
+        # A second round over the warm ones goes to the actor that holds each, no start.
+        again = list(f.run(sorted(warm_after[0] | warm_after[1]),
+                           AddRequiredParameter(parameter="traced")))
     assert sorted(results) == sorted(repo_key(r) for r in five_repos)
     for repo, result in results.items():
         target = add_flag.target(Path(repo))
@@ -201,6 +212,11 @@ def test_the_winner_is_the_candidate_that_breaks_no_importer(five_repos: list[Pa
         assert set(result.changes) == {target.path, *target.callers}
     # Five repositories, two actors holding two each at most: the router knows who is warm.
     assert sum(len(w) for w in warm_after.values()) == 4
+    assert len(again) == 4
+    for r in again:
+        index = next(i for i, repos in warm_after.items() if r.repo in repos)
+        assert r.warm and r.timings_ms["start"] == 0.0 and r.actor is not None
+        assert r.actor.startswith(f"{index}@") and r.status == "ok"
 
 
 @pytest.mark.usefixtures("local_ray")
