@@ -265,3 +265,21 @@ def test_the_defaults_sentence_is_made_of_the_run_s_figures() -> None:
     assert "pyright+ruff reported 74 introduced lines ty+ruff did not, ty+ruff 1" in line
     assert "first verdict at p50 50 ms and the final one at 520 ms" in line
     assert "final's on 19 of 20 steps" in line
+
+
+def test_scaling_ratios_and_a_cold_run_left_out_at_a_large_size() -> None:
+    def row(size: int, servers: str, p50: float, cold: float | None, missing: list[str]) -> dict[str, Any]:
+        return {"size": size, "servers": servers, "startup_ms": 100.0, "unknown": 0,
+                "leaf_edits": summary([p50]), "cold_total_p50": cold, "cold_missing": missing,
+                "rss_mib": {"servers": {"ty": 40.0}, "library": 50.0, "library_before_start": 45.0}}
+
+    rows = [row(50000, "ty+ruff", 30.0, 9000.0, []), row(100, "ty+ruff", 10.0, 90.0, []),
+            row(100, "pyright+ruff", 40.0, 900.0, []),
+            row(50000, "pyright+ruff", 50.0, None, ["pyright"]),
+            {"size": 1000, "servers": "pyright+ruff", "error": "child exited 1"}]
+    scaling.add_ratios(rows)
+    assert [r.get("ratio_to_smallest") for r in rows] == [3.0, 1.0, 1.0, 1.25, None]
+    table = output.scaling_rows({"scaling": {"rows": rows}})
+    assert table[0][:2] == ["50,000", "ty+ruff"] and table[0][-2:] == ["9,000", "300.0x"]
+    assert table[3][-2:] == ["not run: pyright", "-"]
+    assert table[4][2].startswith("failed: child exited 1")

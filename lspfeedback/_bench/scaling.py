@@ -282,6 +282,19 @@ would be the whole run's budget."""
 COLD_RUNS = 3
 
 
+def add_ratios(rows: Sequence[dict[str, Any]]) -> None:
+    """Set each row's ``ratio_to_smallest``: its leaf p50 over the same server set's at the
+    smallest size measured (None where either is missing)."""
+    smallest: dict[str, tuple[int, float | None]] = {}
+    for r in rows:
+        if "leaf_edits" in r and (r["servers"] not in smallest or r["size"] < smallest[r["servers"]][0]):
+            smallest[r["servers"]] = (r["size"], r["leaf_edits"]["p50"])
+    for r in rows:
+        p50 = r.get("leaf_edits", {}).get("p50")
+        first = smallest.get(r["servers"], (0, None))[1]
+        r["ratio_to_smallest"] = round(p50 / first, 2) if p50 and first else None
+
+
 def leaf_of(root: Path) -> str:
     """A module nothing imports: the first leaf of fixtures/synth.py's first leaf group."""
     group = root / "synth" / "leaf" / "g000"
@@ -334,11 +347,6 @@ def run(sizes: Sequence[int] = SIZES, edits: int = 20, seed: int = 0, *,
                 "cold_missing": missing,
             })
             rows.append(result)
-    base = {r["servers"]: r["leaf_edits"]["p50"] for r in rows
-            if r.get("size") == min(sizes) and "leaf_edits" in r}
-    for r in rows:
-        p50 = r.get("leaf_edits", {}).get("p50")
-        first = base.get(r["servers"])
-        r["ratio_to_smallest"] = round(p50 / first, 2) if p50 and first else None
+    add_ratios(rows)
     return {"sizes": list(sizes), "edits": edits, "cold_runs": cold_runs if cold else 0,
             "cold_pyright_max": COLD_PYRIGHT_MAX, "rows": rows}
