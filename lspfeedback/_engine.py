@@ -119,6 +119,8 @@ class AsyncVerifier:
         Raises `ServerNotFound` or `ServerStartError` for the first server that fails.
         """
         self._ensure_open()
+        await self._primary.ensure_shadow()
+        self._graphs.prefetch()  # read beside the servers' start: large projects take seconds
         await self._primary.start()
         if self._watcher is not None:
             self._watcher.start()
@@ -128,6 +130,7 @@ class AsyncVerifier:
         self._closed = True
         if self._watcher is not None:
             await self._watcher.stop()
+        await self._graphs.close()
         await self._pool.close()
 
     async def __aenter__(self) -> Self:

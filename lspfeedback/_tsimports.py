@@ -196,6 +196,12 @@ class TsImportGraph:
         """Resolve everything again on the next use."""
         self._stale = True
 
+    def prefetch(self) -> None:
+        """Nothing: a read is bounded by the call that needs it (tree-sitter in a thread)."""
+
+    async def close(self) -> None:
+        """Nothing to stop: a read in its thread ends by its own deadline."""
+
     def note(self, changes: Sequence[tuple[str, types.FileChangeType]]) -> None:
         """Files changed in the root (see the module docstring)."""
         for rel, kind in changes:

@@ -32,6 +32,12 @@ class ImportGraphProvider(Protocol):
     def note(self, changes: Sequence[Change]) -> None:
         """Files changed in the root (every language's: ignore the others)."""
 
+    def prefetch(self) -> None:
+        """Start reading the graph in the background if that is worth it (at start-up)."""
+
+    async def close(self) -> None:
+        """Stop any read under way."""
+
     async def dependents(self, changed: Sequence[str], limit: int,
                          also: Sequence[str] = ()) -> tuple[list[str], int]:
         """Importers of ``changed`` (transitively, nearest first) and ``also``, at most
