@@ -290,6 +290,28 @@ def test_a_repository_that_cannot_be_checked_is_a_record_with_its_reason_never_o
         assert by_name["repo3"].candidates[0].status == "invalid"
 
 
+@pytest.mark.usefixtures("local_ray")
+@pytest.mark.slow
+@pytest.mark.ray
+def test_a_server_that_never_answers_is_unknown_with_the_reason(five_repos: list[Path]) -> None:
+    from lspfeedback import VerifierOptions
+
+    from .conftest import fake
+
+    hung = (fake("hang"),)  # a real subprocess that never answers a request
+    # The verifier's own deadline: the report is unknown and says which server did not answer.
+    with fleet(servers=hung, actors=1, options=VerifierOptions(watch=False, timeout=2.0)) as f:
+        [by_verifier] = f.run(five_repos[:1], add_flag)
+    # The driver's deadline (the verifier would wait longer): cancelled, recorded, not lost.
+    with fleet(servers=hung, actors=1, repo_timeout=3.0,
+               options=VerifierOptions(watch=False, timeout=600.0)) as f:
+        [by_driver] = f.run(five_repos[:1], add_flag)
+    assert by_verifier.status == "unknown" and "fake" in (by_verifier.reason or "")
+    assert by_verifier.report is not None and not by_verifier.report.ok
+    assert by_driver.status == "unknown" and "timed out" in (by_driver.reason or "")
+    assert by_driver.winner is None and by_driver.errors
+
+
 # ---- the command line ----------------------------------------------------------------------
 
 def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:

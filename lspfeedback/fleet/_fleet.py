@@ -22,6 +22,7 @@ from lspfeedback.edits import Changes
 from lspfeedback.fleet._actor import ApplyRequest, HostAnswer, VerifierHost
 from lspfeedback.fleet._placement import Router, actor_memory_bytes, actors_that_fit
 from lspfeedback.fleet._records import RepoResult, repo_key
+from lspfeedback.servers import ServerSpec
 
 DEFAULT_SERVERS = ("pyright", "ruff")
 LOCAL_RAY: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
@@ -61,7 +62,7 @@ class Fleet:
     recorded ``unknown``.
     """
 
-    def __init__(self, *, servers: Sequence[str] = DEFAULT_SERVERS,
+    def __init__(self, *, servers: Sequence[str | ServerSpec] = DEFAULT_SERVERS,
                  options: VerifierOptions | None = None, actors: int | None = None,
                  max_warm: int = 2, replicas: int = 1, actor_cpus: float = 1.0,
                  per_repo_gib: float | None = None, retries: int = 2,
