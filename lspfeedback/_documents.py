@@ -19,8 +19,9 @@ import hashlib
 import os
 import stat
 import tempfile
+import time
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from lspfeedback._exceptions import EditError, PathOutsideWorkspace, WorkspaceError
@@ -28,6 +29,12 @@ from lspfeedback._exceptions import EditError, PathOutsideWorkspace, WorkspaceEr
 MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 """Files larger than this are not read as documents (pyright's own limit for a source file).
 Read at call time: a test may patch it."""
+
+RACY_NS = 3_000_000_000
+"""A file changed less than this long before it was read may change again without its
+``stat`` showing it (timestamps are as coarse as a jiffy on ext4, two seconds on FAT): the
+rescan reads it again until it was read this long after its last change (git's "racy
+clean" rule)."""
 
 _NOT_FILES = (
     (stat.S_ISDIR, "a directory"),
@@ -50,6 +57,19 @@ class Document:
     deleted: bool = False
     """An overlay that deletes the file (``overlay`` is None then)."""
     version: int = 1
+    read_as: tuple[int, ...] | None = field(default=None, repr=False, compare=False)
+    """What ``stat`` said of the file ``disk_text`` was read from, when it can vouch that the
+    file is unchanged while it says the same (see `RACY_NS`): the rescan then skips the read."""
+    _hashed: tuple[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def overlay_hash(self) -> str | None:
+        """`content_hash` of the overlay, computed once per overlay text."""
+        overlay = self.overlay
+        if overlay is None:
+            return None
+        if self._hashed is None or self._hashed[0] is not overlay:
+            self._hashed = (overlay, content_hash(overlay) or "")
+        return self._hashed[1]
 
     @property
     def text(self) -> str:
@@ -96,6 +116,7 @@ class DocumentStore:
         self.server_root = Path(server_root) if server_root is not None else self.root
         """Where the servers see the workspace (a shadow root): URIs point there."""
         self._docs: dict[str, Document] = {}
+        self._uris: dict[str, str] = {}
         self.generation = 0
         """Bumped whenever any document's text changes."""
         self.disk_epoch = 0
@@ -136,7 +157,10 @@ class DocumentStore:
 
     def uri(self, rel: str) -> str:
         """The URI the servers know ``rel`` by (under `server_root`)."""
-        return (self.server_root / rel).as_uri()
+        uri = self._uris.get(rel)
+        if uri is None:
+            uri = self._uris[rel] = (self.server_root / rel).as_uri()
+        return uri
 
     # ---- documents -------------------------------------------------------------------------
 
@@ -144,7 +168,8 @@ class DocumentStore:
         """The document at ``rel``, read from disk the first time it is asked for."""
         doc = self._docs.get(rel)
         if doc is None:
-            doc = Document(path=rel, uri=self.uri(rel), disk_text=self._read(rel))
+            text, read_as = self._read(rel)
+            doc = Document(path=rel, uri=self.uri(rel), disk_text=text, read_as=read_as)
             self._docs[rel] = doc
         return doc
 
@@ -188,7 +213,7 @@ class DocumentStore:
         also after a candidate was tried and taken back.
         """
         overlays = tuple(sorted(
-            (d.path, None if d.deleted else content_hash(d.overlay)) for d in self.overlays()
+            (d.path, None if d.deleted else d.overlay_hash()) for d in self.overlays()
         ))
         return self.disk_epoch, overlays
 
@@ -202,8 +227,8 @@ class DocumentStore:
         return tuple(f"{reason} (checks use its last readable text until it is fixed; "
                      "calls that change it raise)" for _, reason in sorted(self.unreadable.items()))
 
-    def _read(self, rel: str) -> str | None:
-        return read_document(self.abspath(rel), rel)
+    def _read(self, rel: str) -> tuple[str | None, tuple[int, ...] | None]:
+        return read_document_as(self.abspath(rel), rel)
 
     def _bump(self, doc: Document) -> None:
         doc.version += 1
@@ -246,12 +271,13 @@ class DocumentStore:
         """
         doc = self.get(rel)
         try:
-            new = self._read(rel)
+            new, doc.read_as = self._read(rel)
         except EditError as exc:
+            doc.read_as = None
             self._unreadable(doc, str(exc))
             raise
         recovered = self.unreadable.pop(rel, None) is not None
-        if content_hash(new) == content_hash(doc.disk_text) and not recovered:
+        if new == doc.disk_text and not recovered:
             return False
         before = (doc.exists, doc.text)
         doc.disk_text = new
@@ -278,20 +304,33 @@ class DocumentStore:
     def rescan(self, skip: Collection[str] = ()) -> list[str]:
         """Re-read every known document (but ``skip``); returns those whose text changed.
 
-        Cheap enough to run before every check (only documents we opened are read) and exact:
-        it compares content, so a same-size rewrite within the same second is seen. A
+        Cheap enough to run before every check and exact: a document is read again unless
+        one ``stat`` shows its file exactly as it was read (device, inode, size, mtime and
+        ctime, and read well after its last change: see `RACY_NS`), and what is read is
+        compared by content, so a same-size rewrite within the same second is seen. A
         document that became unreadable never makes it raise: it is recorded in `unreadable`
         (`unreadable_notes` says so in every report) and raises only where its text is
         needed (`current_text`: an edit of it, a check of a change to it).
         """
         changed = []
         for doc in list(self._docs.values()):
-            if doc.path in skip:
+            if doc.path in skip or self._unchanged_on_disk(doc):
                 continue
             with contextlib.suppress(EditError):  # recorded by reload
                 if self.reload(doc.path):
                     changed.append(doc.path)
         return changed
+
+    def _unchanged_on_disk(self, doc: Document) -> bool:
+        """Whether one ``stat`` shows ``doc``'s file as it was read (the rescan's fast path:
+        a read only when something changed, or when the last read was racy)."""
+        if doc.read_as is None or doc.path in self.unreadable:
+            return False
+        try:
+            info = os.stat(self.abspath(doc.path))
+        except OSError:
+            return False
+        return _signature(info) == doc.read_as[:-1]
 
     def write_overlays(self) -> list[str]:
         """Write every overlay to disk atomically (temp file + rename), then drop them.
@@ -302,6 +341,7 @@ class DocumentStore:
         written: list[str] = []
         for doc in self.overlays():
             path = self.abspath(doc.path)
+            doc.read_as = None  # written here: read it again to know its stat
             if doc.deleted:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
@@ -341,6 +381,12 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+def _signature(info: os.stat_result) -> tuple[int, ...]:
+    """What identifies a file's content to ``stat``: device, inode, size, mtime and ctime
+    (ctime cannot be set back, so a rewrite that restores the mtime still shows)."""
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+
+
 def read_document(path: Path, rel: str) -> str | None:
     """The text of the file at ``path`` (the document ``rel``); None when there is no file.
 
@@ -349,23 +395,34 @@ def read_document(path: Path, rel: str) -> str | None:
     is opened non-blocking and checked again (it may have been swapped since), and at
     most `MAX_DOCUMENT_BYTES` + 1 bytes are read.
     """
+    return read_document_as(path, rel)[0]
+
+
+def read_document_as(path: Path, rel: str) -> tuple[str | None, tuple[int, ...] | None]:
+    """`read_document`, and the ``stat`` signature of what was read followed by the time it
+    was read, when that signature can vouch for the content later (None: read it again
+    next time; the file changed within `RACY_NS` of the read, or there is no file)."""
     limit = MAX_DOCUMENT_BYTES
     try:
         _check_file(rel, os.stat(path), limit)
+        read_ns = time.time_ns()
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
         with os.fdopen(fd, "rb") as fh:
-            _check_file(rel, os.fstat(fh.fileno()), limit)
+            info = os.fstat(fh.fileno())
+            _check_file(rel, info, limit)
             data = fh.read(limit + 1)
     except FileNotFoundError:
-        return None
+        return None, None
     except OSError as exc:
         raise EditError(f"{rel!r} cannot be read: {exc.strerror or exc}; "
                         "fix the file or pass another path") from None
     if len(data) > limit:  # it grew since the stat
         raise EditError(_too_large(rel, len(data), limit))
+    settled = read_ns - max(info.st_mtime_ns, info.st_ctime_ns) >= RACY_NS
+    read_as = (*_signature(info), read_ns) if settled else None
     try:
         # newline="" semantics: keep \r\n as is, servers and the CLIs see the same bytes.
-        return data.decode("utf-8")
+        return data.decode("utf-8"), read_as
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1

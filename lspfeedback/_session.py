@@ -27,6 +27,7 @@ from lspfeedback._lsp.client import LspClient
 from lspfeedback._lsp.content_changes import change_event
 from lspfeedback._lsp.progress import Progress, ProgressHook, ProgressTracker
 from lspfeedback._lsp.pull import pull
+from lspfeedback._lsp.report import DiagnosticReport
 from lspfeedback._report import Diagnostic
 from lspfeedback._sandbox import Sandbox
 from lspfeedback._supervisor import RestartPolicy, ServerState, Supervisor
@@ -59,11 +60,11 @@ class _Held:
 
 @dataclass(frozen=True)
 class _Pulled:
-    """A document's last pulled report that has a result id, and what it became: named as
-    ``previousResultId`` by the next pull, it stands when the server answers ``unchanged``."""
+    """A document's last pulled report and what it became. Its result id, if it has one, is
+    named as ``previousResultId`` by the next pull: it stands when the server answers
+    ``unchanged``; a full answer with the same items reuses it too."""
 
-    result_id: str
-    items: tuple[types.Diagnostic, ...]
+    report: DiagnosticReport
     text: str
     """The text ``result`` was converted against (positions depend on it)."""
     result: FileResult
@@ -364,19 +365,17 @@ class ServerSession:
         previous = self._pulled.get(rel)
         report = await pull(client, uri, rel, caps.pull_identifier if caps else None, deadline,
                             on_send=self._count_pull,
-                            previous_result_id=previous.result_id if previous else None)
+                            previous=previous.report if previous is not None else None)
         if report.kind == "unchanged" and previous is not None:
             self.unchanged_pulls += 1
-            items = previous.items
-            result = (dataclasses.replace(previous.result, version=held.store_version)
-                      if previous.text == held.text else self._converted(rel, held, items))
+            report = dataclasses.replace(previous.report, result_id=report.result_id)
+        if (previous is not None and report.items is previous.report.items
+                and previous.text == held.text):
+            result = dataclasses.replace(previous.result, version=held.store_version)
         else:
-            items = report.items
-            result = self._converted(rel, held, items)
-        if report.result_id is not None and self.client is client:
-            self._pulled[rel] = _Pulled(report.result_id, items, held.text, result)
-        else:
-            self._pulled.pop(rel, None)
+            result = self._converted(rel, held, report.items)
+        if self.client is client:
+            self._pulled[rel] = _Pulled(report, held.text, result)
         return result
 
     def _count_pull(self) -> None:

@@ -366,3 +366,86 @@ def test_write_overlays_with_nothing_to_write(store: DocumentStore, root: Path) 
     store.get("pkg/m.py")
     assert store.write_overlays() == []
     assert entries(root) == {"pkg", "pkg/m.py"}
+
+
+# ---- the rescan's stat fast path --------------------------------------------------------------
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The documents read from disk from now on (every read goes through read_document_as)."""
+    from lspfeedback import _documents
+
+    seen: list[str] = []
+    real = _documents.read_document_as
+
+    def counted(path: Path, rel: str) -> tuple[str | None, tuple[int, ...] | None]:
+        seen.append(rel)
+        return real(path, rel)
+
+    monkeypatch.setattr(_documents, "read_document_as", counted)
+    return seen
+
+
+def test_rescan_reads_only_files_whose_stat_changed(store: DocumentStore, root: Path,
+                                                     reads: list[str],
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from lspfeedback import _documents
+
+    monkeypatch.setattr(_documents, "RACY_NS", 0)  # as if every file were read long after
+    (root / "pkg" / "n.py").write_text("y = 1\n")
+    store.get("pkg/m.py")
+    store.get("pkg/n.py")
+    assert store.get("pkg/m.py").read_as is not None
+    reads.clear()
+    assert store.rescan() == [] and reads == []
+    # Same size, mtime put back: the ctime still moved, so it is read and found changed.
+    path = root / "pkg" / "m.py"
+    old = path.stat()
+    path.write_text("x = 9\n")
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+    assert store.rescan() == ["pkg/m.py"] and reads == ["pkg/m.py"]
+    assert store.get("pkg/m.py").text == "x = 9\n"
+
+
+def test_a_file_changed_just_before_it_was_read_is_read_again(store: DocumentStore, root: Path,
+                                                              reads: list[str]) -> None:
+    # Written a moment ago: a later rewrite could keep every stat field (coarse timestamps),
+    # so stat cannot vouch for it and each rescan reads it until it has settled.
+    doc = store.get("pkg/m.py")
+    assert doc.read_as is None
+    reads.clear()
+    assert store.rescan() == [] and reads == ["pkg/m.py"]
+    assert store.rescan() == [] and reads == ["pkg/m.py", "pkg/m.py"]
+
+
+def test_an_unreadable_or_missing_file_is_always_looked_at(store: DocumentStore, root: Path,
+                                                           reads: list[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from lspfeedback import _documents
+
+    monkeypatch.setattr(_documents, "RACY_NS", 0)
+    store.get("pkg/m.py")
+    store.get("pkg/gone.py")
+    (root / "pkg" / "m.py").write_bytes(b"\xff\xfe")
+    assert store.rescan() == [] and "pkg/m.py" in store.unreadable
+    (root / "pkg" / "m.py").write_text("x = 1\n")  # readable again, same text as before
+    (root / "pkg" / "gone.py").write_text("z = 1\n")
+    reads.clear()
+    assert sorted(store.rescan()) == ["pkg/gone.py", "pkg/m.py"]
+    assert sorted(reads) == ["pkg/gone.py", "pkg/m.py"]
+
+
+def test_state_key_hashes_each_overlay_once(store: DocumentStore,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from lspfeedback import _documents
+
+    hashed: list[str | None] = []
+    real = _documents.content_hash
+    monkeypatch.setattr(_documents, "content_hash",
+                        lambda text: hashed.append(text) or real(text))
+    store.set_overlay("pkg/m.py", "x = 2\n")
+    first = store.state_key()
+    assert store.state_key() == first and hashed == ["x = 2\n"]
+    store.set_overlay("pkg/m.py", "x = 3\n")
+    assert store.state_key() != first and hashed == ["x = 2\n", "x = 3\n"]

@@ -39,19 +39,22 @@ RETRY_BACKOFF = 0.01
 
 
 async def pull(client: LspClient, uri: str, rel: str, identifier: str | None,
-               deadline: Deadline, *, previous_result_id: str | None = None,
+               deadline: Deadline, *, previous: DiagnosticReport | None = None,
                on_send: Callable[[], None] | None = None) -> DiagnosticReport:
-    """The diagnostics ``client``'s server gives for ``uri`` now: a full report, or (only
-    when ``previous_result_id`` is given) ``unchanged``. ``on_send`` is called for every pull
-    sent, retries included. Raises `RequestTimeout`, `ServerCrashed`, or `ServerError` (an
+    """The diagnostics ``client``'s server gives for ``uri`` now: a full report, or
+    ``unchanged`` when ``previous`` (the last report of this document from this server
+    process) has a result id, named as ``previousResultId``. A full report whose items are
+    those of ``previous`` reuses them. ``on_send`` is called for every pull sent, retries
+    included. Raises `RequestTimeout`, `ServerCrashed`, or `ServerError` (an
     error answer, or the retries ran out: it says how many pulls got which answer)."""
+    previous_result_id = previous.result_id if previous is not None else None
     params = types.DocumentDiagnosticParams(
         text_document=types.TextDocumentIdentifier(uri=uri), identifier=identifier,
         previous_result_id=previous_result_id)
     converter = client.converter
 
     def structure(raw: Any) -> DiagnosticReport:
-        return structure_report(raw, converter)
+        return structure_report(raw, converter, previous)
 
     retried: list[str] = []
     while True:
