@@ -162,6 +162,34 @@ def test_a_sandboxed_server_cannot_reach_the_local_socket(daemon: Daemon) -> Non
     assert inside.stdout.startswith("refused"), inside.stdout
 
 
+@pytest.mark.skipif(not sandbox_for("auto").active,
+                    reason="bubblewrap cannot start on this machine")
+def test_a_sandboxed_server_gets_no_answer_on_a_socket_file(shop: Path, tmp_path: Path) -> None:
+    """serve --socket PATH: the file is visible in the sandbox, and so is the token; the
+    daemon closes a connection from another network namespace before reading a byte."""
+    path = tmp_path / "d.sock"
+    running = start_daemon(shop, serve_args(shop, "--socket", str(path), "--server", "ruff"),
+                           tmp_path)
+    try:
+        request = (f"GET /v1/health HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer "
+                   f"{running.info.token}\r\n\r\n").encode()
+        code = ("import socket\ns = socket.socket(socket.AF_UNIX)\n"
+                f"s.connect({str(path)!r})\ns.settimeout(30)\n"
+                f"try:\n    s.sendall({request!r})\n    print('answer', s.recv(100))\n"
+                "except OSError as e:\n    print('answer', b'', e)\n")
+        sandbox = sandbox_for("auto")
+        argv = sandbox.wrap([sys.executable, "-c", code], {}, "test")
+        inside = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
+                                env=sandbox.environment({}), preexec_fn=sandbox.preexec)
+        assert inside.returncode == 0, inside.stderr
+        assert inside.stdout.startswith("answer b''"), inside.stdout  # closed, nothing said
+        with Client(shop) as client:  # from here, the same socket answers
+            assert client.health()["status"] == "ok"
+    finally:
+        running.stop()
+    assert "another network namespace" in running.stderr.read_text()
+
+
 @pytest.mark.skipif(os.getuid() != 0, reason="needs root to serve a socket as another user")
 def test_a_socket_served_by_another_user_is_refused() -> None:
     name = f"@lspfeedback-test-{os.getpid()}"

@@ -12,9 +12,11 @@ each server's process group): no orphans.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import stat
+import struct
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +24,7 @@ from types import FrameType
 from typing import Unpack
 
 import uvicorn
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
 from lspfeedback._daemon.app import create_app
 from lspfeedback._daemon.security import DEFAULT_MAX_BODY, allowed_host_names
@@ -40,6 +43,37 @@ DEFAULT_HOST = "127.0.0.1"
 GRACEFUL_SHUTDOWN = 10
 """Seconds uvicorn waits for connections to finish before cancelling them (a backstop: requests
 in flight answer 503 as soon as the signal arrives)."""
+
+
+class _SameNamespace(AutoHTTPProtocol):
+    """uvicorn's HTTP protocol, closing a Unix-socket connection that comes from another
+    network namespace at once: a language server in its sandbox (no network) sees a socket
+    file (``--socket``) on its read-only view of the disk, and could read the token in the
+    state file there too; over TCP it could not reach the daemon, so not over a file either."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        why = foreign_peer(transport.get_extra_info("socket"))
+        if why:
+            print(f"lspfeedback: refused a connection on the Unix socket: {why}",
+                  file=sys.stderr)
+            transport.close()
+
+
+def foreign_peer(sock: socket.socket | None) -> str:
+    """Why the process at the other end of the Unix socket ``sock`` may not talk to the
+    daemon ("" if it may): it is in another network namespace than the daemon (Linux)."""
+    if sock is None or sock.family != socket.AF_UNIX or not hasattr(socket, "SO_PEERCRED"):
+        return ""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    pid, _, _ = struct.unpack("3i", raw)
+    try:
+        theirs, ours = os.readlink(f"/proc/{pid}/ns/net"), os.readlink("/proc/self/ns/net")
+    except OSError:
+        return ""  # another user's process: its namespace is not ours to read; the token holds
+    if theirs != ours:
+        return f"pid {pid} is in another network namespace ({theirs}), as a sandbox is"
+    return ""
 
 
 class _Server(uvicorn.Server):
@@ -105,7 +139,8 @@ def serve(
     )
     app = create_app(settings)
     config = uvicorn.Config(
-        app, lifespan="on", log_level="warning", access_log=False, server_header=False,
+        app, http=_SameNamespace, lifespan="on", log_level="warning", access_log=False,
+        server_header=False,
         proxy_headers=False,  # X-Forwarded-* from a local process proves nothing
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN,
     )
