@@ -92,6 +92,7 @@ class ImportGraph:
         them alone cannot change the graph, and needs no ruff run."""
         self.error: str | None = None
         self.full_reads = 0
+        """Whole reads started."""
         self.partial_reads = 0
         self._full: asyncio.Task[None] | None = None
         """The whole read under way, if any: it outlives the call that started it."""
@@ -128,12 +129,12 @@ class ImportGraph:
         self._reading_since = asyncio.get_running_loop().time()
         self._dirty.clear()  # what changes from now on is read again after this read
         this = asyncio.current_task()
+        self.full_reads += 1
         try:
             imports = await self._run_ruff([], FULL_READ_TIMEOUT)
         finally:
             if self._full is this:  # not replaced by `invalidate` meanwhile
                 self._full = None
-        self.full_reads += 1
         if self.error is not None:
             return  # no graph: read it again on the next use, do not keep an empty one
         importers: dict[str, set[str]] = {}
@@ -407,10 +408,11 @@ class ImportGraphs:
     async def plan(self, changed: list[str], limit: int, created: Sequence[str] = (),
                    deadline: Deadline | None = None) -> Plan:
         """`plan` over these graphs. Reading a graph is part of the call: with a
-        ``deadline`` it gets what is left of it (at most `GRAPH_TIMEOUT`)."""
+        ``deadline`` it gets half of what is left of it (at most `GRAPH_TIMEOUT`), so that
+        the edited files are still checked when the graph is late."""
         if deadline is not None:
             for graph in self.by_language.values():
-                graph.timeout = min(GRAPH_TIMEOUT, max(0.1, deadline.remaining()))
+                graph.timeout = min(GRAPH_TIMEOUT, max(0.1, deadline.remaining() / 2))
         return await plan(self.by_language, changed, limit, created)
 
 

@@ -19,7 +19,8 @@ from lspfeedback import EditError, Verifier, servers
 from lspfeedback import _documents as documents
 from lspfeedback._daemon.commands import _wait_gone
 from lspfeedback._documents import DocumentStore
-from lspfeedback._imports import ImportGraph, plan
+from lspfeedback import _imports as imports
+from lspfeedback._imports import ImportGraph, Plan, plan
 
 from .conftest import TIMEOUT
 
@@ -271,14 +272,16 @@ def _exited(pid: int, timeout: float = 10.0) -> bool:
 
 
 @pytest.mark.timeout(60, method="thread")
-def test_ruff_analyze_graph_has_a_deadline_and_its_tree_is_killed(tmp_path: Path) -> None:
+def test_ruff_analyze_graph_has_a_deadline_and_its_tree_is_killed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     pids = tmp_path / "pids"
     ruff = tmp_path / "ruff"
     # A "ruff" that never answers, with a child of its own holding the output pipe.
     ruff.write_text(f"#!/bin/sh\necho $$ > {pids}\nsleep 1000 &\necho $! >> {pids}\nwait\n")
     ruff.chmod(0o755)
     (tmp_path / "a.py").write_text("x = 1\n")
-    graph = ImportGraph(tmp_path, str(ruff), timeout=1.0)
+    monkeypatch.setattr(imports, "FULL_READ_TIMEOUT", 1.0)  # the whole read's own bound
+    graph = ImportGraph(tmp_path, str(ruff), timeout=5.0)
     started = time.monotonic()
     scope = asyncio.run(plan({"python": graph}, ["a.py"], 10))
     elapsed = time.monotonic() - started
@@ -287,6 +290,29 @@ def test_ruff_analyze_graph_has_a_deadline_and_its_tree_is_killed(tmp_path: Path
     assert not scope.complete
     assert any(n.startswith("importers not checked: ruff analyze graph did not finish")
                for n in scope.notes)
+    leader, child = (int(p) for p in pids.read_text().split())
+    assert _exited(leader) and _exited(child)
+
+
+def test_a_call_leaves_a_slow_whole_read_running_and_close_kills_its_tree(
+        tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    ruff = tmp_path / "ruff"
+    ruff.write_text(f"#!/bin/sh\necho $$ > {pids}\nsleep 1000 &\necho $! >> {pids}\nwait\n")
+    ruff.chmod(0o755)
+    (tmp_path / "a.py").write_text("x = 1\n")
+    graph = ImportGraph(tmp_path, str(ruff), timeout=0.5)
+
+    async def run() -> tuple[Plan, bool]:
+        scope = await plan({"python": graph}, ["a.py"], 10)
+        running = graph._full is not None and not graph._full.done()
+        await graph.close()
+        return scope, running
+
+    scope, running = asyncio.run(run())
+    assert running  # the call did not end the read: the next call would have used it
+    assert not scope.complete and graph.error is not None
+    assert graph.error.startswith("the import graph is still being read")
     leader, child = (int(p) for p in pids.read_text().split())
     assert _exited(leader) and _exited(child)
 
