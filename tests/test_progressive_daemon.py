@@ -139,6 +139,10 @@ def test_a_tcp_daemon_also_listens_on_a_local_socket_that_clients_prefer(
     # TCP is still served, for curl and for clients of other machines' making.
     over_tcp = httpx.get(f"{info.url}/v1/health", headers=daemon.headers(), timeout=TIMEOUT)
     assert over_tcp.status_code == 200 and over_tcp.json()["pid"] == over_socket["pid"]
+    status = cli("status", "--root", str(daemon.root), "--json", cwd=REPO)
+    assert status.returncode == 0 and json.loads(status.stdout)["socket"] == info.socket
+    assert f"(local socket {info.socket})" in cli("status", "--root", str(daemon.root),
+                                                  cwd=REPO).stdout
     # The socket is guarded like TCP: no token, no answer.
     transport = httpx.HTTPTransport(uds=socket_address(info.socket))
     with httpx.Client(transport=transport, base_url="http://localhost") as raw:

@@ -182,10 +182,13 @@ def _status(args: argparse.Namespace) -> int:
     with client:
         health = client.health()
     if args.json:
-        print(json.dumps({"running": True, "endpoint": client.endpoint, **health}, indent=2))
+        print(json.dumps({"running": True, "endpoint": client.endpoint, "socket": client.socket,
+                          **health}, indent=2))
         return 0
     servers = "".join(f"\n    {_server_line(name, s)}" for name, s in health["servers"].items())
-    print(f"running at {client.endpoint}, pid {health['pid']}, lspfeedback {health['version']}, "
+    local = f" (local socket {client.socket})" if client.socket and client.url else ""
+    print(f"running at {client.endpoint}{local}, pid {health['pid']}, "
+          f"lspfeedback {health['version']}, "
           f"up {health['uptime_s']:.0f} s\n  root: {health['root']}\n  servers:{servers}\n"
           f"  replicas: {health['replicas']['started']} of {health['replicas']['max']}, "
           f"sessions: {health['sessions']}, requests in flight: {health['in_flight']}")

@@ -19,7 +19,6 @@ ends with the final report, or with an exception (`ShuttingDown`, the library's 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
@@ -159,8 +158,3 @@ class ReportStream:
         there, the work only puts them back, and is left to end by itself."""
         if not self._produced_final:
             self._task.cancel()
-
-    async def wait_done(self) -> None:
-        """Until the work has ended (cancelled or not), its clean-up included."""
-        with contextlib.suppress(BaseException):
-            await asyncio.shield(self._task)
