@@ -17,9 +17,9 @@ from lsprotocol import types
 
 from lspfeedback import EditError, Verifier, servers
 from lspfeedback import _documents as documents
+from lspfeedback import _imports as imports
 from lspfeedback._daemon.commands import _wait_gone
 from lspfeedback._documents import DocumentStore
-from lspfeedback import _imports as imports
 from lspfeedback._imports import ImportGraph, Plan, plan
 
 from .conftest import TIMEOUT
