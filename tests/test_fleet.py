@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from lspfeedback import VerifierOptions
 from lspfeedback._bench.workloads import _synth_module
 from lspfeedback.fleet import (
     CandidateSummary,
@@ -38,6 +39,8 @@ from lspfeedback.fleet._codemods import CodemodError
 from lspfeedback.fleet._fleet import LOCAL_ENV, LOCAL_RAY
 from lspfeedback.fleet._placement import actors_that_fit
 from lspfeedback.fleet.examples import AddRequiredParameter, add_flag
+
+from .conftest import TIMEOUT
 
 CHEAP = ("ty", "ruff")
 ray_test = [pytest.mark.slow, pytest.mark.ray]
@@ -183,8 +186,11 @@ def fleet(**kw: Any) -> Any:
 
     # repo_timeout bounds a hang (a record 'unknown', the test fails) well within the suite's
     # timeout, which cannot interrupt a wait inside Ray.
+    # The verifier's timeout is generous as everywhere in the suite (conftest.TIMEOUT): on a
+    # shared machine a check that misses it is 'unknown', a flaky test, not a finding.
     return Fleet(**{"servers": CHEAP, "actors": 2, "actor_cpus": 0.5, "max_warm": 2,
-                    "repo_timeout": 120.0, **kw})
+                    "repo_timeout": 120.0,
+                    "options": VerifierOptions(watch=False, timeout=TIMEOUT), **kw})
 
 
 @pytest.mark.usefixtures("local_ray")
@@ -238,7 +244,8 @@ def test_an_actor_killed_mid_run_is_restarted_and_every_repo_gets_a_result(
         results += list(stream)
         after = ray.get(f.actors[busiest].info.remote())
     assert sorted(r.repo for r in results) == sorted(repo_key(r) for r in five_repos)
-    assert all(r.status == "ok" and r.winner == right_index(r.repo) for r in results)
+    assert all(r.status == "ok" and r.winner == right_index(r.repo) for r in results), [
+        (r.status, r.reason, r.errors) for r in results]
     retried = [r for r in results if r.attempts > 1]
     assert retried and all("died" in r.errors[0] for r in retried)
     assert after["pid"] != before["pid"]  # Ray restarted it
@@ -294,8 +301,6 @@ def test_a_repository_that_cannot_be_checked_is_a_record_with_its_reason_never_o
 @pytest.mark.slow
 @pytest.mark.ray
 def test_a_server_that_never_answers_is_unknown_with_the_reason(five_repos: list[Path]) -> None:
-    from lspfeedback import VerifierOptions
-
     from .conftest import fake
 
     hung = (fake("hang"),)  # a real subprocess that never answers a request
@@ -318,7 +323,7 @@ def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     return subprocess.run([sys.executable, "-m", "lspfeedback.fleet.cli", "run", *map(str, args),
                            "--num-cpus", "2", "--actors", "1", "--actor-cpus", "0.5",
-                           "--repo-timeout", "120", "--quiet"],
+                           "--repo-timeout", "120", "--timeout", str(TIMEOUT), "--quiet"],
                           cwd=cwd, capture_output=True, text=True, env=env, timeout=240,
                           check=False)
 
