@@ -292,7 +292,7 @@ def test_pyright_reports_its_analysis_as_progress(synth: Path) -> None:
     assert any((s.message or "").endswith(("file to analyze", "files to analyze")) for s in under_way)
 
 
-def test_the_writer_holds_a_step_until_a_turn_passes_without_writes() -> None:
+def test_the_writers_hold_a_step_until_a_turn_passes_without_writes() -> None:
     from lspfeedback._lsp import writer as writer_module
 
     async def run() -> tuple[list[bytes], list[bytes], int]:
@@ -317,7 +317,7 @@ def test_the_writer_holds_a_step_until_a_turn_passes_without_writes() -> None:
             await asyncio.sleep(0)
 
         await asyncio.gather(*(pull() for _ in range(3)))
-        while w._scheduled:
+        while w.holding:
             await asyncio.sleep(0)
         step = list(written)
         written.clear()
@@ -331,3 +331,37 @@ def test_the_writer_holds_a_step_until_a_turn_passes_without_writes() -> None:
     assert step == [b"notice;change;pull;pull;pull;"]
     assert 2 <= len(stream) <= 4 and b"".join(stream) == b"x" * (3 * writer_module.MAX_TURNS)
     assert writes == 1 + len(stream)
+
+
+def test_the_writers_of_one_loop_flush_in_the_same_turn() -> None:
+    from lspfeedback._lsp import writer as writer_module
+
+    async def run() -> list[str]:
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+
+        class Pipe:
+            def __init__(self, name: str) -> None:
+                self.name = name
+
+            def write(self, data: bytes) -> None:
+                order.append(f"{self.name}:{data.decode()}")
+
+            def close(self) -> None:
+                pass
+
+        first = writer_module.BatchedWriter(Pipe("ty"), loop)
+        second = writer_module.BatchedWriter(Pipe("ruff"), loop)
+        first.write(b"a")
+        await asyncio.sleep(0)  # the second server's step starts a turn later
+        second.write(b"b")
+        turns = 0
+        while first.holding or second.holding:
+            turns += 1
+            # Neither is written alone: the first waits for the second's step.
+            assert first.holding and second.holding
+            await asyncio.sleep(0)
+        assert turns <= writer_module.MAX_TURNS
+        return order
+
+    assert asyncio.run(run()) == ["ty:a", "ruff:b"]

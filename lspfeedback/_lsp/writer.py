@@ -8,14 +8,18 @@ keeps what pygls writes and hands it to the pipe in one ``write`` once the step 
 "Once the step is over" is the first turn of the event loop in which nothing more was
 written: a step's messages come from several tasks (the one that syncs the documents, then
 the pull tasks it starts, which first run a turn or two later), so a fixed number of turns
-would split it. A message is held at most `MAX_TURNS` turns (a stream of writes that never
-pauses is still sent), and never more than `FLUSH_BYTES`; `flush` sends what is held at once.
+would split it. The writers of one event loop are flushed together (`WriteBatch`): a check
+asks all its servers at once, and a server woken first must not keep the others waiting
+(on two busy cores, the first one's work delayed the next turn of ours by tens of ms). A
+message is held at most `MAX_TURNS` turns (a stream of writes that never pauses is still
+sent), and never more than `FLUSH_BYTES`; `flush` sends what is held at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from typing import Protocol
 
 log = logging.getLogger(__name__)
@@ -33,49 +37,79 @@ class _Pipe(Protocol):
     def close(self) -> object: ...
 
 
-class BatchedWriter:
-    """pygls's writer: buffers what is written and passes it on in one write per step."""
+class WriteBatch:
+    """The writers of one event loop with messages held, flushed together once a turn of
+    the loop passes without a write."""
 
-    def __init__(self, pipe: _Pipe, loop: asyncio.AbstractEventLoop) -> None:
-        self._pipe = pipe
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._held: list[bytes] = []
-        self._size = 0
+        self._holding: dict[int, BatchedWriter] = {}
         self._scheduled = False
-        self._wrote = False  # written since the last turn looked
+        self._wrote = False
         self._turns = 0
-        self.messages = 0
-        """Messages written so far (each ``write`` from pygls is one message)."""
-        self.writes = 0
-        """Writes made to the pipe so far."""
 
-    def write(self, data: bytes) -> None:
-        self._held.append(data)
-        self._size += len(data)
-        self.messages += 1
+    def wrote(self, writer: BatchedWriter) -> None:
+        self._holding[id(writer)] = writer
         self._wrote = True
-        if self._size >= FLUSH_BYTES:
-            self.flush()
-        elif not self._scheduled:
+        if not self._scheduled:
             self._scheduled = True
+            self._turns = 0
             self._loop.call_soon(self._turn)
 
     def _turn(self) -> None:
-        if not self._held:
-            self._scheduled = False
-            return
         self._turns += 1
         if self._wrote and self._turns < MAX_TURNS:
             self._wrote = False
             self._loop.call_soon(self._turn)
             return
         self._scheduled = False
-        self.flush()
+        self._wrote = False
+        holding, self._holding = self._holding, {}
+        for writer in holding.values():
+            writer.flush()
+
+
+_BATCHES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, WriteBatch]
+_BATCHES = weakref.WeakKeyDictionary()
+
+
+def batch_of(loop: asyncio.AbstractEventLoop) -> WriteBatch:
+    """The `WriteBatch` of ``loop`` (one per loop)."""
+    batch = _BATCHES.get(loop)
+    if batch is None:
+        batch = _BATCHES[loop] = WriteBatch(loop)
+    return batch
+
+
+class BatchedWriter:
+    """pygls's writer: buffers what is written and passes it on in one write per step."""
+
+    def __init__(self, pipe: _Pipe, loop: asyncio.AbstractEventLoop) -> None:
+        self._pipe = pipe
+        self._batch = batch_of(loop)
+        self._held: list[bytes] = []
+        self._size = 0
+        self.messages = 0
+        """Messages written so far (each ``write`` from pygls is one message)."""
+        self.writes = 0
+        """Writes made to the pipe so far."""
+
+    @property
+    def holding(self) -> bool:
+        """Whether messages wait to be written."""
+        return bool(self._held)
+
+    def write(self, data: bytes) -> None:
+        self._held.append(data)
+        self._size += len(data)
+        self.messages += 1
+        if self._size >= FLUSH_BYTES:
+            self.flush()
+        else:
+            self._batch.wrote(self)
 
     def flush(self) -> None:
         """Write everything held now."""
-        self._turns = 0
-        self._wrote = False
         if not self._held:
             return
         data = b"".join(self._held) if len(self._held) > 1 else self._held[0]
