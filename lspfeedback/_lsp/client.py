@@ -372,7 +372,8 @@ class LspClient:
         pygls's `JsonRpcException`.
         """
         if not self.alive:
-            raise self.crashed_error()
+            # Its exit code and last stderr: the exit watcher may not have read them yet.
+            raise await self.crash_report()
         msg_id, future = self.requests.send(method, params, structure)
         try:
             return await self._wait(future, timeout)
