@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lspfeedback._lsp.progress import Progress
     from lspfeedback._replicas import ReplicaPool
     from lspfeedback._session import ServerSession
 
@@ -33,12 +34,17 @@ class ServerStatus:
     """A fallback started to answer for a configured server that could not."""
     stderr_tail: str = ""
     """Its last stderr lines when it last crashed or failed to start (at most 2 KB here)."""
+    progress: str | None = None
+    """What the server says it is doing now (its ``$/progress``: title, message, percent),
+    e.g. "Analyzing 50000 files" while a large project starts; None when it says nothing."""
 
     def __str__(self) -> str:
         role = " (stand-in)" if self.stand_in else ""
         text = f"{self.name}{role}: {self.state}, {self.restarts} restarts"
         if self.gave_up:
             text += f", gave up {self.gave_up}x"
+        if self.progress:
+            text += f", {self.progress}"
         return text + (f", last error: {self.last_error}" if self.last_error else "")
 
 
@@ -99,4 +105,12 @@ def _server(s: ServerSession, stand_in: bool) -> ServerStatus:
     sup = s.supervisor
     return ServerStatus(name=s.name, state=s.state, restarts=s.restarts, last_error=s.last_error,
                         pid=s.client.pid if s.client is not None and s.client.alive else None,
-                        gave_up=sup.gave_up, stand_in=stand_in, stderr_tail=sup.stderr_tail[-2048:])
+                        gave_up=sup.gave_up, stand_in=stand_in, stderr_tail=sup.stderr_tail[-2048:],
+                        progress=_described(s.progress))
+
+
+def _described(p: Progress | None) -> str | None:
+    if p is None:
+        return None
+    parts = [p.title, p.message, None if p.percentage is None else f"{p.percentage}%"]
+    return " ".join(x for x in parts if x) or None

@@ -80,3 +80,14 @@ def test_servers_hear_of_disk_changes_only_for_files_they_do_not_hold(shop: Path
     # And the edits were judged on the right text all the same.
     assert [d.code for d in held.introduced] == ["F401"]
     assert [d.code for d in created.introduced] == ["F401"]
+
+
+def test_status_says_what_a_server_reports_it_is_doing() -> None:
+    from lspfeedback._lsp.progress import Progress
+    from lspfeedback._status import ServerStatus, _described
+
+    assert _described(None) is None
+    text = _described(Progress("pyright", "Analyzing", "4000 files to analyze", 40))
+    assert text == "Analyzing 4000 files to analyze 40%"
+    line = str(ServerStatus("pyright", "starting", 0, 123, None, progress=text))
+    assert line == "pyright: starting, 0 restarts, Analyzing 4000 files to analyze 40%"

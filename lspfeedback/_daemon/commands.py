@@ -200,6 +200,7 @@ def _server_line(name: str, s: dict[str, object]) -> str:
     role = " (stand-in)" if s.get("stand_in") else ""
     line = f"{name}{role}: {s['state']} (pid {s['pid']}, {s['restarts']} restarts"
     line += f", gave up {s['gave_up']}x)" if s.get("gave_up") else ")"
+    line += f" {s['progress']}" if s.get("progress") else ""
     return line + (f"; last error: {s['last_error']}" if s.get("last_error") else "")
 
 

@@ -114,6 +114,8 @@ class ServerHealth(BaseModel):
     gave_up: int = Field(default=0, description="Times it reached the crash cap.")
     stand_in: bool = Field(default=False, description="A fallback started to answer for a "
                            "configured server that could not.")
+    progress: str | None = Field(default=None, description="What the server says it is doing "
+                                 "now ($/progress), e.g. while a large project starts.")
 
 
 class HealthResponse(BaseModel):

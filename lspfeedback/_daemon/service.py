@@ -260,7 +260,8 @@ class Daemon:
         status = self.engine.status()
         servers = {s.name: {"state": s.state, "restarts": s.restarts, "pid": s.pid,
                             "last_error": s.last_error, "gave_up": s.gave_up,
-                            "stand_in": s.stand_in} for s in status.servers}
+                            "stand_in": s.stand_in, "progress": s.progress}
+                   for s in status.servers}
         return {
             "status": "stopping" if self.stopping.is_set() else "ok",
             "version": lspfeedback.__version__,
