@@ -23,7 +23,13 @@ from lspfeedback import languages
 from lspfeedback import servers as registry
 from lspfeedback._deadline import Deadline
 from lspfeedback._documents import DocumentStore
-from lspfeedback._exceptions import RequestTimeout, ServerCrashed, ServerError, ServerUnavailable
+from lspfeedback._exceptions import (
+    RequestTimeout,
+    ServerCrashed,
+    ServerError,
+    ServerStartError,
+    ServerUnavailable,
+)
 from lspfeedback._report import Diagnostic, Unknown
 from lspfeedback._sandbox import Sandbox
 from lspfeedback._session import FileResult, ServerSession
@@ -123,7 +129,7 @@ class Workspace:
         """Materialize the shadow root (once), start every server; raise the first failure."""
         await self.ensure_shadow()
         results = await asyncio.gather(
-            *(s.ensure_started() for s in self.sessions.values()), return_exceptions=True
+            *(_first_start(s) for s in self.sessions.values()), return_exceptions=True
         )
         for result in results:
             if isinstance(result, BaseException):
@@ -299,6 +305,22 @@ class Workspace:
         if caps is None or caps.pull_diagnostics or not {"types", "lint"} & set(session.spec.checks):
             return set()
         return {rel for rel in todo if session.holds(rel) == self.store.get(rel).version}
+
+
+async def _first_start(session: ServerSession) -> None:
+    """Start ``session``. A process that dies during its start-up gets one more try: it may
+    be a transient (Biome's proxy was seen to exit right after answering ``initialize``,
+    once, in a loaded test run). If the second try fails too, the first error is raised (it
+    carries the stderr of the first death)."""
+    try:
+        await session.ensure_started()
+    except ServerStartError as first:
+        if not isinstance(first.__cause__, ServerCrashed):
+            raise
+        try:
+            await session.ensure_started()
+        except ServerError:
+            raise first from first.__cause__
 
 
 def _its_files(session: ServerSession, targets: list[str]) -> list[str]:

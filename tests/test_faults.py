@@ -76,6 +76,16 @@ def test_server_that_will_not_start_raises_a_clear_error(shop: Path) -> None:
     assert "refuses to start" in str(info.value)
 
 
+def test_a_server_that_dies_once_during_its_first_start_gets_one_more_try(shop: Path) -> None:
+    marker = cache_dir() / "sandbox" / "fake" / f"no-start-{uuid.uuid4().hex}"
+    with Verifier(shop, servers=[fake("no-start-once", marker=str(marker))],
+                  timeout=TIMEOUT) as v:
+        report = v.verify(BAD)
+        starts = v.engine._primary.sessions["fake"].starts
+    marker.unlink()  # the first process wrote it, then refused to start
+    assert report.status == "errors" and starts == 2
+
+
 def test_server_that_will_not_start_makes_verify_unknown(shop: Path) -> None:
     v = Verifier(shop, servers=[fake("no-start")], timeout=TIMEOUT)
     try:

@@ -80,6 +80,7 @@ MODES = (
     "crash-once",
     "garbage",
     "no-start",
+    "no-start-once",
     "stderr-flood",
     "ignore-shutdown",
     *FRAMING_FAULTS,
@@ -209,7 +210,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.mode == "crash-once" and args.marker is None:
         parser.error("--mode crash-once requires --marker PATH")
-    if args.mode == "no-start":
+    if args.mode == "no-start" or (args.mode == "no-start-once" and args.marker is not None
+                                   and not args.marker.exists()):
+        if args.marker is not None:
+            args.marker.touch()  # no-start-once: the next start goes through
         sys.stderr.write("fake server refuses to start\n")
         sys.stderr.flush()
         sys.exit(2)
