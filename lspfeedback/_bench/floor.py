@@ -389,13 +389,16 @@ class RawClient:
         except OSError as exc:
             raise FloorError(f"cannot run {command[0]!r}: {exc}") from exc
         rpc = self.rpc = _Rpc(proc, self.root, settings)
-        result = await rpc.call("initialize", {
+        params: dict[str, Any] = {
             "processId": os.getpid(), "rootUri": self.root.as_uri(), "rootPath": str(self.root),
             "workspaceFolders": [{"uri": self.root.as_uri(), "name": self.root.name}],
             "capabilities": _capabilities(declare_pull=self.pull is not False),
-            "initializationOptions": _initialization_options(self.name, self.root, self.python),
             "clientInfo": {"name": "lspfeedback-floor"},
-        }, self.timeout)
+        }
+        options = _initialization_options(self.name, self.root, self.python)
+        if options is not None:  # as the library's session: none sent, not null
+            params["initializationOptions"] = options
+        result = await rpc.call("initialize", params, self.timeout)
         rpc.notify("initialized", {})
         if (result or {}).get("capabilities", {}).get("diagnosticProvider"):
             rpc.pull_registered.set()

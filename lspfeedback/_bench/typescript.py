@@ -50,13 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from lspfeedback import _cold, _npm
-from lspfeedback._bench.floor import (
-    FloorError,
-    _capabilities,  # pyright: ignore[reportPrivateUsage]
-    _pull,  # pyright: ignore[reportPrivateUsage]
-    _Rpc,  # pyright: ignore[reportPrivateUsage]
-    server_setup,
-)
+from lspfeedback._bench.floor import RawClient
 from lspfeedback._bench.stats import summary as stats
 from lspfeedback._engine import AsyncVerifier
 from lspfeedback._report import Report
@@ -340,83 +334,6 @@ def script(p: TsProject, pairs: int, seed: int) -> list[tuple[str, TsEdit]]:
 # ---- the raw client --------------------------------------------------------------------------
 
 
-LANGUAGE_IDS = {".ts": "typescript", ".mts": "typescript", ".cts": "typescript",
-                ".tsx": "typescriptreact", ".js": "javascript", ".mjs": "javascript",
-                ".cjs": "javascript", ".jsx": "javascriptreact"}
-
-
-class RawClient:
-    """A server of lspfeedback's registry driven by the floor's minimal JSON-RPC client
-    (`lspfeedback._bench.floor`), kept open across edits: ``paths`` are opened at start, each
-    `change` sends one full-text ``didChange`` and waits for fresh diagnostics of that file
-    (the answer to a pull sent after it, or a push carrying the version sent)."""
-
-    def __init__(self, name: str, root: Path, paths: Sequence[str], timeout: float = TIMEOUT):
-        self.name = name
-        self.root = root.resolve()
-        self.paths = list(paths)
-        self.timeout = timeout
-        self.pull = name == "typescript"
-        self.versions: dict[str, int] = {}
-        self.rpc: _Rpc | None = None
-
-    async def start(self) -> None:
-        command, settings, env = server_setup(self.name, self.root)
-        try:
-            proc = await asyncio.create_subprocess_exec(
-                *command, cwd=self.root, env={**os.environ, **env},
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, start_new_session=True)
-        except OSError as exc:
-            raise FloorError(f"cannot run {command[0]!r}: {exc}") from exc
-        rpc = self.rpc = _Rpc(proc, self.root, settings)
-        await rpc.call("initialize", {
-            "processId": os.getpid(), "rootUri": self.root.as_uri(), "rootPath": str(self.root),
-            "workspaceFolders": [{"uri": self.root.as_uri(), "name": self.root.name}],
-            "capabilities": _capabilities(declare_pull=self.pull),
-            "clientInfo": {"name": "lspfeedback-floor"},
-        }, self.timeout)
-        rpc.notify("initialized", {})
-        for path in self.paths:
-            await self._send(path, (self.root / path).read_text(encoding="utf-8"), opening=True)
-
-    def _uri(self, path: str) -> str:
-        return (self.root / path).as_uri()
-
-    async def _send(self, path: str, text: str, opening: bool = False) -> float:
-        rpc = self.rpc
-        assert rpc is not None
-        uri = self._uri(path)
-        version = self.versions.get(path, 0) + 1
-        self.versions[path] = version
-        push = None if self.pull else rpc.expect_push(uri, version)
-        started = time.perf_counter()
-        if opening:
-            suffix = Path(path).suffix
-            rpc.notify("textDocument/didOpen", {"textDocument": {
-                "uri": uri, "languageId": LANGUAGE_IDS.get(suffix, "typescript"),
-                "version": version, "text": text}})
-        else:
-            rpc.notify("textDocument/didChange", {
-                "textDocument": {"uri": uri, "version": version},
-                "contentChanges": [{"text": text}]})
-        if push is None:
-            await _pull(rpc, uri, self.timeout)
-        else:
-            await rpc.wait(push, self.timeout, f"publishDiagnostics for {path} v{version}")
-            rpc.pushed.pop((uri, version), None)
-        return (time.perf_counter() - started) * 1000
-
-    async def change(self, path: str, text: str) -> float:
-        """Milliseconds from the ``didChange`` of ``path`` to its fresh diagnostics."""
-        return await self._send(path, text)
-
-    async def close(self) -> None:
-        if self.rpc is not None:
-            await self.rpc.close()
-            self.rpc = None
-
-
 # ---- the run ---------------------------------------------------------------------------------
 
 
@@ -494,7 +411,7 @@ async def run_project(p: TsProject, pairs: int = PAIRS, seed: int = 0,
                     await _warm_up(v, [p.leaf, p.widely])
                     warm[side.name] = v
                 elif side.kind == "raw":
-                    client = RawClient(side.servers[0], work, [p.leaf, p.widely])
+                    client = RawClient(side.servers[0], work, [p.leaf, p.widely], TIMEOUT)
                     stack.push_async_callback(client.close)
                     await client.start()
                     for path in (p.leaf, p.widely):  # unmeasured, as the verifiers' warm-up
