@@ -125,7 +125,7 @@ class DiskSync:
         after = await ws.check(scope.targets, deadline, lineup.asked)
         report = assemble(ws, scope, old_texts, before, after, started, external,
                           account(ws, lineup, before, after, self._pool.fallbacks))
-        return await with_fixes(ws, report, after, deadline)
+        return await with_fixes(ws, report, after, deadline, self._pool.quick_fixes)
 
 
 def _union(first: Plan | None, second: Plan) -> Plan:

@@ -72,7 +72,7 @@ class AsyncVerifier:
         self._pool = ReplicaPool(self.root, o.specs, self._context, size=o.replica_count,
                                  startup_timeout=o.startup_timeout, include_hints=o.include_hints,
                                  sandbox=self._sandbox, policy=o.restarts,
-                                 fallbacks=o.fallbacks)
+                                 fallbacks=o.fallbacks, quick_fixes=o.quick_fixes)
         self._graphs = ImportGraphs(dict.fromkeys(n for spec in o.specs for n in spec.languages),
                                     self._primary.shadow.root, self._sandbox)
         self._primary.on_shadow_change = self._graphs.note
@@ -171,7 +171,7 @@ class AsyncVerifier:
                 raise
             report = assemble(edit.ws, plan, edit.old_texts, before, after, started,
                               edit.external, verdict)
-            return await with_fixes(edit.ws, report, after, deadline)
+            return await with_fixes(edit.ws, report, after, deadline, self.options.quick_fixes)
 
     async def verify_progressive(self, changes: Changes) -> AsyncGenerator[Report, None]:
         """`verify`, answered in tiers: a preview from the fast servers, then the final report.
@@ -219,7 +219,8 @@ class AsyncVerifier:
                                   started, edit.external, stage.verdict)
                 report = replace(report, conflicts=tuple(sorted({*conflicts,
                                                                  *report.conflicts})))
-                yield await with_fixes(edit.ws, report, stage.after, deadline)
+                yield await with_fixes(edit.ws, report, stage.after, deadline,
+                                       o.quick_fixes)
 
     async def verify_candidates(
         self, candidates: Sequence[Changes], *, base: Mapping[str, str | None] | None = None,

@@ -77,10 +77,12 @@ def _is_quick_fix(kind: str | None) -> bool:
 # ---- asking --------------------------------------------------------------------------------
 
 
-async def with_fixes(ws: Workspace, report: Report, after: Check, deadline: Deadline) -> Report:
+async def with_fixes(ws: Workspace, report: Report, after: Check, deadline: Deadline,
+                     enabled: bool = True) -> Report:
     """``report`` with the quick fixes the servers offer for its introduced diagnostics (see
-    the module docstring); the same report when nothing was introduced."""
-    if not report.introduced:
+    the module docstring); the same report when nothing was introduced or not ``enabled``
+    (`VerifierOptions.quick_fixes`)."""
+    if not enabled or not report.introduced:
         return report
     started = time.perf_counter()
     asks: list[tuple[ServerSession, Diagnostic, types.Diagnostic]] = []

@@ -96,6 +96,9 @@ class ImportGraph:
         self.partial_reads = 0
         self._full: asyncio.Task[None] | None = None
         """The whole read under way, if any: it outlives the call that started it."""
+        self._partial: tuple[asyncio.Future[None], list[str]] | None = None
+        """The re-read of the edges out of the last call's changed files, if under way, and
+        those files."""
         self._reading_since = 0.0
 
     def __repr__(self) -> str:
@@ -107,6 +110,9 @@ class ImportGraph:
         self._imports = None
         self._dirty.clear()
         self._signatures.clear()
+        if self._partial is not None:
+            self._partial[0].cancel()
+            self._partial = None
         if self._full is not None:  # it may have read the state before: start it again
             self._full.cancel()
             self._full = None
@@ -118,7 +124,13 @@ class ImportGraph:
             self._full = asyncio.ensure_future(self._read_whole())
 
     async def close(self) -> None:
-        """Stop a whole read under way (its ruff is killed)."""
+        """Stop the reads under way (their ruff is killed)."""
+        if self._partial is not None:
+            partial = self._partial[0]
+            self._partial = None
+            partial.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await partial
         if self._full is not None:
             self._full.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,9 +172,40 @@ class ImportGraph:
             else:
                 self.invalidate()
                 return
+        self._refresh_soon()
 
-    async def load(self) -> dict[str, set[str]]:
-        """file -> its importers, current."""
+    def _refresh_soon(self) -> None:
+        """Re-read the edges out of the changed files in the background, now: the call that
+        changed them is checking meanwhile, and the next call finds them read."""
+        if self._partial is not None and self._partial[0].done():
+            self._collect()
+        if not self._dirty or self._imports is None or self._partial is not None:
+            return  # nothing to read, a whole read will, or the read under way goes on
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the next `load` reads them
+        self._partial = (asyncio.ensure_future(self._refresh_dirty()), [])
+
+    async def _refresh_dirty(self) -> None:
+        while self._dirty:
+            dirty = [rel for rel in sorted(self._dirty) if self._imports_changed(rel)]
+            self._dirty.clear()
+            if not dirty:
+                return
+            assert self._partial is not None
+            self._partial[1][:] = dirty
+            await self._read_edges(dirty)
+            self._partial[1].clear()
+
+    async def load(self, defer: Iterable[str] = ()) -> dict[str, set[str]]:
+        """file -> its importers, current, except for the edges out of the files of
+        ``defer``: those are re-read in the background (the next `load` waits for them)."""
+        later = set(defer)
+        if self._partial is not None:
+            task, reading = self._partial
+            if task.done() or not {*reading, *self._dirty} <= later:
+                await self._settle_partial()
         if self._imports is None:
             self.prefetch()
             reading = self._full
@@ -176,23 +219,58 @@ class ImportGraph:
                 return {}
             if self._imports is None:
                 return {}  # the read failed: `error` says why
-        if self._dirty:
+        if self._dirty and self._partial is None:
             dirty = [rel for rel in sorted(self._dirty) if self._imports_changed(rel)]
             self._dirty.clear()
-            if not dirty:
-                return self._importers
-            present = [rel for rel in dirty if (self.root / rel).is_file()]
-            fresh = await self._run_ruff(present) if present else {}
-            self.partial_reads += 1
-            for rel in dirty:
-                for target in self._imports.pop(rel, []):
-                    self._importers.get(target, set()).discard(rel)
-                targets = fresh.get(rel)
-                if targets is not None:
-                    self._imports[rel] = targets
-                    for target in targets:
-                        self._importers.setdefault(target, set()).add(rel)
+            now = [rel for rel in dirty if rel not in later]
+            if now:
+                await self._read_edges(now)
+            if len(now) < len(dirty):
+                deferred = [rel for rel in dirty if rel in later]
+                self._partial = (asyncio.ensure_future(self._read_edges(deferred)), deferred)
         return self._importers
+
+    async def _settle_partial(self) -> None:
+        """Wait for the background re-read of edges (its ruff runs are bounded by
+        `timeout`; when one fails, `error` says why, as for any partial read)."""
+        assert self._partial is not None
+        partial = self._partial[0]
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(partial)
+        this = asyncio.current_task()
+        if this is not None and this.cancelling():
+            raise asyncio.CancelledError  # this call is cancelled: the read goes on
+        self._collect()
+
+    def _collect(self) -> None:
+        """Forget the finished background read; if it was stopped before it read its files
+        (its event loop ended), they are read by the next `load`."""
+        assert self._partial is not None
+        partial, files = self._partial
+        self._partial = None
+        if partial.cancelled():
+            for rel in files:
+                self._signatures.pop(rel, None)
+            self._dirty.update(files)
+        elif partial.exception() is not None:
+            raise partial.exception()  # type: ignore[misc]
+
+    async def _read_edges(self, dirty: list[str]) -> None:
+        """Read the edges out of ``dirty`` again (one partial ``ruff analyze graph``)."""
+        present = [rel for rel in dirty if (self.root / rel).is_file()]
+        fresh = await self._run_ruff(present) if present else {}
+        self.partial_reads += 1
+        imports = self._imports
+        if imports is None:
+            return  # invalidated meanwhile: the whole read will have them
+        for rel in dirty:
+            for target in imports.pop(rel, []):
+                self._importers.get(target, set()).discard(rel)
+            targets = fresh.get(rel)
+            if targets is not None:
+                imports[rel] = targets
+                for target in targets:
+                    self._importers.setdefault(target, set()).add(rel)
 
     def _signature(self, rel: str) -> frozenset[str] | None:
         try:
@@ -273,7 +351,11 @@ class ImportGraph:
 
         Returns at most ``limit`` of them and how many more there were.
         """
-        return nearest_importers(await self.load(), changed, limit, also)
+        changed = list(changed)
+        # A changed file's own edges (what it imports) never decide who imports it: the walk
+        # starts at it, so it is seen before any edge out of it could lead back to it. Its
+        # re-read is left to the background, for the calls after this one.
+        return nearest_importers(await self.load(defer=changed), changed, limit, also)
 
     async def importers_of_new(self, created: Sequence[str]) -> list[str]:
         """Python files that name a module of ``created`` (files an edit creates): their

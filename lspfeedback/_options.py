@@ -125,6 +125,10 @@ class VerifierOptions:
     """slow server -> fast servers whose answer `verify_progressive` yields first, as a
     preview its own answer supersedes (``{}``: no preview; `verify` never asks them). A
     preview server starts on first need, like a stand-in."""
+    quick_fixes: bool = True
+    """Ask the servers for quick fixes of what an edit introduced (`Report.fixes`): one
+    ``textDocument/codeAction`` per introduced diagnostic, 1-10 ms on an edit that breaks
+    something (docs/benchmarks.md). False: reports list no fixes."""
 
     def __post_init__(self) -> None:
         if not self.servers:
@@ -209,3 +213,4 @@ class OptionFields(TypedDict, total=False):
     fallbacks: Mapping[str, Sequence[str]]
     restarts: RestartPolicy
     previews: Mapping[str, Sequence[str]]
+    quick_fixes: bool

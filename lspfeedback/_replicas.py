@@ -41,8 +41,10 @@ class ReplicaPool:
     def __init__(self, root: Path, specs: Sequence[ServerSpec], context: ServerContext, *,
                  startup_timeout: float, include_hints: bool, size: int,
                  sandbox: Sandbox | None = None, policy: RestartPolicy | None = None,
-                 fallbacks: Fallbacks | None = None) -> None:
+                 fallbacks: Fallbacks | None = None, quick_fixes: bool = True) -> None:
         self._sandbox = sandbox
+        self.quick_fixes = quick_fixes
+        """Whether reports ask for quick fixes (`VerifierOptions.quick_fixes`)."""
         self._policy = policy
         self.fallbacks: Fallbacks = fallbacks or {}
         self._root = root
@@ -155,7 +157,7 @@ class ReplicaPool:
             report = assemble(ws, candidate.plan, base_texts, baseline, after, started,
                               verdict=verdict)
             # Asked now, while the servers still hold the candidate's text.
-            return await with_fixes(ws, report, after, deadline), after
+            return await with_fixes(ws, report, after, deadline, self.quick_fixes), after
         finally:
             if ws is self.primary:
                 restore_overlays(ws.store, saved)

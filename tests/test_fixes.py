@@ -211,3 +211,17 @@ def test_speculative_checks_carry_fixes_too(shop: Path) -> None:
     assert introduced.fixable
     assert any(f.diagnostic == introduced and f.preferred for f in report.fixes)
     assert overlays == {}
+
+
+def test_quick_fixes_off_asks_no_server(shop: Path, asked: list[str]) -> None:
+    # VerifierOptions.quick_fixes=False: an edit that breaks something is reported in full,
+    # with no code action asked and no fix listed, in verify and in the speculative path.
+    text = (shop / CART).read_text().replace("from dataclasses", "import json\nfrom dataclasses")
+    with Verifier(shop, servers=["ruff"], timeout=TIMEOUT, quick_fixes=False) as v:
+        speculative = v.verify_speculative({CART: text})
+        laid = v.verify({CART: text})
+    for report in (speculative, laid):
+        [introduced] = report.introduced
+        assert introduced.code == "F401" and not introduced.fixable
+        assert report.fixes == ()
+    assert asked == []

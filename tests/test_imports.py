@@ -183,3 +183,31 @@ def test_a_file_no_configured_server_checks_is_not_a_target() -> None:
     scope = asyncio.run(plan({"python": NoGraph()}, ["a.py", "web/app.ts", "README.md"], 10))
     # Only Python is configured: the .ts file would read "checked, clean" if it were a target.
     assert scope.targets == ["a.py"] and scope.changed == ["a.py", "web/app.ts", "README.md"]
+
+
+def test_an_edited_files_own_imports_are_read_after_its_importers_are_found(
+        project: Path) -> None:
+    """Who imports a file never depends on what it imports: its importers are answered at
+    once, its new edges are read in the background and serve the next call."""
+    from lsprotocol.types import FileChangeType
+
+    async def scenario() -> tuple[int, int, int, list[str]]:
+        graph = ImportGraph(project, RUFF)
+        await graph.dependents(["pkg/a.py"], 100)  # the whole graph read
+        graph.note([("alone.py", FileChangeType.Changed)])
+        await graph.dependents(["pkg/a.py"], 100)  # alone.py's statements learnt
+        (project / "alone.py").write_text("import os\nfrom pkg import far\n")
+        graph.note([("alone.py", FileChangeType.Changed)])
+        before = graph.partial_reads
+        answer = await graph.dependents(["alone.py"], 100)
+        assert answer == ([], 0)
+        during = graph.partial_reads
+        found = (await graph.dependents(["pkg/far.py"], 100))[0]
+        after = graph.partial_reads
+        await graph.close()
+        return before, during, after, found
+
+    before, during, after, found = asyncio.run(scenario())
+    assert during == before  # not read before the answer...
+    assert found == ["alone.py"] and after == before + 1  # ...read once, for the next call
+
