@@ -104,6 +104,17 @@ def test_summarize_pairs_added_median_and_pulls() -> None:
     assert s["raw"]["p50"] == 2 and s["library"]["p50"] == 5 and s["added_p50_ms"] == 3
     assert s["library_pulls_per_verify"] == round(5 / 3, 2) and s["raw_pulls_per_edit"] == 1
     assert s["raw_first"] == 2 and s["samples"] == 3
+    assert s["default"]["n"] == 0  # no third side measured
+
+
+def test_the_paired_median_is_the_median_of_each_steps_own_difference() -> None:
+    # One slow outlier step of the library's: the medians' difference says +3 ms, the paired
+    # median (each step against the raw client on the same state) +1.
+    pairs = [cells.Pair(i, "edit", "a.py", raw, lib, True, default_ms=lib + 5)
+             for i, (raw, lib) in enumerate([(1.0, 5.0), (2.0, 3.0), (30.0, 31.0)])]
+    s = cells.summarize_pairs(pairs)
+    assert s["added_p50_ms"] == 3 and s["added_paired_p50_ms"] == 1
+    assert s["default"]["p50"] == s["library"]["p50"] + 5
 
 
 def _doc(n: int, quick: bool) -> dict[str, Any]:
@@ -191,9 +202,12 @@ def test_floor_cell_interleaves_raw_and_library_on_the_real_ruff_server(tmp_path
     cell = asyncio.run(cells.floor_cell(root, "ruff", steps))
     s = cell["summary"]
     assert cell["mode"] == "pull" and s["samples"] == 4 and s["raw_first"] == 2
-    assert [p["raw_first"] for p in cell["pairs"]] == [True, False, True, False]
-    assert s["raw"]["n"] == s["library"]["n"] == 4 and s["unknown"] == 0
-    assert s["raw_pulls_per_edit"] == 1  # one pull per edit, no retries on a quiet file
+    # Three sides rotated: raw, the library without quick fixes, the library by default.
+    assert [p["raw_first"] for p in cell["pairs"]] == [True, False, False, True]
+    assert s["raw"]["n"] == s["library"]["n"] == s["default"]["n"] == 4 and s["unknown"] == 0
+    assert all(p["default_ms"] > 0 for p in cell["pairs"])
+    # One pull per edit: one file edited, so never a baseline to pull first, and no retries.
+    assert s["raw_pulls_per_edit"] == 1
     if s["library_pulls_per_verify"] is not None:
         assert s["library_pulls_per_verify"] >= 1
     assert all(p["checked"] == 1 for p in cell["pairs"])

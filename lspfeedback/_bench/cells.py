@@ -106,10 +106,16 @@ class Pair:
     library_pulls: int | None = None
     status: str = ""
     checked: int = 0
+    default_ms: float | None = None
+    """The library as configured by default (quick fixes asked), where measured."""
 
 
 def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
-    """p50/p95 of each side, the added median, pulls per verify, and how the order went."""
+    """p50/p95 of each side, the added median, pulls per verify, and how the order went.
+
+    ``added_paired_p50_ms`` is the median of the steps' own differences (library - raw on
+    the same state): robust where the edits' times cluster apart (a small file and a large
+    one), where the difference of the two medians can land between the clusters."""
     raw = [p.raw_ms for p in pairs]
     lib = [p.library_ms for p in pairs if p.status != "unknown"]
     raw_s, lib_s = stats(raw), stats(lib)
@@ -119,18 +125,27 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
         "samples": len(pairs), "raw": raw_s, "library": lib_s,
         "added_p50_ms": round(lib_s["p50"] - raw_s["p50"], 2)  # type: ignore[operator]
         if raw_s["p50"] is not None and lib_s["p50"] is not None else None,
+        "added_paired_p50_ms": stats([p.library_ms - p.raw_ms for p in pairs
+                                      if p.status != "unknown"])["p50"],
         "raw_pulls_per_edit": round(sum(rp) / len(rp), 2) if rp else None,
         "library_pulls_per_verify": round(sum(lp) / len(lp), 2) if lp else None,
         "raw_first": sum(p.raw_first for p in pairs),
         "unknown": sum(p.status == "unknown" for p in pairs),
         "checked_p50": stats([float(p.checked) for p in pairs])["p50"],
+        "default": stats([p.default_ms for p in pairs
+                          if p.default_ms is not None and p.status != "unknown"]),
     }
 
 
 async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
                      progress: Progress | None = None) -> dict[str, Any]:
     """The raw client and the library (one server, ``max_dependents=0``) on the same
-    single-file edits, interleaved; the summary and every pair."""
+    single-file edits, interleaved; the summary and every pair.
+
+    The same work on both sides: the raw client pulls the state before the edit where the
+    library needs it as a baseline (`RawClient.change` ``baseline``), and the library asks
+    for no quick fixes (``quick_fixes=False``). A third side, the library as configured by
+    default (quick fixes asked), shows what they cost."""
     say = progress or (lambda _: None)
     paths = list(dict.fromkeys(s.path for s in steps))
     steps = unique_states(steps, f"floor {server}")
@@ -138,8 +153,12 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
     async with contextlib.AsyncExitStack() as stack:
         v = await stack.enter_async_context(AsyncVerifier(
             work, servers=(server,), timeout=TIMEOUT, max_dependents=0, replicas=1,
-            watch=False))
+            watch=False, quick_fixes=False))
         await _warm(v, paths)
+        default = await stack.enter_async_context(AsyncVerifier(
+            work, servers=(server,), timeout=TIMEOUT, max_dependents=0, replicas=1,
+            watch=False))
+        await _warm(default, paths)
         raw = RawClient(server, work, paths, TIMEOUT, python=v.python)
         stack.push_async_callback(raw.close)
         await raw.start()
@@ -148,16 +167,18 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             await raw.change(path, text + "\n# warm-up\n")
             await raw.change(path, text)
         for index, step in enumerate(steps):
-            order = rotation(("raw", "library"), index)
-            raw_ms = lib_ms = 0.0
+            order = rotation(("raw", "library", "default"), index)
+            raw_ms = lib_ms = default_ms = 0.0
             raw_pulls: int | None = None
             lib_pulls: int | None = None
             report: Report | None = None
             for side in order:
                 if side == "raw":
                     before_raw = raw.pulls
-                    raw_ms = await raw.change(step.path, step.new_text)
+                    raw_ms = await raw.change(step.path, step.new_text, baseline=True)
                     raw_pulls = raw.pulls - before_raw if raw.pull else 0
+                elif side == "default":
+                    default_ms = (await default.verify({step.path: step.new_text})).elapsed_ms
                 else:
                     before = session_pulls(v)
                     report = await v.verify({step.path: step.new_text})
@@ -166,9 +187,9 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             assert report is not None
             pairs.append(Pair(index + 1, step.kind, step.path, raw_ms, lib_ms,
                               order[0] == "raw", raw_pulls, lib_pulls, report.status,
-                              len(report.checked_files)))
+                              len(report.checked_files), default_ms))
             say(f"floor {server} {index + 1}/{len(steps)}: raw {raw_ms:.0f} ms, "
-                f"library {lib_ms:.0f} ms")
+                f"library {lib_ms:.0f} ms, with quick fixes {default_ms:.0f} ms")
     return {"server": server, "mode": "pull" if raw.pull else "push",
             "summary": summarize_pairs(pairs), "pairs": [asdict(p) for p in pairs]}
 
@@ -177,15 +198,16 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
                      servers: Sequence[str] = MULTI_SERVERS, importers: int = MULTI_IMPORTERS,
                      progress: Progress | None = None) -> dict[str, Any]:
     """An edit of ``path`` checked with its ``importers`` nearest importers: the library
-    (``servers``, ``max_dependents=importers``) against one raw client per server that pulls
-    the same files after each change."""
+    (``servers``, ``max_dependents=importers``, no quick fixes) against one raw client per
+    server that pulls the same files after each change (and before it, where the library
+    needs a baseline: see `floor_cell`)."""
     say = progress or (lambda _: None)
     steps = unique_states([s for s in steps if s.path == path], "multi")
     pairs: list[Pair] = []
     async with contextlib.AsyncExitStack() as stack:
         v = await stack.enter_async_context(AsyncVerifier(
             work, servers=tuple(servers), timeout=TIMEOUT, max_dependents=importers,
-            replicas=1, watch=False))
+            replicas=1, watch=False, quick_fixes=False))
         await _warm(v, [path])
         text = (work / path).read_bytes().decode("utf-8")
         probe = await v.verify_speculative({path: text + "\n# which files\n"})
@@ -206,7 +228,8 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
                 if side == "raw":
                     before_raw = sum(c.pulls for c in clients)
                     started = time.perf_counter()
-                    await asyncio.gather(*(c.change(path, step.new_text, files) for c in clients))
+                    await asyncio.gather(*(c.change(path, step.new_text, files, baseline=True)
+                                           for c in clients))
                     raw_ms = (time.perf_counter() - started) * 1000
                     raw_pulls = sum(c.pulls for c in clients) - before_raw
                 else:
@@ -242,6 +265,8 @@ TIERS = (
     Tier("pyrefly", ("pyrefly",), ("pyrefly",)),
     Tier("pyright+ruff, preview", ("pyright", "ruff"), ("pyright", "ruff"), progressive=True),
 )
+FIRST_VERDICT_TIERS = (TIERS[0], TIERS[3])
+"""The fast tier and the progressive verdict: what the larger projects measure."""
 
 
 def cold_time(tool: str, root: Path, targets: Sequence[str], python: str | None) -> float:

@@ -85,7 +85,7 @@ QUICK_SIZES = (100, 1000)
 
 def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, Any]]]:
     """Which workloads, each with its settings (the first project gets every cell)."""
-    from lspfeedback._bench.cells import FLOOR_SERVERS, TIERS
+    from lspfeedback._bench.cells import FIRST_VERDICT_TIERS, FLOOR_SERVERS, TIERS
 
     out: list[tuple[workloads.Workload, dict[str, Any]]] = []
     if args.quick:
@@ -102,7 +102,10 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
             "pairs": args.pairs or PAIRS,
             "backends": (list(OPTIONAL_BACKENDS) if args.backends is None else args.backends) if first else [],
             "floor": list(FLOOR_SERVERS) if first else [],
-            "tiers": TIERS if first else (),
+            # The larger projects: the fast tier and the progressive verdict, without the cold
+            # CLIs per step (pyright takes 16 s a run on django; the main cell has them).
+            "tiers": TIERS if first else FIRST_VERDICT_TIERS,
+            "tiers_cold": first,
             "multi": first,
             "candidates": (args.pairs or PAIRS) * 2 if first else 0,
             "daemon": first,
@@ -172,6 +175,7 @@ def run(args: argparse.Namespace, argv: Sequence[str]) -> int:
                           floor=settings["floor"], cold=not args.no_cold,
                           candidates=settings.get("candidates", 0),
                           daemon=settings.get("daemon", False), tiers=settings.get("tiers", ()),
+                          tiers_cold=settings.get("tiers_cold", True),
                           multi=settings.get("multi", False),
                           corpus=settings.get("corpus", 0), memory=settings.get("memory", False),
                           progress=tick)

@@ -374,6 +374,10 @@ class RawClient:
         self.python = python
         self.versions: dict[str, int] = {}
         self.rpc: _Rpc | None = None
+        self._changes = 0
+        """didChange notifications sent so far."""
+        self._pulled_after: dict[str, int] = {}
+        """uri -> the number of didChanges sent when it was last pulled."""
 
     @property
     def pulls(self) -> int:
@@ -445,23 +449,36 @@ class RawClient:
 
     async def _pull(self, uri: str) -> Any:
         assert self.rpc is not None
-        return await _pull(self.rpc, uri, self.timeout)
+        sent_after = self._changes  # the answer describes the state this pull was sent in
+        answer = await _pull(self.rpc, uri, self.timeout)
+        self._pulled_after[uri] = sent_after
+        return answer
 
-    async def change(self, path: str, text: str, also: Sequence[str] = ()) -> float:
+    async def change(self, path: str, text: str, also: Sequence[str] = (), *,
+                     baseline: bool = False) -> float:
         """Milliseconds from the ``didChange`` of ``path`` to fresh diagnostics of it and of
         ``also`` (open documents, pulled after the change, pipelined; push servers: ``path``
-        alone)."""
+        alone).
+
+        ``baseline``: first pull those of them not pulled since the last ``didChange`` (the
+        diagnostics of the state before, which the library needs to tell what an edit
+        introduced, and pulls the same way: a result describes one state of every file),
+        timed with the rest."""
         rpc = self.rpc
         assert rpc is not None
         uri = self._uri(path)
+        targets = [uri, *(self._uri(p) for p in also if p != path)]
         version = self.versions[path] = self.versions.get(path, 0) + 1
         push = None if self.pull else rpc.expect_push(uri, version)
         started = time.perf_counter()
+        if baseline and push is None:
+            stale = [u for u in targets if self._pulled_after.get(u) != self._changes]
+            await asyncio.gather(*(self._pull(u) for u in stale))
         rpc.notify("textDocument/didChange", {
             "textDocument": {"uri": uri, "version": version},
             "contentChanges": [{"text": text}]})
+        self._changes += 1
         if push is None:
-            targets = [uri, *(self._uri(p) for p in also if p != path)]
             await asyncio.gather(*(self._pull(u) for u in targets))
         else:
             await rpc.wait(push, self.timeout, f"publishDiagnostics for {path} v{version}")

@@ -168,8 +168,8 @@ def catch_rows(doc: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 FLOOR_COLUMNS = ("workload", "server", "files per edit", "raw answers by", "samples", "raw p50",
-                 "raw p95", "library p50", "library p95", "added p50", "raw pulls per edit",
-                 "library pulls per verify")
+                 "raw p95", "library p50", "library p95", "added p50", "added p50, paired",
+                 "with quick fixes p50", "raw pulls per edit", "library pulls per verify")
 
 
 def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
@@ -186,10 +186,30 @@ def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                         _ms(f["raw"]["p50"]), _ms(f["raw"]["p95"]), _ms(f["library"]["p50"]),
                         _ms(f["library"]["p95"]),
                         "-" if f["added_p50_ms"] is None else f"{f['added_p50_ms']:+.1f}",
+                        "-" if f.get("added_paired_p50_ms") is None
+                        else f"{f['added_paired_p50_ms']:+.1f}",
+                        _ms((f.get("default") or {}).get("p50")),
                         _n(f["raw_pulls_per_edit"]),
                         _n(f["library_pulls_per_verify"]) if f["library_pulls_per_verify"] is not None
                         else "not counted"])
     return out
+
+
+def candidates_cpu_text(c: Mapping[str, Any]) -> str:
+    """What the cores allow the candidates' batches: from the CPU the library process and
+    its servers used per side (empty when the run did not measure it)."""
+    busy, per = c.get("cores_busy") or {}, c.get("cpu_per_candidate_s") or {}
+    cores, replicas = c.get("cores"), c.get("replicas")
+    if not cores or not replicas or busy.get("singles") is None or busy.get("batch") is None:
+        return ""
+    need = busy["singles"] * replicas
+    bound = max(1.0, need / cores)
+    return (f" CPU of the library process and its servers: one verify at a time keeps "
+            f"{busy['singles']:.2f} of the {cores} cores busy, a batch {busy['batch']:.2f}; "
+            f"CPU per candidate {per.get('singles', 0):.3f} s alone, {per.get('batch', 0):.3f} s "
+            f"in a batch. {replicas} replicas at once would need {need:.2f} cores, so on this "
+            f"machine a batch cannot beat {bound:.2f} x (N / replicas x single) unless the "
+            f"CPU per candidate falls.")
 
 
 DAEMON_COLUMNS = ("workload", "path", "samples", "p50", "p95", "max")
@@ -326,7 +346,8 @@ def plot(doc: Mapping[str, Any], path: Path) -> None:
                              ("cold CLIs", [s["cold"]["p50"] for s in sums],
                               [s["cold"]["p95"] for s in sums])],
          "per edit: warm verify() vs cold CLIs")
-    tiers = [(n, t) for n in names for t in (workloads[n]["summary"].get("tiers") or {}).items()]
+    tiers = [(n, t) for n in names[:1]  # the first project has every tier beside its cold CLIs
+             for t in (workloads[n]["summary"].get("tiers") or {}).items()]
     if tiers:
         labels = [t for _, (t, _) in tiers]
         rows = [r for _, (_, r) in tiers]
@@ -532,7 +553,10 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "`verify_progressive()`: `first verdict` is the time to its first report (the fast "
              "tier's preview, ruff + ty, when pyright is previewed; `final=False`), `warm` the "
              "time to the final one; `preview = final` counts the steps where the preview's "
-             "verdict (`ok` or not) was the final report's."), "",
+             "verdict (`ok` or not) was the final report's. The larger projects run the fast "
+             "tier and the progressive verdict only, without the cold CLIs on every step "
+             "(pyright alone takes 16 s a run on django; the warm-vs-cold table has the cold "
+             "runs)."), "",
             *_md_table(TIER_COLUMNS, rows), "",
         ]
         columns, crows = catch_rows(doc)
@@ -563,7 +587,15 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "the library), kept open, sends the same full-text `didChange` and waits for the "
              "same fresh answer: the answer to a pull sent after it, or (push servers: pyrefly) "
              "the push carrying the version sent. The library does the same edits with "
-             "`max_dependents=0` (one file). Both sides on every step, interleaved edit by edit. "
+             "`max_dependents=0` (one file) and `quick_fixes=False`. The same work on both "
+             "sides: where the library pulls the state before an edit as its baseline (a file "
+             "not pulled since another file changed), the raw client pulls it too, timed. "
+             "`added p50` is the library's p50 minus the raw client's; `added p50, paired` the "
+             "median of each step's own difference, robust where the edits' times cluster "
+             "apart (a small file and a large one). `with quick fixes p50`: a third side, the "
+             "library as configured by default, which also asks the servers for quick fixes of "
+             "what an edit introduced. Every side on every step, interleaved edit by edit, the "
+             "order rotated. "
              "The multi-file row: an edit of the most imported module checked with its nearest "
              "importers (`max_dependents=20`), the raw clients (one per server, both at once) "
              "pulling every one of those files after each change, pipelined. Pulls are counted "
@@ -588,7 +620,7 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
                     f"its candidates (interleaved): batch p50 {_ms(c['total']['p50'])} ms, p95 "
                     f"{_ms(c['total']['p95'])} ms; single p50 {_ms(c['single']['p50'])} ms "
                     f"({c['single']['n']} samples); batch p50 / (N / replicas x single p50) = "
-                    f"**{c['ratio_to_n_over_replicas']}**.")
+                    f"**{c['ratio_to_n_over_replicas']}**.{candidates_cpu_text(c)}")
         drows = daemon_rows(doc)
         if drows:
             codes = {n: s.get("daemon_exit_codes") for n, s in extra if s.get("daemon")}

@@ -17,6 +17,7 @@ Per workload, in one run on one machine:
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import statistics
 import sys
@@ -142,7 +143,7 @@ class Bench:
     def __init__(self, workload: Workload, *, pairs: int, seed: int, backends: Sequence[str],
                  floor: Sequence[str], cold: bool = True, candidates: int = 0,
                  daemon: bool = False, tiers: Sequence[Tier] = (), multi: bool = False,
-                 corpus: int = 0, memory: bool = False,
+                 corpus: int = 0, memory: bool = False, tiers_cold: bool = True,
                  progress: Progress | None = None) -> None:
         self.w = workload
         self.seed, self.pairs = seed, pairs
@@ -153,6 +154,8 @@ class Bench:
         """Batches of 8 candidates (0: none)."""
         self.daemon = daemon
         self.tiers = list(tiers)
+        self.tiers_cold = tiers_cold
+        """Run the tiers' cold CLIs beside them on every step."""
         self.multi = multi
         self.corpus = corpus
         self.memory = memory
@@ -180,7 +183,7 @@ class Bench:
             if self.tiers:
                 await self._timed("tiers", self._cell("tiers", cells.tiers_cell(
                     work, Path(tmp) / "cold-tiers", self.w.package, self.raw_script, self.tiers,
-                    cold=self.cold, progress=self.progress)))
+                    cold=self.cold and self.tiers_cold, progress=self.progress)))
             if self.corpus and self.tiers:
                 from lspfeedback._bench.edit_scripts import KINDS
 
@@ -342,13 +345,20 @@ class Bench:
             # A unique comment per phase and candidate: no state is answered from the cache.
             return [{s.path: f"{s.new_text}# {label} {i}\n"} for i, s in enumerate(mistakes)]
 
+        from lspfeedback._bench.scaling import tree_cpu_s
+
         totals: list[float] = []
         singles: list[float] = []
+        # CPU seconds of this process and every server below it, and wall seconds, per side:
+        # how many cores one verify keeps busy says what 2 replicas can gain on this machine.
+        cpu = {"batch": 0.0, "singles": 0.0}
+        wall = {"batch": 0.0, "singles": 0.0}
         async with AsyncVerifier(work, servers=COMBINED, timeout=TIMEOUT, replicas=2,
                                  watch=False) as v:
             await v.verify_candidates(batch("warm-up"))  # starts and warms both replicas
             for number in range(self.candidates):
                 for side in cells.rotation(("batch", "singles"), number):
+                    cpu_before, wall_before = tree_cpu_s(os.getpid()), time.perf_counter()
                     if side == "batch":
                         started = time.perf_counter()
                         await v.verify_candidates(batch(f"candidates {number}"))
@@ -356,6 +366,8 @@ class Bench:
                     else:
                         for c in batch(f"single {number}"):
                             singles.append((await v.verify_speculative(c)).elapsed_ms)
+                    cpu[side] += tree_cpu_s(os.getpid()) - cpu_before
+                    wall[side] += time.perf_counter() - wall_before
                 self.progress(f"{self.w.name} candidates batch {number + 1}/{self.candidates}: "
                               f"{totals[-1]:.0f} ms")
         single = statistics.median(singles)
@@ -365,6 +377,11 @@ class Bench:
             "total": stats(totals), "single": stats(singles),
             "total_ms": round(total, 1), "single_p50_ms": round(single, 1),
             "ratio_to_n_over_replicas": round(total / (single * len(mistakes) / 2), 2),
+            "cores": os.cpu_count(),
+            "cores_busy": {side: round(cpu[side] / wall[side], 2) if wall[side] else None
+                           for side in cpu},
+            "cpu_per_candidate_s": {side: round(cpu[side] / (len(mistakes) * len(totals)), 3)
+                                    if totals else None for side in cpu},
         }
 
 

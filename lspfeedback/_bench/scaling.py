@@ -52,9 +52,9 @@ def rss_mib(pid: int | str = "self", field: str = "VmHWM") -> float | None:
     return None
 
 
-def tree_rss_mib(pid: int) -> float | None:
-    """Peak RSS (VmHWM) of ``pid`` and all its descendants, summed, in MiB: a sandboxed
-    server's pid is its sandbox's (bubblewrap), the server runs below it."""
+def tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (a sandboxed server's pid is its sandbox's,
+    bubblewrap's; the server runs below it)."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -64,14 +64,31 @@ def tree_rss_mib(pid: int) -> float | None:
         except (OSError, IndexError, ValueError):
             continue
         children.setdefault(ppid, []).append(int(entry.name))
-    total, found, todo = 0.0, False, [pid]
+    out, todo = [], [pid]
     while todo:
         current = todo.pop()
-        value = rss_mib(current)
-        if value is not None:
-            total, found = total + value, True
+        out.append(current)
         todo += children.get(current, [])
-    return round(total, 1) if found else None
+    return out
+
+
+def tree_rss_mib(pid: int) -> float | None:
+    """Peak RSS (VmHWM) of ``pid`` and all its descendants, summed, in MiB."""
+    values = [v for v in map(rss_mib, tree(pid)) if v is not None]
+    return round(sum(values), 1) if values else None
+
+
+def tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) ``pid`` and its live descendants have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for current in tree(pid):
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
 
 
 def _emit(kind: str, value: Any) -> None:
