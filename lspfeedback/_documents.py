@@ -20,7 +20,7 @@ import os
 import stat
 import tempfile
 import time
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +98,20 @@ class Document:
         else:
             state = "disk" if self.disk_text is not None else "missing"
         return f"<Document {self.path} v{self.version} {state}>"
+
+
+StateKey = tuple[int, tuple[tuple[str, str | None, bool], ...]]
+"""`DocumentStore.state_key`: the disk epoch, and (path, overlay hash or None for a
+deletion, whether the file is on disk) per overlay."""
+
+
+def local_key(state: StateKey, rel: str, source: Callable[[str], bool]) -> StateKey:
+    """The part of ``state`` a file-local server's result for ``rel`` depends on: the disk,
+    ``rel``'s own overlay, and the overlays that are not edits of an existing source file
+    (``source``: a file of the server's languages): creations, deletions, configuration."""
+    epoch, overlays = state
+    return epoch, tuple(o for o in overlays
+                        if o[0] == rel or o[1] is None or not o[2] or not source(o[0]))
 
 
 def content_hash(text: str | None) -> str | None:
@@ -206,14 +220,16 @@ class DocumentStore:
         """Documents with an overlay (a new text or a deletion)."""
         return [d for d in self._docs.values() if d.has_overlay]
 
-    def state_key(self) -> tuple[int, tuple[tuple[str, str | None], ...]]:
-        """Identifies what the servers see: the disk epoch and every overlay's content.
+    def state_key(self) -> StateKey:
+        """Identifies what the servers see: the disk epoch and every overlay's content (and
+        whether its file exists on disk: an overlay of a missing file creates it).
 
         Equal keys mean equal inputs, so diagnostics cached under a key stay valid for it,
         also after a candidate was tried and taken back.
         """
         overlays = tuple(sorted(
-            (d.path, None if d.deleted else d.overlay_hash()) for d in self.overlays()
+            (d.path, None if d.deleted else d.overlay_hash(), d.disk_text is not None)
+            for d in self.overlays()
         ))
         return self.disk_epoch, overlays
 

@@ -85,6 +85,10 @@ class ImportGraph:
         self._imports: dict[str, list[str]] | None = None
         """file -> the files it imports."""
         self._importers: dict[str, set[str]] = {}
+        self._walks: dict[tuple[tuple[str, ...], int, tuple[str, ...]],
+                          tuple[list[str], int]] = {}
+        """`dependents` answers since the edges last changed: an agent edits the same files
+        again and again, and a walk from a widely imported module visits thousands."""
         """file -> the files that import it (the reverse of ``_imports``)."""
         self._dirty: set[str] = set()
         self._signatures: dict[str, frozenset[str]] = {}
@@ -108,6 +112,7 @@ class ImportGraph:
     def invalidate(self) -> None:
         """Read the whole graph again on the next use."""
         self._imports = None
+        self._walks.clear()
         self._dirty.clear()
         self._signatures.clear()
         if self._partial is not None:
@@ -154,6 +159,7 @@ class ImportGraph:
             for target in targets:
                 importers.setdefault(target, set()).add(source)
         self._imports, self._importers = imports, importers
+        self._walks.clear()
         # Import statements are read lazily (`_imports_changed`): reading every file here
         # cost 4.6 s of the event loop's time at 50,000 modules.
         self._signatures = {}
@@ -263,6 +269,7 @@ class ImportGraph:
         imports = self._imports
         if imports is None:
             return  # invalidated meanwhile: the whole read will have them
+        self._walks.clear()
         for rel in dirty:
             for target in imports.pop(rel, []):
                 self._importers.get(target, set()).discard(rel)
@@ -351,11 +358,19 @@ class ImportGraph:
 
         Returns at most ``limit`` of them and how many more there were.
         """
-        changed = list(changed)
+        changed, also = list(changed), tuple(also)
         # A changed file's own edges (what it imports) never decide who imports it: the walk
         # starts at it, so it is seen before any edge out of it could lead back to it. Its
         # re-read is left to the background, for the calls after this one.
-        return nearest_importers(await self.load(defer=changed), changed, limit, also)
+        importers = await self.load(defer=changed)
+        if importers is not self._importers:  # no graph (yet): `error` says why
+            return nearest_importers(importers, changed, limit, also)
+        key = (tuple(changed), limit, also)
+        walk = self._walks.get(key)
+        if walk is None:
+            walk = self._walks[key] = nearest_importers(importers, changed, limit, also)
+        found, cut = walk
+        return list(found), cut
 
     async def importers_of_new(self, created: Sequence[str]) -> list[str]:
         """Python files that name a module of ``created`` (files an edit creates): their

@@ -22,7 +22,7 @@ from lsprotocol import types
 from lspfeedback import languages
 from lspfeedback import servers as registry
 from lspfeedback._deadline import Deadline
-from lspfeedback._documents import DocumentStore
+from lspfeedback._documents import DocumentStore, StateKey, local_key
 from lspfeedback._exceptions import (
     RequestTimeout,
     ServerCrashed,
@@ -226,20 +226,28 @@ class Workspace:
 
     # ---- checking --------------------------------------------------------------------------
 
-    def cached_servers(self, rels: list[str], key: object) -> set[str]:
+    def cached_servers(self, rels: list[str], key: StateKey) -> set[str]:
         """The servers with a cached result for one of ``rels`` in the state ``key``."""
         return {s.name for s in self.all_sessions()
-                if any((s.name, rel, key) in self._cache for rel in rels)}
+                if any(self._cache_key(s, rel, key) in self._cache for rel in rels)}
 
-    def cached_diagnostics(self, rels: list[str], key: object,
+    def cached_diagnostics(self, rels: list[str], key: StateKey,
                            servers: Collection[str] | None = None) -> list[Diagnostic]:
         """What the servers (all, or ``servers``) said of ``rels`` in the state ``key``, as far
         as it is cached (a file not cached counts as having had no diagnostics: nothing is
         hidden)."""
         return sorted(d for session in self.all_sessions()
                       if servers is None or session.name in servers for rel in rels
-                      for d in getattr(self._cache.get((session.name, rel, key)),
+                      for d in getattr(self._cache.get(self._cache_key(session, rel, key)),
                                        "diagnostics", ()))
+
+    @staticmethod
+    def _cache_key(session: ServerSession, rel: str, state: StateKey) -> tuple[str, str, object]:
+        """A result's key: the whole state, or for a file-local server (a linter) only the
+        part of it the file's result depends on (`local_key`)."""
+        if not session.spec.file_local:
+            return session.name, rel, state
+        return session.name, rel, local_key(state, rel, lambda p: bool(_its_files(session, [p])))
 
     async def check(self, targets: list[str], deadline: Deadline,
                     servers: Sequence[str] | None = None) -> Check:
@@ -255,13 +263,14 @@ class Workspace:
     async def _check_one(self, session: ServerSession, targets: list[str], deadline: Deadline,
                          check: Check) -> None:
         started = time.perf_counter()
-        key = self.store.state_key()
+        state = self.store.state_key()
         results: dict[str, FileResult] = {}
         todo = []
         for rel in _its_files(session, targets):
-            cached = self._cache.get((session.name, rel, key))
+            key = self._cache_key(session, rel, state)
+            cached = self._cache.get(key)
             if cached is not None:
-                self._cache.move_to_end((session.name, rel, key))
+                self._cache.move_to_end(key)
                 results[rel] = cached
             else:
                 todo.append(rel)
@@ -280,7 +289,7 @@ class Workspace:
                 live = [rel for rel in todo if session.holds(rel) is not None]
                 for result in await _all(session.diagnostics(rel, deadline) for rel in live):
                     results[result.path] = result
-                    self._cache[(session.name, result.path, key)] = result
+                    self._cache[self._cache_key(session, result.path, state)] = result
                 while len(self._cache) > MAX_CACHED_RESULTS:
                     self._cache.popitem(last=False)
                 session.trim(MAX_OPEN_DOCUMENTS, {d.path for d in self.store.overlays()} | set(todo))

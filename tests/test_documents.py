@@ -449,3 +449,27 @@ def test_state_key_hashes_each_overlay_once(store: DocumentStore,
     assert store.state_key() == first and hashed == ["x = 2\n"]
     store.set_overlay("pkg/m.py", "x = 3\n")
     assert store.state_key() != first and hashed == ["x = 2\n", "x = 3\n"]
+
+
+def test_a_file_local_key_drops_only_edits_of_other_existing_sources(
+        store: DocumentStore) -> None:
+    from lspfeedback._documents import local_key
+
+    store.set_overlay("pkg/m.py", "x = 2\n")  # an edit of an existing source: dropped
+    store.set_overlay("pkg/new.py", "y = 1\n")  # a creation: which files exist changed
+    store.set_overlay("pyproject.toml", "[tool.ruff]\n")  # configuration: not a source
+    state = store.state_key()
+
+    def is_source(rel: str) -> bool:
+        return rel.endswith(".py")
+
+    mine = local_key(state, "pkg/other.py", is_source)
+    assert [o[0] for o in mine[1]] == ["pkg/new.py", "pyproject.toml"]
+    assert [o[0] for o in local_key(state, "pkg/m.py", is_source)[1]] == [
+        "pkg/m.py", "pkg/new.py", "pyproject.toml"]
+    store.set_overlay("pkg/m.py", "x = 3\n")  # another edit of m: other.py's key stands
+    assert local_key(store.state_key(), "pkg/other.py", is_source) == mine
+    store.set_overlay("pkg/m.py", None)  # deleting it counts
+    assert local_key(store.state_key(), "pkg/other.py", is_source) != mine
+    store.note_disk_change()  # and so does the disk
+    assert local_key(store.state_key(), "pkg/other.py", is_source)[0] != mine[0]

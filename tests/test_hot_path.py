@@ -142,11 +142,36 @@ def test_each_check_pulls_each_file_once_whatever_the_refreshes(shop: Path) -> N
         before = {name: s.pulls for name, s in sessions(v).items()}
         report = v.verify({PRICING: text.replace("percent: int)", "percent: int, c: str)")})
         # One new state checked (the state before it is cached): one pull of each file,
-        # although pyright asks for a refresh after every analysis.
-        for name, session in sessions(v).items():
-            assert session.pulls - before[name] == len(report.checked_files), name
-            assert session.pushes_waited == 0
+        # although pyright asks for a refresh after every analysis; ruff, a per-file linter
+        # (file_local), only of the file edited: its importers' lint cannot have changed.
+        pulled = {name: s.pulls - before[name] for name, s in sessions(v).items()}
+        assert pulled == {"pyright": len(report.checked_files), "ruff": 1}
+        assert all(s.pushes_waited == 0 for s in sessions(v).values())
         assert [d.path for d in report.introduced if d.source == "pyright"] == [CART]
+
+
+def test_a_per_file_linter_keeps_importers_results_until_files_come_or_go(shop: Path) -> None:
+    pricing, cart = (shop / PRICING).read_text(), (shop / CART).read_text()
+    unused = cart.replace("from dataclasses", "import json\nfrom dataclasses")
+    with Verifier(shop, servers=["ruff"], timeout=TIMEOUT) as v:
+        ruff = sessions(v)["ruff"]
+        [f401] = v.verify({CART: unused}).introduced
+        v.verify({PRICING: pricing + "\n# one\n"})
+        before = ruff.pulls
+        report = v.verify({PRICING: pricing + "\nimport os\n"})
+        # The importers are checked and their lint reported (cart's F401 still stands), but
+        # only the edited file was pulled: the others' results are kept.
+        assert CART in report.checked_files
+        assert f401.identity() in {d.identity() for d in report.diagnostics}
+        assert [d.code for d in report.introduced] == ["F401"]
+        assert ruff.pulls - before == 1
+        # A created file changes which files exist (isort's first-party test, INP001): the
+        # importers are pulled again on the next edit.
+        v.verify({"shop/extra.py": "from shop import cart\n"})
+        before = ruff.pulls
+        again = v.verify({PRICING: pricing + "\n# two\n"})
+        assert ruff.pulls - before >= len(again.checked_files)
+        assert f401.identity() in {d.identity() for d in again.diagnostics}
 
 
 def test_unchanged_answers_stand_for_the_version_pulled(shop: Path) -> None:
@@ -229,15 +254,16 @@ def test_equal_json_reuses_the_previous_items_and_other_json_does_not() -> None:
 
 def test_a_step_of_a_check_is_one_pipe_write(shop: Path) -> None:
     text = (shop / PRICING).read_text()
-    with Verifier(shop, servers=["ruff"], timeout=TIMEOUT) as v:
+    # ty pulls every checked file again (ruff, a per-file linter, would pull one).
+    with Verifier(shop, servers=["ty"], timeout=TIMEOUT) as v:
         v.verify({PRICING: text + "\n# warm\n"})
-        client = sessions(v)["ruff"].client
+        client = sessions(v)["ty"].client
         assert client is not None and client.writer is not None
         messages, writes = client.writer.messages, client.writer.writes
         report = v.verify({PRICING: text + "\n# a new state\n"})
         assert report.status == "clean" and len(report.checked_files) == 4
-        # The didChange and four pulls (and the watched-file notice) leave in one write
-        # (ruff's own request meanwhile, answered at once, may take a second one).
+        # The didChange and four pulls leave in one write (a request of the server's
+        # meanwhile, answered at once, may take a second one).
         assert client.writer.messages - messages >= 5
         assert client.writer.writes - writes <= 2
 

@@ -50,6 +50,12 @@ class ServerSpec:
     """Its results for an importer reflect the overlays (unsaved edits) of the files it
     imports, once they are files in the shadow root. False for a server measured not to: its
     importer results then do not count as proof (the report is not `complete`)."""
+    file_local: bool = False
+    """Its diagnostics of a file depend on that file's text alone (and on the configuration
+    and which files exist): a per-file linter. Its results are kept across edits of other
+    source files, so an importer is not pulled again after an edit of what it imports. A
+    created or deleted file, a non-source file (configuration) and any disk change still
+    count, as for every server."""
 
     def command(self, ctx: ServerContext) -> list[str]:
         """The argv that starts the server on stdio. Raises `ServerNotFound`."""

@@ -18,4 +18,7 @@ SPEC = Ruff(
     summary="Astral's linter (the rules the project's ruff config selects)",
     checks=("lint", "syntax"),
     install_hint="install it with: pip install ruff",
+    # Its rules look at one file at a time; isort's first-party test and INP001 look at which
+    # files exist, which a created or deleted file changes (and those still count).
+    file_local=True,
 )
