@@ -272,3 +272,13 @@ def test_the_lines_cache_is_bounded() -> None:
     assert id(texts[-1]) in positions._CACHE._entries
     copy = "".join(list(texts[-1]))
     assert split_lines(copy) == split_lines(texts[-1])
+
+
+@given(st.text(alphabet="ab\n\r€😀\u2028\x0c", max_size=40), st.data())
+def test_offset_to_position_counted_equals_the_one_from_line_starts(text: str,
+                                                                    data: st.DataObject) -> None:
+    # Without \r the line is counted in C; it must be the position the line starts give.
+    offset = data.draw(st.integers(0, len(text)))
+    for encoding in ("utf-16", "utf-8", "utf-32"):
+        assert offset_to_position(text, offset, encoding) == offset_to_position(
+            text, offset, encoding, line_starts(text))

@@ -36,6 +36,7 @@ from lspfeedback._bench.floor import RawClient
 from lspfeedback._bench.stats import summary as stats
 from lspfeedback._engine import AsyncVerifier
 from lspfeedback._report import Report
+from lspfeedback.servers import get as get_server
 
 T = TypeVar("T")
 TIMEOUT = 120.0
@@ -213,6 +214,9 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
         probe = await v.verify_speculative({path: text + "\n# which files\n"})
         files = [path, *(f for f in probe.checked_files if f != path)]
         clients = [RawClient(name, work, files, TIMEOUT, python=v.python) for name in servers]
+        # A per-file linter's importers are not pulled again by the library (their lint
+        # cannot change): the raw client does the same work.
+        also = {name: [] if get_server(name).file_local else files for name in servers}
         for client in clients:
             stack.push_async_callback(client.close)
         await asyncio.gather(*(c.start() for c in clients))
@@ -228,8 +232,8 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
                 if side == "raw":
                     before_raw = sum(c.pulls for c in clients)
                     started = time.perf_counter()
-                    await asyncio.gather(*(c.change(path, step.new_text, files, baseline=True)
-                                           for c in clients))
+                    await asyncio.gather(*(c.change(path, step.new_text, also[c.name],
+                                                    baseline=True) for c in clients))
                     raw_ms = (time.perf_counter() - started) * 1000
                     raw_pulls = sum(c.pulls for c in clients) - before_raw
                 else:

@@ -598,7 +598,8 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "order rotated. "
              "The multi-file row: an edit of the most imported module checked with its nearest "
              "importers (`max_dependents=20`), the raw clients (one per server, both at once) "
-             "pulling every one of those files after each change, pipelined. Pulls are counted "
+             "pulling every one of those files after each change, pipelined (ruff, a per-file "
+             "linter, the edited file only, on both sides: `ServerSpec.file_local`). Pulls are counted "
              "per edit (the library's from its sessions' counters, `not counted` where the "
              "sessions have none)."), "",
             *_md_table(FLOOR_COLUMNS, rows), "",

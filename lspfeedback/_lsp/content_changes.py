@@ -23,7 +23,7 @@ def change_event(old: str, new: str,
     start, old_end, new_end = _changed_span(old, new)
     if old_end - start > len(old) // 2:
         return types.TextDocumentContentChangeWholeDocument(text=new)  # fast path
-    starts = line_starts(old)
+    starts = line_starts(old) if "\r" in old else None  # else counted per position
     return types.TextDocumentContentChangePartial(
         range=types.Range(
             start=offset_to_position(old, start, caps.encoding, starts),

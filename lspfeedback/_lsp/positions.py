@@ -111,6 +111,10 @@ def offset_to_position(
     text: str, offset: int, encoding: PositionEncoding, starts: list[int] | None = None
 ) -> types.Position:
     """The LSP position of code-point ``offset`` in ``text``."""
+    if starts is None and "\r" not in text:
+        # Only \n breaks lines: counted in C, with no list of every line's start.
+        line, start = text.count("\n", 0, offset), text.rfind("\n", 0, offset) + 1
+        return types.Position(line=line, character=_units(text[start:offset], encoding))
     starts = starts if starts is not None else line_starts(text)
     line = _line_of(starts, offset)
     start = starts[line]
