@@ -13,8 +13,6 @@ final report standing on it, as in `_failover`.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -100,20 +98,19 @@ async def check_edit_progressive(ws: Workspace, targets: list[str],
     lineup = await lineup_of(ws, fallbacks)
     tiers = tiers_of(ws, lineup, previews)
     everyone = list(dict.fromkeys([*lineup.asked, *tiers.fast]))
-    before = await ws.check(targets, deadline, everyone)
+    # The fast tier alone first, both states: the thorough tier's baseline (seconds for
+    # pyright on a state it has not seen) and its check would take the cores it runs on.
+    before = await ws.check(targets, deadline, tiers.fast)
     store.set_overlays(changes)
-    thorough = asyncio.ensure_future(ws.check(targets, deadline, tiers.thorough))
-    try:
-        fast = await ws.check(targets, deadline, tiers.fast)
-        if tiers.thorough:
-            yield Stage(False, _preview_verdict(tiers, before, fast), only(before, tiers.fast),
-                        fast)
-        after = merged(fast, await thorough)
-    finally:
-        if not thorough.done():  # the caller stopped after the preview
-            thorough.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await thorough
+    after = await ws.check(targets, deadline, tiers.fast)
+    if tiers.thorough:
+        yield Stage(False, _preview_verdict(tiers, before, after), before, after)
+        restore_overlays(store, saved)  # the state before, for the thorough tier's baseline
+        try:
+            before = merged(before, await ws.check(targets, deadline, tiers.thorough))
+        finally:
+            store.set_overlays(changes)  # the edit stays laid, whatever happens
+        after = merged(after, await ws.check(targets, deadline, tiers.thorough))
     lineup, before, after = await _second_pass(ws, targets, changes, saved, deadline,
                                                fallbacks, lineup, everyone, before, after)
     # The final answer: the configured servers and their stand-ins; a preview server counts

@@ -289,12 +289,20 @@ class ServerSession:
                         uri=doc.uri, language_id=_language_id(rel), version=doc.version,
                         text=doc.text)))
                 self._held[rel] = _Held(doc.version, doc.version, doc.text)
-            elif held.store_version != doc.version or (touch and rel in touch):
-                version = max(held.session_version + 1, doc.version)
-                client.notify(types.TEXT_DOCUMENT_DID_CHANGE, types.DidChangeTextDocumentParams(
-                    text_document=types.VersionedTextDocumentIdentifier(uri=doc.uri, version=version),
-                    content_changes=[change_event(held.text, doc.text, self.capabilities)]))
-                self._held[rel] = _Held(version, doc.version, doc.text)
+                continue
+            touched = touch is not None and rel in touch
+            if not touched and held.store_version == doc.version:
+                continue
+            if not touched and held.text == doc.text:
+                # A text the server holds already (an edit taken back and laid again): nothing
+                # to send, and its answers describe this version as well.
+                self._held[rel] = _Held(held.session_version, doc.version, held.text)
+                continue
+            version = max(held.session_version + 1, doc.version)
+            client.notify(types.TEXT_DOCUMENT_DID_CHANGE, types.DidChangeTextDocumentParams(
+                text_document=types.VersionedTextDocumentIdentifier(uri=doc.uri, version=version),
+                content_changes=[change_event(held.text, doc.text, self.capabilities)]))
+            self._held[rel] = _Held(version, doc.version, doc.text)
 
     def trim(self, limit: int, keep: set[str]) -> list[str]:
         """Close the least recently used documents beyond ``limit`` (never those in ``keep``):

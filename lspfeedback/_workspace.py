@@ -313,7 +313,8 @@ class Workspace:
         caps = session.capabilities
         if caps is None or caps.pull_diagnostics or not {"types", "lint"} & set(session.spec.checks):
             return set()
-        return {rel for rel in todo if session.holds(rel) == self.store.get(rel).version}
+        # By text, not version: a text taken back and laid again is not re-sent by `sync`.
+        return {rel for rel in todo if session.held_text(rel) == self.store.get(rel).text}
 
 
 async def _first_start(session: ServerSession) -> None:

@@ -63,7 +63,11 @@ def test_preview_from_the_fast_tier_then_the_final_as_verify_answers(shop: Path,
     with Verifier(twin, timeout=TIMEOUT) as w:
         plain = w.verify(edit)
     assert _facts(final) == _facts(plain)
-    assert final.versions == plain.versions
+    # The same files; a version is this store's counter (the progressive check lays the
+    # state before again for the thorough tier's baseline, so its count is higher), and the
+    # final one is never older than the preview's.
+    assert final.versions.keys() == plain.versions.keys()
+    assert all(final.versions[p] >= preview.versions[p] for p in preview.versions)
 
 
 def test_no_previews_or_no_slow_server_yields_the_final_report_alone(shop: Path) -> None:
