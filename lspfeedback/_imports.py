@@ -65,6 +65,8 @@ class Plan:
 GRAPH_TIMEOUT = 30.0
 """Seconds a call waits for the graph at most (less when its deadline is nearer); also the
 bound of one partial ``ruff analyze graph`` run."""
+MAX_WALKS = 256
+"""`ImportGraph.dependents` answers kept at most (all dropped when it is full)."""
 FULL_READ_TIMEOUT = 600.0
 """Seconds a whole read of the graph may take (it runs in the background: 13 s measured for
 50,000 modules on a loaded 2-core machine); then its process group is killed."""
@@ -95,6 +97,8 @@ class ImportGraph:
         """file -> its import statements when its edges were last read: an edit that leaves
         them alone cannot change the graph, and needs no ruff run."""
         self.error: str | None = None
+        self._update_error: str | None = None
+        """The `error` a failed re-read of edges set: the next one that succeeds clears it."""
         self.full_reads = 0
         """Whole reads started."""
         self.partial_reads = 0
@@ -134,7 +138,7 @@ class ImportGraph:
             partial = self._partial[0]
             self._partial = None
             partial.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await partial
         if self._full is not None:
             self._full.cancel()
@@ -184,25 +188,28 @@ class ImportGraph:
         """Re-read the edges out of the changed files in the background, now: the call that
         changed them is checking meanwhile, and the next call finds them read."""
         if self._partial is not None and self._partial[0].done():
-            self._collect()
+            self._collect(self._partial)
         if not self._dirty or self._imports is None or self._partial is not None:
             return  # nothing to read, a whole read will, or the read under way goes on
         try:
             asyncio.get_running_loop()
         except RuntimeError:
             return  # no loop: the next `load` reads them
-        self._partial = (asyncio.ensure_future(self._refresh_dirty()), [])
+        reading: list[str] = []
+        self._partial = (asyncio.ensure_future(self._refresh_dirty(reading)), reading)
 
-    async def _refresh_dirty(self) -> None:
+    async def _refresh_dirty(self, reading: list[str]) -> None:
+        """Read the edges of the changed files until none is left (``reading``: the batch
+        under way). A batch that fails is put back, and the loop ends (`error` says why)."""
         while self._dirty:
-            dirty = [rel for rel in sorted(self._dirty) if self._imports_changed(rel)]
+            batch = [rel for rel in sorted(self._dirty) if self._imports_changed(rel)]
             self._dirty.clear()
-            if not dirty:
+            if not batch:
                 return
-            assert self._partial is not None
-            self._partial[1][:] = dirty
-            await self._read_edges(dirty)
-            self._partial[1].clear()
+            reading[:] = batch
+            if not await self._read_batch(batch, GRAPH_TIMEOUT):
+                return
+            reading.clear()
 
     async def load(self, defer: Iterable[str] = ()) -> dict[str, set[str]]:
         """file -> its importers, current, except for the edges out of the files of
@@ -226,45 +233,63 @@ class ImportGraph:
             if self._imports is None:
                 return {}  # the read failed: `error` says why
         if self._dirty and self._partial is None:
-            dirty = [rel for rel in sorted(self._dirty) if self._imports_changed(rel)]
-            self._dirty.clear()
-            now = [rel for rel in dirty if rel not in later]
+            now = [rel for rel in sorted(self._dirty - later) if self._imports_changed(rel)]
+            self._dirty &= later  # left to the background read started below
             if now:
-                await self._read_edges(now)
-            if len(now) < len(dirty):
-                deferred = [rel for rel in dirty if rel in later]
-                self._partial = (asyncio.ensure_future(self._read_edges(deferred)), deferred)
+                await self._read_batch(now)
+            self._refresh_soon()
         return self._importers
+
+    async def _read_batch(self, batch: list[str], timeout: float | None = None) -> bool:
+        """`_read_edges`; if it is cancelled or raises, its files are read again later (and
+        an exception becomes `error`, so that the plans say importers were not checked).
+        A file noted again while ruff read it is read again too: ruff may have read it in a
+        state it has left since. Returns whether it read them."""
+        try:
+            await self._read_edges(batch, timeout)
+        except Exception as exc:  # noqa: BLE001 - a graph that cannot be read is a note
+            self._read_later(batch)
+            self.error = self._update_error = f"the import graph could not be updated: {exc}"
+            log.warning("import graph of %s: %s", self.root, exc)
+            return False
+        except BaseException:
+            self._read_later(batch)
+            raise
+        self._read_later([rel for rel in batch if rel in self._dirty])
+        if self.error is not None and self.error is self._update_error and not self._dirty:
+            self.error = None  # what the failed update missed is read now
+        return True
+
+    def _read_later(self, files: Iterable[str]) -> None:
+        for rel in files:
+            self._signatures.pop(rel, None)
+            self._dirty.add(rel)
 
     async def _settle_partial(self) -> None:
         """Wait for the background re-read of edges (its ruff runs are bounded by
-        `timeout`; when one fails, `error` says why, as for any partial read)."""
-        assert self._partial is not None
-        partial = self._partial[0]
+        `GRAPH_TIMEOUT`; when one fails, `error` says why, as for any partial read)."""
+        partial = self._partial
+        assert partial is not None
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(partial)
+            await asyncio.shield(partial[0])
         this = asyncio.current_task()
         if this is not None and this.cancelling():
             raise asyncio.CancelledError  # this call is cancelled: the read goes on
-        self._collect()
+        if self._partial is partial:  # not replaced by `invalidate` or `close` meanwhile
+            self._collect(partial)
 
-    def _collect(self) -> None:
+    def _collect(self, partial: tuple[asyncio.Future[None], list[str]]) -> None:
         """Forget the finished background read; if it was stopped before it read its files
-        (its event loop ended), they are read by the next `load`."""
-        assert self._partial is not None
-        partial, files = self._partial
+        (its event loop ended, or `close`), they are read by the next `load`."""
         self._partial = None
-        if partial.cancelled():
-            for rel in files:
-                self._signatures.pop(rel, None)
-            self._dirty.update(files)
-        elif partial.exception() is not None:
-            raise partial.exception()  # type: ignore[misc]
+        task, files = partial
+        if task.cancelled():
+            self._read_later(files)
 
-    async def _read_edges(self, dirty: list[str]) -> None:
+    async def _read_edges(self, dirty: list[str], timeout: float | None = None) -> None:
         """Read the edges out of ``dirty`` again (one partial ``ruff analyze graph``)."""
         present = [rel for rel in dirty if (self.root / rel).is_file()]
-        fresh = await self._run_ruff(present) if present else {}
+        fresh = await self._run_ruff(present, timeout) if present else {}
         self.partial_reads += 1
         imports = self._imports
         if imports is None:
@@ -368,6 +393,8 @@ class ImportGraph:
         key = (tuple(changed), limit, also)
         walk = self._walks.get(key)
         if walk is None:
+            if len(self._walks) >= MAX_WALKS:
+                self._walks.clear()
             walk = self._walks[key] = nearest_importers(importers, changed, limit, also)
         found, cut = walk
         return list(found), cut

@@ -146,8 +146,10 @@ async def _second_pass(ws: Workspace, targets: list[str], changes: Mapping[str, 
     new = [n for n in second.asked if n not in checked]
     if new:
         restore_overlays(ws.store, saved)
-        before = merged(before, await ws.check(targets, deadline, new))
-        ws.store.set_overlays(changes)
+        try:
+            before = merged(before, await ws.check(targets, deadline, new))
+        finally:
+            ws.store.set_overlays(changes)  # the preview said the edit is laid: it stays
         after = merged(after, await ws.check(targets, deadline, new))
     asked = tuple(dict.fromkeys([*lineup.asked, *second.asked]))
     return Lineup(asked, {**lineup.standing_in, **second.standing_in},

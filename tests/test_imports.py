@@ -211,3 +211,36 @@ def test_an_edited_files_own_imports_are_read_after_its_importers_are_found(
     assert during == before  # not read before the answer...
     assert found == ["alone.py"] and after == before + 1  # ...read once, for the next call
 
+
+
+def test_a_background_read_that_raises_becomes_an_error_and_is_read_again(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lsprotocol.types import FileChangeType
+
+    async def scenario() -> None:
+        graph = ImportGraph(project, RUFF)
+        await graph.dependents(["pkg/a.py"], 100)
+        graph.note([("alone.py", FileChangeType.Changed)])
+        await graph.dependents(["pkg/a.py"], 100)  # alone.py's statements learnt
+        real = graph._read_edges
+        calls: list[list[str]] = []
+
+        async def failing(dirty: list[str], timeout: float | None = None) -> None:
+            calls.append(dirty)
+            raise PermissionError("an unreadable folder")
+
+        monkeypatch.setattr(graph, "_read_edges", failing)
+        (project / "alone.py").write_text("import os\nfrom pkg import far\n")
+        graph.note([("alone.py", FileChangeType.Changed)])
+        # The failure is a note on the plans, never an exception of a call or of note().
+        assert (await graph.dependents(["pkg/far.py"], 100))[0] == []
+        assert calls and all(c == ["alone.py"] for c in calls)
+        assert graph.error is not None and "could not be updated" in graph.error
+        monkeypatch.setattr(graph, "_read_edges", real)
+        # ...and the file is read again by the next call, which finds the new edge and
+        # clears the error.
+        assert (await graph.dependents(["pkg/far.py"], 100))[0] == ["alone.py"]
+        assert graph.error is None
+        await graph.close()
+
+    asyncio.run(scenario())

@@ -146,3 +146,27 @@ def test_candidates_ranked_on_the_fast_tier_and_the_best_confirmed(shop: Path) -
     assert [(c.index, c.report.final) for c in two] == [(1, True), (0, True)]
     assert two[0].ok and two[0].report.complete
     assert set(two[0].report.servers) == {"pyright", "ruff"}
+
+
+def test_a_created_module_and_its_importer_through_both_tiers_as_verify_answers(
+        shop: Path, tmp_path: Path) -> None:
+    # The thorough tier's baseline is taken after the fast tier saw the new module (created,
+    # then taken away for the baseline, then laid again): pyright must see the state before,
+    # or the importer's error would count as there before the edit.
+    cart = (shop / "shop/cart.py").read_text()
+    edit = {"shop/tax.py": "def add_tax(price_cents: int, rate: int) -> int:\n"
+                           "    return price_cents * (100 + rate) // 100\n",
+            "shop/cart.py": cart + "\n\nfrom shop.tax import add_tax\n\n"
+                                   "TAXED: str = add_tax(100, 5)\n"}
+    with Verifier(shop, timeout=TIMEOUT) as v:
+        preview, final = list(v.verify_progressive(edit))
+        overlays = v.overlays
+    assert overlays.keys() == edit.keys()  # laid, as verify leaves them
+    twin = tmp_path / "twin" / "shop"
+    shutil.copytree(shop, twin)
+    with Verifier(twin, timeout=TIMEOUT) as w:
+        plain = w.verify(edit)
+    assert _facts(final) == _facts(plain)
+    assert [(d.path, d.source) for d in final.introduced if d.severity == "error"] == [
+        ("shop/cart.py", "pyright")]
+    assert any(d.path == "shop/cart.py" for d in preview.introduced)

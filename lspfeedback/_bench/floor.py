@@ -378,6 +378,10 @@ class RawClient:
         """didChange notifications sent so far."""
         self._pulled_after: dict[str, int] = {}
         """uri -> the number of didChanges sent when it was last pulled."""
+        from lspfeedback.servers import get
+
+        self._file_local = get(name).file_local
+        """A per-file linter: another file's change does not make its results stale."""
 
     @property
     def pulls(self) -> int:
@@ -462,8 +466,9 @@ class RawClient:
 
         ``baseline``: first pull those of them not pulled since the last ``didChange`` (the
         diagnostics of the state before, which the library needs to tell what an edit
-        introduced, and pulls the same way: a result describes one state of every file),
-        timed with the rest."""
+        introduced, and pulls the same way: a result describes one state of every file;
+        a per-file linter's, `ServerSpec.file_local`, only its own file's), timed with the
+        rest."""
         rpc = self.rpc
         assert rpc is not None
         uri = self._uri(path)
@@ -472,7 +477,8 @@ class RawClient:
         push = None if self.pull else rpc.expect_push(uri, version)
         started = time.perf_counter()
         if baseline and push is None:
-            stale = [u for u in targets if self._pulled_after.get(u) != self._changes]
+            stale = [u for u in targets if u not in self._pulled_after] if self._file_local \
+                else [u for u in targets if self._pulled_after.get(u) != self._changes]
             await asyncio.gather(*(self._pull(u) for u in stale))
         rpc.notify("textDocument/didChange", {
             "textDocument": {"uri": uri, "version": version},
