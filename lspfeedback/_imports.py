@@ -87,11 +87,11 @@ class ImportGraph:
         self._imports: dict[str, list[str]] | None = None
         """file -> the files it imports."""
         self._importers: dict[str, set[str]] = {}
+        """file -> the files that import it (the reverse of ``_imports``)."""
         self._walks: dict[tuple[tuple[str, ...], int, tuple[str, ...]],
                           tuple[list[str], int]] = {}
         """`dependents` answers since the edges last changed: an agent edits the same files
         again and again, and a walk from a widely imported module visits thousands."""
-        """file -> the files that import it (the reverse of ``_imports``)."""
         self._dirty: set[str] = set()
         self._signatures: dict[str, frozenset[str]] = {}
         """file -> its import statements when its edges were last read: an edit that leaves
@@ -105,8 +105,8 @@ class ImportGraph:
         self._full: asyncio.Task[None] | None = None
         """The whole read under way, if any: it outlives the call that started it."""
         self._partial: tuple[asyncio.Future[None], list[str]] | None = None
-        """The re-read of the edges out of the last call's changed files, if under way, and
-        those files."""
+        """The background re-read of changed files' edges, if one was started and not yet
+        collected, and the batch it is reading."""
         self._reading_since = 0.0
 
     def __repr__(self) -> str:

@@ -247,7 +247,7 @@ class Workspace:
         part of it the file's result depends on (`local_key`)."""
         if not session.spec.file_local:
             return session.name, rel, state
-        return session.name, rel, local_key(state, rel, lambda p: bool(_its_files(session, [p])))
+        return session.name, rel, local_key(state, rel, lambda p: _its_file(session, p))
 
     async def check(self, targets: list[str], deadline: Deadline,
                     servers: Sequence[str] | None = None) -> Check:
@@ -266,8 +266,8 @@ class Workspace:
         state = self.store.state_key()
         results: dict[str, FileResult] = {}
         todo = []
-        for rel in _its_files(session, targets):
-            key = self._cache_key(session, rel, state)
+        keys = {rel: self._cache_key(session, rel, state) for rel in _its_files(session, targets)}
+        for rel, key in keys.items():
             cached = self._cache.get(key)
             if cached is not None:
                 self._cache.move_to_end(key)
@@ -289,7 +289,7 @@ class Workspace:
                 live = [rel for rel in todo if session.holds(rel) is not None]
                 for result in await _all(session.diagnostics(rel, deadline) for rel in live):
                     results[result.path] = result
-                    self._cache[self._cache_key(session, result.path, state)] = result
+                    self._cache[keys[result.path]] = result
                 while len(self._cache) > MAX_CACHED_RESULTS:
                     self._cache.popitem(last=False)
                 session.trim(MAX_OPEN_DOCUMENTS, {d.path for d in self.store.overlays()} | set(todo))
@@ -333,11 +333,15 @@ async def _first_start(session: ServerSession) -> None:
             raise first from first.__cause__
 
 
+def _its_file(session: ServerSession, rel: str) -> bool:
+    """Whether ``rel`` is in a language the server checks."""
+    language = languages.of_path(rel)
+    return language is not None and language.name in session.spec.languages
+
+
 def _its_files(session: ServerSession, targets: list[str]) -> list[str]:
     """The targets in a language the server checks."""
-    wanted = session.spec.languages
-    return [rel for rel in targets
-            if (language := languages.of_path(rel)) is not None and language.name in wanted]
+    return [rel for rel in targets if _its_file(session, rel)]
 
 
 async def _all(work: Iterable[Coroutine[Any, Any, FileResult]]) -> list[FileResult]:
