@@ -127,8 +127,9 @@ class VerifierOptions:
     preview server starts on first need, like a stand-in."""
     quick_fixes: bool = True
     """Ask the servers for quick fixes of what an edit introduced (`Report.fixes`): one
-    ``textDocument/codeAction`` per introduced diagnostic, 1-10 ms on an edit that breaks
-    something (docs/benchmarks.md). False: reports list no fixes."""
+    ``textDocument/codeAction`` per introduced diagnostic, answered in parallel (4-8 ms on
+    httpx edits that broke something, timed per stage; within noise in docs/benchmarks.md's
+    floor table). False: reports list no fixes."""
 
     def __post_init__(self) -> None:
         if not self.servers:
