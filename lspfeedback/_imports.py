@@ -39,6 +39,24 @@ _IMPORT = re.compile(r"^[ \t]*(?:from[ \t]+\S+[ \t]+)?import\b(?:[ \t]*\([^)]*\)
                      re.MULTILINE)
 """An import statement, a parenthesized name list included (over-approximate: a line that
 merely starts with ``import`` in a string counts too, which only costs a ruff run)."""
+
+
+def import_statements(text: str) -> frozenset[str]:
+    """What `_IMPORT` finds in ``text``, spaces normalised. The pattern is tried only at the
+    start of the lines that hold the word: scanning every line with it took 0.4 ms of the
+    event loop for a 44 KB module, on each edit."""
+    found: set[str] = set()
+    at = 0
+    while (word := text.find("import", at)) != -1:
+        match = _IMPORT.match(text, text.rfind("\n", 0, word) + 1)
+        if match is not None and match.end() > word:
+            found.add(" ".join(match.group(0).split()))
+            at = match.end()
+        else:
+            at = word + len("import")
+    return frozenset(found)
+
+
 CONFIG_FILES = frozenset({"pyproject.toml", "ruff.toml", ".ruff.toml", "pyrightconfig.json",
                           "setup.cfg"})
 """Files whose change may change how imports resolve: the graph is read again."""
@@ -309,7 +327,7 @@ class ImportGraph:
             text = (self.root / rel).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return None
-        return frozenset(" ".join(m.group(0).split()) for m in _IMPORT.finditer(text))
+        return import_statements(text)
 
     def _imports_changed(self, rel: str) -> bool:
         """Whether ``rel``'s import statements may differ from when its edges were read (a

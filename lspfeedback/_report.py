@@ -4,9 +4,10 @@ round trips."""
 from __future__ import annotations
 
 import hashlib
+import operator
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, cast
 
 Severity = Literal["error", "warning", "information", "hint"]
@@ -55,6 +56,11 @@ class Diagnostic:
     def from_dict(cls, data: Mapping[str, Any]) -> Diagnostic:
         """The diagnostic `to_dict` wrote (unknown keys are ignored)."""
         return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+
+
+in_order = operator.attrgetter(*(f.name for f in fields(Diagnostic) if f.compare))
+"""The sort key of diagnostics, in their own order (``sorted(ds, key=in_order)`` ==
+``sorted(ds)``): a verify of 21 files made 500 calls to the generated ``__lt__``."""
 
 
 def text_hash(text: str | None) -> str | None:

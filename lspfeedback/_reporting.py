@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from lspfeedback._delta import compare
 from lspfeedback._documents import DocumentStore
 from lspfeedback._imports import Plan
-from lspfeedback._report import CandidateReport, Degraded, Report, Unknown, status_of
+from lspfeedback._report import CandidateReport, Degraded, Report, Unknown, in_order, status_of
 from lspfeedback._workspace import Check, Workspace
 
 if TYPE_CHECKING:
@@ -66,8 +66,8 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
     return Report(
         status=status_of(current, unknown),
         diagnostics=tuple(current),
-        introduced=tuple(sorted(introduced)),
-        resolved=tuple(sorted(resolved)),
+        introduced=tuple(sorted(introduced, key=in_order)),
+        resolved=tuple(sorted(resolved, key=in_order)),
         checked_files=tuple(targets),
         changed_files=tuple(plan.changed),
         versions={rel: ws.store.get(rel).version for rel in targets},

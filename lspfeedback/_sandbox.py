@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import os
 import resource
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -40,6 +41,8 @@ LIMITS = {
 number of processes: RLIMIT_NPROC counts every thread of the user on the machine (a server
 under load was killed by it), so it cannot bound one sandbox; the sandbox's own pid namespace
 ends every process in it when the server goes."""
+PRLIMIT_NAMES = {resource.RLIMIT_AS: "as", resource.RLIMIT_FSIZE: "fsize",
+                 resource.RLIMIT_CORE: "core"}
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,9 @@ class Sandbox:
     bwrap: str | None
     notice: str | None = None
     """Why there is no sandbox, when ``auto`` fell back (shown in every report's notes)."""
+    prlimit: str | None = None
+    """util-linux's ``prlimit``, which sets `LIMITS` and runs ``bwrap``; without it the limits
+    are set by `preexec` (a ``fork`` of this process, where ``prlimit`` allows a ``vfork``)."""
 
     @property
     def active(self) -> bool:
@@ -70,7 +76,13 @@ class Sandbox:
                 "--die-with-parent", "--clearenv"]
         for key, value in _scrubbed(env, cache).items():
             args += ["--setenv", key, value]
-        return [*args, "--", *argv]
+        return [*self._limits(), *args, "--", *argv]
+
+    def _limits(self) -> list[str]:
+        if self.prlimit is None:
+            return []
+        return [self.prlimit, *(f"--{PRLIMIT_NAMES[kind]}={_limit(kind, value)}:"
+                                for kind, value in LIMITS.items()), "--"]
 
     def environment(self, env: Mapping[str, str]) -> dict[str, str]:
         """The environment ``bwrap`` (or, unsandboxed, the process itself) starts with."""
@@ -78,8 +90,9 @@ class Sandbox:
 
     @property
     def preexec(self) -> Callable[[], None] | None:
-        """Sets the resource limits in the child before it runs ``bwrap``."""
-        return _set_limits if self.bwrap is not None else None
+        """Sets the resource limits in the child before it runs ``bwrap``, where no
+        ``prlimit`` does it (see `prlimit`)."""
+        return _set_limits if self.bwrap is not None and self.prlimit is None else None
 
 
 def _scrubbed(env: Mapping[str, str], cache: Path) -> dict[str, str]:
@@ -88,11 +101,15 @@ def _scrubbed(env: Mapping[str, str], cache: Path) -> dict[str, str]:
     return {**kept, "HOME": home, "XDG_CACHE_HOME": home, "TMPDIR": str(cache / "tmp"), **env}
 
 
+def _limit(kind: int, limit: int) -> int:
+    """``limit``, or the hard limit this process has (and its children inherit) if lower."""
+    _soft, hard = resource.getrlimit(kind)
+    return limit if hard == resource.RLIM_INFINITY else min(limit, hard)
+
+
 def _set_limits() -> None:
     for kind, limit in LIMITS.items():
-        _soft, hard = resource.getrlimit(kind)
-        value = limit if hard == resource.RLIM_INFINITY else min(limit, hard)
-        resource.setrlimit(kind, (value, hard))
+        resource.setrlimit(kind, (_limit(kind, limit), resource.getrlimit(kind)[1]))
 
 
 @functools.cache
@@ -126,7 +143,7 @@ def sandbox_for(mode: SandboxMode) -> Sandbox:
         return Sandbox(None)
     bwrap, why = _probe()
     if bwrap is not None:
-        return Sandbox(bwrap)
+        return Sandbox(bwrap, prlimit=shutil.which("prlimit"))
     if mode == "require":
         raise ServerStartError("sandbox", f"{why}; sandbox='require' refuses to run without one "
                                "(use sandbox='auto' to run unsandboxed with a notice)")

@@ -8,7 +8,8 @@ are written as files and deletions applied. The workspace itself is never writte
 reports stay workspace paths (the store maps both ways).
 
 An overlay replaces the link with a file of its own (write to a temporary name, rename), so
-nothing written here can reach the workspace's inode.
+nothing written here can reach the workspace's inode. The next overlay of that path is
+written into that same file, in place, once its inode is proven the one written here.
 """
 
 from __future__ import annotations
@@ -70,6 +71,8 @@ class ShadowRoot:
         self.root = root
         self.stats: MaterializeStats | None = None
         self.new_folders: list[Change] = []
+        self._own: dict[str, tuple[int, int]] = {}
+        """rel -> (device, inode) of the file `show` wrote there: its own, rewritten in place."""
         # A workspace that contains the cache (a home folder) must not mirror its own shadow.
         self._never = {cache_dir().resolve(), root.parent.resolve()}
 
@@ -146,13 +149,49 @@ class ShadowRoot:
         path = self.path(rel)
         existed = path.exists() or path.is_symlink()
         if text is None:
+            self._own.pop(rel, None)
             if not existed:
                 return None
             path.unlink()
             return rel, types.FileChangeType.Deleted
+        data = text.encode("utf-8", "surrogatepass")
+        if existed and self._rewrite_own(rel, path, data):
+            return rel, types.FileChangeType.Changed
         self.new_folders.extend(self._make_parents(rel))
-        _write_new_file(path, text)
+        self._own[rel] = _write_new_file(path, data)
         return rel, types.FileChangeType.Changed if existed else types.FileChangeType.Created
+
+    def _rewrite_own(self, rel: str, path: Path, data: bytes) -> bool:
+        """Write ``data`` into the file at ``path`` if it is the one `show` wrote (same inode,
+        one link, opened without following a link); False when it is not, or the write failed.
+
+        A rename over an existing file costs ext4 a flush of the new file's blocks
+        (``auto_da_alloc``), as does truncating one to zero: 0.2 ms per edit, against 0.01 ms
+        in place. A server that reads the file while it is written sees it torn for a few
+        microseconds; it only reads files it does not hold open, and hears of the change just
+        after (`Workspace.sync_shadow`), as the import graph does."""
+        own = self._own.pop(rel, None)
+        if own is None:
+            return False
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        except OSError:
+            return False
+        try:
+            info = os.fstat(fd)
+            if ((info.st_dev, info.st_ino) != own or info.st_nlink != 1
+                    or not stat.S_ISREG(info.st_mode)):
+                return False
+            view, offset = memoryview(data), 0
+            while offset < len(data):
+                offset += os.pwrite(fd, view[offset:], offset)
+            os.ftruncate(fd, len(data))
+        except OSError:
+            return False  # written anew instead
+        finally:
+            os.close(fd)
+        self._own[rel] = own
+        return True
 
     def _unshare(self, rel: str) -> None:
         """Make every folder above ``rel`` a real folder of the shadow: one shown as a symlink
@@ -192,6 +231,7 @@ class ShadowRoot:
 
     def restore(self, rel: str) -> Change | None:
         """Make ``rel`` in the shadow what it is in the workspace on disk again."""
+        self._own.pop(rel, None)
         self._unshare(rel)
         path, source = self.path(rel), self.workspace / rel
         existed = path.exists() or path.is_symlink()
@@ -226,14 +266,17 @@ def _link_or_copy(src: Path, dst: Path, info: os.stat_result, counts: list[int])
         counts[3] += info.st_size
 
 
-def _write_new_file(path: Path, text: str) -> None:
-    """Write ``text`` to a new inode at ``path`` (never through a hard link)."""
+def _write_new_file(path: Path, data: bytes) -> tuple[int, int]:
+    """Write ``data`` to a new inode at ``path`` (never through a hard link); returns its
+    (device, inode)."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as out:
-            out.write(text.encode("utf-8", "surrogatepass"))
+            out.write(data)
+            info = os.fstat(out.fileno())
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+        return info.st_dev, info.st_ino
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)

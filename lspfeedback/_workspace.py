@@ -30,7 +30,7 @@ from lspfeedback._exceptions import (
     ServerStartError,
     ServerUnavailable,
 )
-from lspfeedback._report import Diagnostic, Unknown
+from lspfeedback._report import Diagnostic, Unknown, in_order
 from lspfeedback._sandbox import Sandbox
 from lspfeedback._session import FileResult, ServerSession
 from lspfeedback._shadow import Change, ShadowRoot
@@ -55,8 +55,8 @@ class Check:
 
     def diagnostics(self, exclude: frozenset[str] = frozenset()) -> list[Diagnostic]:
         """Every diagnostic had, but those of the ``exclude`` servers."""
-        return sorted(d for server, per_file in self.results.items() if server not in exclude
-                      for r in per_file.values() for d in r.diagnostics)
+        return sorted((d for server, per_file in self.results.items() if server not in exclude
+                       for r in per_file.values() for d in r.diagnostics), key=in_order)
 
 
 class Workspace:
@@ -236,10 +236,10 @@ class Workspace:
         """What the servers (all, or ``servers``) said of ``rels`` in the state ``key``, as far
         as it is cached (a file not cached counts as having had no diagnostics: nothing is
         hidden)."""
-        return sorted(d for session in self.all_sessions()
-                      if servers is None or session.name in servers for rel in rels
-                      for d in getattr(self._cache.get(self._cache_key(session, rel, key)),
-                                       "diagnostics", ()))
+        return sorted((d for session in self.all_sessions()
+                       if servers is None or session.name in servers for rel in rels
+                       for d in getattr(self._cache.get(self._cache_key(session, rel, key)),
+                                        "diagnostics", ())), key=in_order)
 
     @staticmethod
     def _cache_key(session: ServerSession, rel: str, state: StateKey) -> tuple[str, str, object]:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lspfeedback import _delta
-from lspfeedback._delta import compare, line_maps
+from lspfeedback._delta import _common_head, _common_tail, compare, line_maps  # pyright: ignore[reportPrivateUsage]
 from lspfeedback._report import Diagnostic
 
 PATH = "m.py"
@@ -363,3 +363,22 @@ def test_anchors_pair_the_same_lines_as_difflib_on_a_plain_edit() -> None:
         assert line_maps(old, new) == expected
     finally:
         _delta.SMALL_BLOCK = saved
+
+
+@given(st.lists(st.sampled_from(["a", "b", ""]), max_size=300), st.data())
+def test_the_common_head_and_tail_are_counted_as_line_by_line(a: list[str],
+                                                              data: st.DataObject) -> None:
+    # By chunks of CHUNK lines, then line by line: the same counts as a plain loop, on
+    # either side of every chunk boundary.
+    b = data.draw(st.lists(st.sampled_from(["a", "b"]), max_size=300))
+    b = a[:data.draw(st.integers(0, len(a)))] + b + a[data.draw(st.integers(0, len(a))):]
+    alo, blo = data.draw(st.integers(0, len(a))), data.draw(st.integers(0, len(b)))
+    ahi, bhi = data.draw(st.integers(alo, len(a))), data.draw(st.integers(blo, len(b)))
+    head = 0
+    while alo + head < ahi and blo + head < bhi and a[alo + head] == b[blo + head]:
+        head += 1
+    tail = 0
+    while alo < ahi - tail and blo < bhi - tail and a[ahi - tail - 1] == b[bhi - tail - 1]:
+        tail += 1
+    assert _common_head(a, b, alo, ahi, blo, bhi) == head
+    assert _common_tail(a, b, alo, ahi, blo, bhi) == tail

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -393,6 +394,7 @@ def test_rescan_reads_only_files_whose_stat_changed(store: DocumentStore, root: 
     from lspfeedback import _documents
 
     monkeypatch.setattr(_documents, "RACY_NS", 0)  # as if every file were read long after
+    monkeypatch.setattr(_documents, "RACY_CTIME_NS", 0)
     (root / "pkg" / "n.py").write_text("y = 1\n")
     store.get("pkg/m.py")
     store.get("pkg/n.py")
@@ -419,12 +421,34 @@ def test_a_file_changed_just_before_it_was_read_is_read_again(store: DocumentSto
     assert store.rescan() == [] and reads == ["pkg/m.py", "pkg/m.py"]
 
 
+def test_a_moved_ctime_alone_is_judged_by_the_shorter_window(root: Path, reads: list[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # The shadow hard-links every file it mirrors, which moves each file's ctime to the
+    # moment a replica starts: with the mtime long past, stat vouches for the content once the
+    # ctime's window is over, rather than 3 s of re-reading every file.
+    from lspfeedback import _documents
+
+    monkeypatch.setattr(_documents, "RACY_CTIME_NS", 0)  # as if read a tick after the link
+    path = root / "pkg" / "m.py"
+    day_ago = time.time_ns() - 86_400 * 10**9
+    os.utime(path, ns=(day_ago, day_ago))
+    os.link(path, root / "m-link.py")
+    fresh = DocumentStore(root)
+    assert fresh.get("pkg/m.py").read_as is not None
+    reads.clear()
+    assert fresh.rescan() == [] and reads == []
+    # A rewrite moves the mtime: stat cannot vouch for it until RACY_NS has passed.
+    path.write_text("x = 2\n")
+    assert fresh.rescan() == ["pkg/m.py"] and fresh.get("pkg/m.py").read_as is None
+
+
 def test_an_unreadable_or_missing_file_is_always_looked_at(store: DocumentStore, root: Path,
                                                            reads: list[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     from lspfeedback import _documents
 
     monkeypatch.setattr(_documents, "RACY_NS", 0)
+    monkeypatch.setattr(_documents, "RACY_CTIME_NS", 0)
     store.get("pkg/m.py")
     store.get("pkg/gone.py")
     (root / "pkg" / "m.py").write_bytes(b"\xff\xfe")

@@ -6,9 +6,11 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from lspfeedback import servers
-from lspfeedback._imports import ImportGraph
+from lspfeedback._imports import _IMPORT, ImportGraph, import_statements  # pyright: ignore[reportPrivateUsage]
 
 RUFF = servers.get("ruff").executable("ruff")
 
@@ -244,3 +246,18 @@ def test_a_background_read_that_raises_becomes_an_error_and_is_read_again(
         await graph.close()
 
     asyncio.run(scenario())
+
+
+_PIECES = st.sampled_from([
+    "import os", "from a import b", "from a import (b,\n c)", "    import x  # import y",
+    "x = 1; import z", "s = 'import'", "from . import (\n", "important = 2", "c_import)",
+    "import", "\timport\tq", ")", "from  a  import  b", "# import in a comment", "",
+])
+
+
+@given(st.lists(_PIECES, max_size=12), st.sampled_from(["\n", "\r\n", " "]))
+def test_import_statements_are_what_the_pattern_finds_on_every_line(
+        pieces: list[str], sep: str) -> None:
+    text = sep.join(pieces)
+    scanned = frozenset(" ".join(m.group(0).split()) for m in _IMPORT.finditer(text))
+    assert import_statements(text) == scanned

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from lspfeedback._report import SEVERITIES, Diagnostic, Report, Unknown, status_of
+from lspfeedback._report import SEVERITIES, Diagnostic, Report, Unknown, in_order, status_of
 
 
 def diag(severity: str = "error", message: str = "boom", line: int = 3, code: str | None = "E1",
@@ -205,3 +205,13 @@ def test_report_str_lists_introduced_and_resolved() -> None:
     assert f"+ {diag()}" in lines
     assert "- pkg/m.py:1:7: hint: gone next line [Pyright H9]" in lines
     assert "  unknown: jedi: timed out after 5 s" in lines
+
+
+@given(st.lists(st.builds(
+    Diagnostic, path=st.sampled_from(["a.py", "b.py"]), line=st.integers(1, 3),
+    column=st.integers(1, 3), end_line=st.integers(1, 3), end_column=st.integers(1, 3),
+    severity=st.sampled_from(["error", "warning"]), message=st.sampled_from(["m", "n"]),
+    source=st.sampled_from(["ruff", "ty"]), code=st.sampled_from(["X1", "X2"]),
+    url=st.sampled_from(["u", "v"]), fixable=st.booleans()), max_size=30))
+def test_in_order_sorts_as_the_diagnostics_own_order(ds: list[Diagnostic]) -> None:
+    assert sorted(ds, key=in_order) == sorted(ds)

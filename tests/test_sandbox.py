@@ -88,3 +88,24 @@ def test_without_a_sandbox_auto_says_so_and_require_refuses(
     with pytest.raises(ServerStartError, match="refuses to run without one"):
         Verifier(shop, servers=["ruff"], sandbox="require")
     assert Sandbox(None).wrap(["x"], {}, "n") == ["x"]
+
+
+@needs_bwrap
+@pytest.mark.parametrize("how", ["prlimit", "preexec"])
+def test_the_resource_limits_hold_inside(how: str) -> None:
+    # prlimit sets them where it exists, so that starting a process needs no fork of this
+    # one (a preexec_fn forces a fork, and the event loop waits for the child's exec).
+    found = sandbox_for("auto")
+    if how == "prlimit" and found.prlimit is None:
+        pytest.skip("util-linux's prlimit is not installed here")
+    sandbox = Sandbox(found.bwrap, prlimit=found.prlimit if how == "prlimit" else None)
+    assert (sandbox.preexec is None) == (how == "prlimit")
+    code = ("import resource\nprint(*(resource.getrlimit(k)[0] for k in "
+            f"{sorted(sandbox_module.LIMITS)!r}))")
+    proc = subprocess.run(sandbox.wrap([sys.executable, "-c", code], {}, "test"),
+                          capture_output=True, text=True, timeout=60, check=False,
+                          env=sandbox.environment({}), preexec_fn=sandbox.preexec)
+    assert proc.returncode == 0, proc.stderr
+    expected = [sandbox_module._limit(k, v)  # pyright: ignore[reportPrivateUsage]
+                for k, v in sorted(sandbox_module.LIMITS.items())]
+    assert [int(x) for x in proc.stdout.split()] == expected

@@ -63,6 +63,35 @@ def test_overlays_are_new_files_and_the_workspace_is_never_written(workspace: Pa
     shadow.close()
 
 
+def test_a_second_overlay_is_written_in_place_only_into_the_shadows_own_file(
+        workspace: Path, tmp_path: Path) -> None:
+    shadow = ShadowRoot.create(workspace, "primary")
+    shadow.materialize()
+    source = workspace / "pkg/a.py"
+    shadow.show("pkg/a.py", "A = 2\n")
+    own = shadow.path("pkg/a.py").stat().st_ino
+    assert own != source.stat().st_ino
+    assert shadow.show("pkg/a.py", "A = 22222\n") == ("pkg/a.py", FileChangeType.Changed)
+    assert shadow.show("pkg/a.py", "A = 3\n") == ("pkg/a.py", FileChangeType.Changed)
+    assert shadow.path("pkg/a.py").stat().st_ino == own  # rewritten, shorter: truncated
+    assert shadow.path("pkg/a.py").read_bytes() == b"A = 3\n"
+    # Linked back to the workspace: the next overlay is a new file again, never written
+    # through the link.
+    shadow.restore("pkg/a.py")
+    shadow.show("pkg/a.py", "A = 4\n")
+    assert source.read_text() == "A = 1\n"
+    assert shadow.path("pkg/a.py").stat().st_ino != source.stat().st_ino
+    # Someone put another file's hard link in its place: not written through either.
+    outside = tmp_path / "outside.py"
+    outside.write_text("kept\n")
+    shadow.path("pkg/a.py").unlink()
+    os.link(outside, shadow.path("pkg/a.py"))
+    shadow.show("pkg/a.py", "A = 5\n")
+    assert outside.read_text() == "kept\n"
+    assert shadow.path("pkg/a.py").read_text() == "A = 5\n"
+    shadow.close()
+
+
 def test_a_workspace_holding_the_cache_does_not_mirror_its_shadows(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path / "home"

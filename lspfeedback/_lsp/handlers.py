@@ -1,5 +1,6 @@
 """What a language server may ask of us, answered at once (servers that get no answer to
-``workspace/configuration`` publish nothing at all: see docs/design.md)."""
+``workspace/configuration`` publish nothing at all: see docs/design.md). Work-done progress
+is read before pygls sees it (`LspClient._handle`)."""
 
 from __future__ import annotations
 
@@ -32,10 +33,6 @@ def install_handlers(lsp: LspClient, client: LanguageClient) -> None:
         for item in params.unregisterations:
             lsp.registrations.pop(item.id, None)
 
-    @client.feature(types.WINDOW_WORK_DONE_PROGRESS_CREATE)
-    def progress_create(params: types.WorkDoneProgressCreateParams) -> None:
-        return None
-
     @client.feature(types.WORKSPACE_DIAGNOSTIC_REFRESH)
     def refresh(params: None) -> None:
         # Answered, and nothing else: a pull sent after the change already describes the
@@ -49,13 +46,6 @@ def install_handlers(lsp: LspClient, client: LanguageClient) -> None:
     @client.feature(types.TEXT_DOCUMENT_PUBLISH_DIAGNOSTICS)
     def publish(params: types.PublishDiagnosticsParams) -> None:
         lsp.published.publish(params)
-
-    @client.feature(types.PROGRESS)
-    def progress(params: types.ProgressParams) -> None:
-        value = params.value
-        if hasattr(value, "__attrs_attrs__"):  # structured after all: back to its JSON shape
-            value = client.protocol._converter.unstructure(value)
-        lsp.progress.update(params.token, value)
 
     for method in (types.WINDOW_LOG_MESSAGE, types.WINDOW_SHOW_MESSAGE,
                    types.LOG_TRACE, types.TELEMETRY_EVENT):
