@@ -198,9 +198,10 @@ def test_leaf_of_is_imported_by_nothing_and_rss_of_a_tree(tmp_path: Path) -> Non
 def test_floor_cell_interleaves_raw_and_library_on_the_real_ruff_server(tmp_path: Path) -> None:
     synth.generate(tmp_path / "p", 30, seed=1)
     root = tmp_path / "p"
-    steps: list[EditStep] = make_script(root, ["synth/core/money.py"], seed=1, count=2)
-    cell = asyncio.run(cells.floor_cell(root, "ruff", steps))
+    steps: list[EditStep] = make_script(root, ["synth/core/money.py"], seed=1, count=1)
+    cell = asyncio.run(cells.floor_cell(root, "ruff", steps, rounds=2))
     s = cell["summary"]
+    # The script (a mistake and its fix) twice over.
     assert cell["mode"] == "pull" and s["samples"] == 4 and s["raw_first"] == 2
     # Three sides rotated: raw, the library without quick fixes, the library by default.
     assert [p["raw_first"] for p in cell["pairs"]] == [True, False, False, True]
@@ -297,3 +298,16 @@ def test_scaling_ratios_and_a_cold_run_left_out_at_a_large_size() -> None:
     assert table[0][:2] == ["50,000", "ty+ruff"] and table[0][-2:] == ["9,000", "300.0x"]
     assert table[3][-2:] == ["not run: pyright", "-"]
     assert table[4][2].startswith("failed: child exited 1")
+
+
+def test_the_paired_median_comes_with_a_bootstrap_interval_around_it() -> None:
+    differences = [1.0, 2.0, 2.0, 3.0, 9.0, 2.5, 1.5, 2.0, 40.0, 2.2] * 3
+    pairs = [cells.Pair(i, "edit", "a.py", 10.0, 10.0 + d, True)
+             for i, d in enumerate(differences)]
+    s = cells.summarize_pairs(pairs)
+    low, high = s["added_paired_interval_ms"]
+    assert low <= s["added_paired_p50_ms"] <= high < 9  # the outliers do not drag it
+    assert low < high
+    assert cells.summarize_pairs(pairs)["added_paired_interval_ms"] == (low, high)  # seeded
+    same = [cells.Pair(i, "edit", "a.py", 1.0, 3.0, True) for i in range(20)]
+    assert cells.summarize_pairs(same)["added_paired_interval_ms"] == (2.0, 2.0)

@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 
 from lspfeedback._bench.edit_scripts import FIX, EditStep
 from lspfeedback._bench.floor import RawClient
+from lspfeedback._bench.stats import median_interval
 from lspfeedback._bench.stats import summary as stats
 from lspfeedback._engine import AsyncVerifier
 from lspfeedback._report import Report
@@ -45,6 +46,10 @@ Progress = Callable[[str], None]
 FLOOR_SERVERS = ("pyright", "ruff", "ty", "pyrefly")
 MULTI_SERVERS = ("ty", "ruff")
 MULTI_IMPORTERS = 20
+FLOOR_ROUNDS = 3
+"""The floor cells run their edit script this many times over (every state still new): a
+server whose own time varies by tens of ms between edits (pyright) needs 60 pairs, not 20,
+before the median of a difference of a few ms is told from noise."""
 
 
 def rotation(sides: Sequence[T], step: int) -> list[T]:
@@ -116,9 +121,11 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
 
     ``added_paired_p50_ms`` is the median of the steps' own differences (library - raw on
     the same state): robust where the edits' times cluster apart (a small file and a large
-    one), where the difference of the two medians can land between the clusters."""
+    one), where the difference of the two medians can land between the clusters;
+    ``added_paired_interval_ms`` its 95 % bootstrap interval."""
     raw = [p.raw_ms for p in pairs]
     lib = [p.library_ms for p in pairs if p.status != "unknown"]
+    paired = [p.library_ms - p.raw_ms for p in pairs if p.status != "unknown"]
     raw_s, lib_s = stats(raw), stats(lib)
     rp = [p.raw_pulls for p in pairs if p.raw_pulls is not None]
     lp = [p.library_pulls for p in pairs if p.library_pulls is not None]
@@ -126,8 +133,8 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
         "samples": len(pairs), "raw": raw_s, "library": lib_s,
         "added_p50_ms": round(lib_s["p50"] - raw_s["p50"], 2)  # type: ignore[operator]
         if raw_s["p50"] is not None and lib_s["p50"] is not None else None,
-        "added_paired_p50_ms": stats([p.library_ms - p.raw_ms for p in pairs
-                                      if p.status != "unknown"])["p50"],
+        "added_paired_p50_ms": stats(paired)["p50"],
+        "added_paired_interval_ms": median_interval(paired),
         "raw_pulls_per_edit": round(sum(rp) / len(rp), 2) if rp else None,
         "library_pulls_per_verify": round(sum(lp) / len(lp), 2) if lp else None,
         "raw_first": sum(p.raw_first for p in pairs),
@@ -139,9 +146,11 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
 
 
 async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
-                     progress: Progress | None = None) -> dict[str, Any]:
+                     progress: Progress | None = None,
+                     rounds: int = FLOOR_ROUNDS) -> dict[str, Any]:
     """The raw client and the library (one server, ``max_dependents=0``) on the same
-    single-file edits, interleaved; the summary and every pair.
+    single-file edits (``steps`` ``rounds`` times over), interleaved; the summary and every
+    pair.
 
     The same work on both sides: the raw client pulls the state before the edit where the
     library needs it as a baseline (`RawClient.change` ``baseline``), and the library asks
@@ -149,7 +158,7 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
     default (quick fixes asked), shows what they cost."""
     say = progress or (lambda _: None)
     paths = list(dict.fromkeys(s.path for s in steps))
-    steps = unique_states(steps, f"floor {server}")
+    steps = unique_states(list(steps) * rounds, f"floor {server}")
     pairs: list[Pair] = []
     async with contextlib.AsyncExitStack() as stack:
         v = await stack.enter_async_context(AsyncVerifier(
@@ -197,13 +206,14 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
 
 async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
                      servers: Sequence[str] = MULTI_SERVERS, importers: int = MULTI_IMPORTERS,
-                     progress: Progress | None = None) -> dict[str, Any]:
+                     progress: Progress | None = None,
+                     rounds: int = FLOOR_ROUNDS) -> dict[str, Any]:
     """An edit of ``path`` checked with its ``importers`` nearest importers: the library
     (``servers``, ``max_dependents=importers``, no quick fixes) against one raw client per
     server that pulls the same files after each change (and before it, where the library
     needs a baseline: see `floor_cell`)."""
     say = progress or (lambda _: None)
-    steps = unique_states([s for s in steps if s.path == path], "multi")
+    steps = unique_states([s for s in steps if s.path == path] * rounds, "multi")
     pairs: list[Pair] = []
     async with contextlib.AsyncExitStack() as stack:
         v = await stack.enter_async_context(AsyncVerifier(

@@ -13,6 +13,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from lspfeedback._bench.cells import FLOOR_ROUNDS
 from lspfeedback._bench.runner import WorkloadResult, sample_dicts
 
 PACKAGES = ("lspfeedback", "pyright", "ruff", "basedpyright", "ty", "pyrefly",
@@ -169,7 +170,8 @@ def catch_rows(doc: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 FLOOR_COLUMNS = ("workload", "server", "files per edit", "raw answers by", "samples", "raw p50",
                  "raw p95", "library p50", "library p95", "added p50", "added p50, paired",
-                 "with quick fixes p50", "raw pulls per edit", "library pulls per verify")
+                 "paired, 95 % interval", "with quick fixes p50", "raw pulls per edit",
+                 "library pulls per verify")
 
 
 def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
@@ -188,11 +190,16 @@ def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                         "-" if f["added_p50_ms"] is None else f"{f['added_p50_ms']:+.1f}",
                         "-" if f.get("added_paired_p50_ms") is None
                         else f"{f['added_paired_p50_ms']:+.1f}",
+                        _interval(f.get("added_paired_interval_ms")),
                         _ms((f.get("default") or {}).get("p50")),
                         _n(f["raw_pulls_per_edit"]),
                         _n(f["library_pulls_per_verify"]) if f["library_pulls_per_verify"] is not None
                         else "not counted"])
     return out
+
+
+def _interval(bounds: Sequence[float] | None) -> str:
+    return "-" if not bounds else f"{bounds[0]:+.1f} to {bounds[1]:+.1f}"
 
 
 def candidates_cpu_text(c: Mapping[str, Any]) -> str:
@@ -592,7 +599,10 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "not pulled since another file changed), the raw client pulls it too, timed. "
              "`added p50` is the library's p50 minus the raw client's; `added p50, paired` the "
              "median of each step's own difference, robust where the edits' times cluster "
-             "apart (a small file and a large one). `with quick fixes p50`: a third side, the "
+             "apart (a small file and a large one), with its 95 % bootstrap interval "
+             "(2,000 resamples of the pairs). Each cell runs its edit script "
+             f"{FLOOR_ROUNDS} times over, every state still new. "
+             "`with quick fixes p50`: a third side, the "
              "library as configured by default, which also asks the servers for quick fixes of "
              "what an edit introduced. Every side on every step, interleaved edit by edit, the "
              "order rotated. "

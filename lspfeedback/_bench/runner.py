@@ -144,6 +144,7 @@ class Bench:
                  floor: Sequence[str], cold: bool = True, candidates: int = 0,
                  daemon: bool = False, tiers: Sequence[Tier] = (), multi: bool = False,
                  corpus: int = 0, memory: bool = False, tiers_cold: bool = True,
+                 floor_rounds: int = cells.FLOOR_ROUNDS,
                  progress: Progress | None = None) -> None:
         self.w = workload
         self.seed, self.pairs = seed, pairs
@@ -157,6 +158,8 @@ class Bench:
         self.tiers_cold = tiers_cold
         """Run the tiers' cold CLIs beside them on every step."""
         self.multi = multi
+        self.floor_rounds = floor_rounds
+        """Times the floor and multi-file cells run their script over (`cells.FLOOR_ROUNDS`)."""
         self.corpus = corpus
         self.memory = memory
         """Start-up, leaf edits and RSS with the library in a process of its own (the
@@ -195,12 +198,13 @@ class Bench:
                     progress=self.progress)))
             for name in self.floor_servers:
                 await self._timed(f"floor {name}", self._cell(name, cells.floor_cell(
-                    work, name, self.raw_script, progress=self.progress), "floor"))
+                    work, name, self.raw_script, progress=self.progress,
+                    rounds=self.floor_rounds), "floor"))
             if self.multi:
                 widely = self.w.edit_files[0]
                 steps = make_script(self.w.root, [widely], self.seed, self.pairs)
                 await self._timed("multi-file", self._cell("multi", cells.multi_cell(
-                    work, widely, steps, progress=self.progress)))
+                    work, widely, steps, progress=self.progress, rounds=self.floor_rounds)))
             if self.memory:
                 await self._timed("library process", self._memory(work))
             if self.candidates:
