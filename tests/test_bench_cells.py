@@ -8,6 +8,7 @@ import argparse
 import asyncio
 import os
 import shutil
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -311,3 +312,25 @@ def test_the_paired_median_comes_with_a_bootstrap_interval_around_it() -> None:
     assert cells.summarize_pairs(pairs)["added_paired_interval_ms"] == (low, high)  # seeded
     same = [cells.Pair(i, "edit", "a.py", 1.0, 3.0, True) for i in range(20)]
     assert cells.summarize_pairs(same)["added_paired_interval_ms"] == (2.0, 2.0)
+
+
+def test_the_event_loops_cpu_per_side_is_paired_too() -> None:
+    pairs = [cells.Pair(i, "edit", "a.py", 10.0, 12.0, True, raw_cpu_ms=0.5,
+                        library_cpu_ms=0.5 + extra)
+             for i, extra in enumerate([1.0, 1.2, 0.8, 1.1, 30.0] * 4)]
+    s = cells.summarize_pairs(pairs)
+    assert s["added_cpu_paired_p50_ms"] == pytest.approx(1.1)
+    low, high = s["added_cpu_paired_interval_ms"]
+    assert low <= 1.1 <= high < 30
+    # Cells that did not measure it say nothing rather than 0.
+    bare = cells.summarize_pairs([cells.Pair(0, "edit", "a.py", 1.0, 2.0, True)])
+    assert bare["added_cpu_paired_p50_ms"] is None and bare["added_cpu_paired_interval_ms"] is None
+
+
+def test_the_cpu_clock_counts_this_threads_work_not_its_waits() -> None:
+    clock = cells._CpuClock()  # pyright: ignore[reportPrivateUsage]
+    time.sleep(0.05)
+    waited = clock.lap()
+    sum(i * i for i in range(300_000))
+    worked = clock.lap()
+    assert worked > waited  # 50 ms asleep cost the thread less CPU than the loop

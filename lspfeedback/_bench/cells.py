@@ -114,6 +114,23 @@ class Pair:
     checked: int = 0
     default_ms: float | None = None
     """The library as configured by default (quick fixes asked), where measured."""
+    raw_cpu_ms: float | None = None
+    """CPU time of this process's thread (the event loop) while the raw client's side ran."""
+    library_cpu_ms: float | None = None
+    """The same while the library's side ran: its own work, the servers' excluded."""
+
+
+class _CpuClock:
+    """CPU time of the calling thread, in ms, from one `lap` to the next: what the event
+    loop spent on one side of a step (the servers run in processes of their own)."""
+
+    def __init__(self) -> None:
+        self._at = time.thread_time()
+
+    def lap(self) -> float:
+        now = time.thread_time()
+        spent, self._at = (now - self._at) * 1000, now
+        return round(spent, 3)
 
 
 def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
@@ -122,10 +139,14 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
     ``added_paired_p50_ms`` is the median of the steps' own differences (library - raw on
     the same state): robust where the edits' times cluster apart (a small file and a large
     one), where the difference of the two medians can land between the clusters;
-    ``added_paired_interval_ms`` its 95 % bootstrap interval."""
+    ``added_paired_interval_ms`` its 95 % bootstrap interval. ``added_cpu_paired_p50_ms``:
+    the same for the event loop's CPU time per side (`_CpuClock`), which the servers' own
+    variance does not reach."""
     raw = [p.raw_ms for p in pairs]
     lib = [p.library_ms for p in pairs if p.status != "unknown"]
     paired = [p.library_ms - p.raw_ms for p in pairs if p.status != "unknown"]
+    cpu = [p.library_cpu_ms - p.raw_cpu_ms for p in pairs if p.status != "unknown"
+           and p.library_cpu_ms is not None and p.raw_cpu_ms is not None]
     raw_s, lib_s = stats(raw), stats(lib)
     rp = [p.raw_pulls for p in pairs if p.raw_pulls is not None]
     lp = [p.library_pulls for p in pairs if p.library_pulls is not None]
@@ -135,6 +156,8 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
         if raw_s["p50"] is not None and lib_s["p50"] is not None else None,
         "added_paired_p50_ms": stats(paired)["p50"],
         "added_paired_interval_ms": median_interval(paired),
+        "added_cpu_paired_p50_ms": stats(cpu)["p50"],
+        "added_cpu_paired_interval_ms": median_interval(cpu),
         "raw_pulls_per_edit": round(sum(rp) / len(rp), 2) if rp else None,
         "library_pulls_per_verify": round(sum(lp) / len(lp), 2) if lp else None,
         "raw_first": sum(p.raw_first for p in pairs),
@@ -178,26 +201,31 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             await raw.change(path, text)
         for index, step in enumerate(steps):
             order = rotation(("raw", "library", "default"), index)
-            raw_ms = lib_ms = default_ms = 0.0
+            raw_ms = lib_ms = default_ms = raw_cpu = lib_cpu = 0.0
             raw_pulls: int | None = None
             lib_pulls: int | None = None
             report: Report | None = None
+            clock = _CpuClock()
             for side in order:
                 if side == "raw":
                     before_raw = raw.pulls
                     raw_ms = await raw.change(step.path, step.new_text, baseline=True)
+                    raw_cpu = clock.lap()
                     raw_pulls = raw.pulls - before_raw if raw.pull else 0
                 elif side == "default":
                     default_ms = (await default.verify({step.path: step.new_text})).elapsed_ms
+                    clock.lap()
                 else:
                     before = session_pulls(v)
                     report = await v.verify({step.path: step.new_text})
+                    lib_cpu = clock.lap()
                     lib_ms = report.elapsed_ms
                     lib_pulls = _delta(session_pulls(v), before)
+                clock.lap()  # what the side's bookkeeping here took counts for neither
             assert report is not None
             pairs.append(Pair(index + 1, step.kind, step.path, raw_ms, lib_ms,
                               order[0] == "raw", raw_pulls, lib_pulls, report.status,
-                              len(report.checked_files), default_ms))
+                              len(report.checked_files), default_ms, raw_cpu, lib_cpu))
             say(f"floor {server} {index + 1}/{len(steps)}: raw {raw_ms:.0f} ms, "
                 f"library {lib_ms:.0f} ms, with quick fixes {default_ms:.0f} ms")
     return {"server": server, "mode": "pull" if raw.pull else "push",
@@ -238,6 +266,8 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
             raw_pulls = 0
             lib_pulls: int | None = None
             report: Report | None = None
+            raw_cpu = lib_cpu = 0.0
+            clock = _CpuClock()
             for side in order:
                 if side == "raw":
                     before_raw = sum(c.pulls for c in clients)
@@ -245,15 +275,19 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
                     await asyncio.gather(*(c.change(path, step.new_text, also[c.name],
                                                     baseline=True) for c in clients))
                     raw_ms = (time.perf_counter() - started) * 1000
+                    raw_cpu = clock.lap()
                     raw_pulls = sum(c.pulls for c in clients) - before_raw
                 else:
                     before = session_pulls(v)
                     report = await v.verify({path: step.new_text})
+                    lib_cpu = clock.lap()
                     lib_ms = report.elapsed_ms
                     lib_pulls = _delta(session_pulls(v), before)
+                clock.lap()
             assert report is not None
             pairs.append(Pair(index + 1, step.kind, path, raw_ms, lib_ms, order[0] == "raw",
-                              raw_pulls, lib_pulls, report.status, len(report.checked_files)))
+                              raw_pulls, lib_pulls, report.status, len(report.checked_files),
+                              raw_cpu_ms=raw_cpu, library_cpu_ms=lib_cpu))
             say(f"multi-file {'+'.join(servers)} {index + 1}/{len(steps)}: raw {raw_ms:.0f} ms, "
                 f"library {lib_ms:.0f} ms")
     return {"servers": "+".join(servers), "path": path, "files": len(files),

@@ -170,8 +170,8 @@ def catch_rows(doc: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 FLOOR_COLUMNS = ("workload", "server", "files per edit", "raw answers by", "samples", "raw p50",
                  "raw p95", "library p50", "library p95", "added p50", "added p50, paired",
-                 "paired, 95 % interval", "with quick fixes p50", "raw pulls per edit",
-                 "library pulls per verify")
+                 "paired, 95 % interval", "event loop CPU added, paired (95 %)",
+                 "with quick fixes p50", "raw pulls per edit", "library pulls per verify")
 
 
 def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
@@ -191,6 +191,8 @@ def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                         "-" if f.get("added_paired_p50_ms") is None
                         else f"{f['added_paired_p50_ms']:+.1f}",
                         _interval(f.get("added_paired_interval_ms")),
+                        _with_interval(f.get("added_cpu_paired_p50_ms"),
+                                       f.get("added_cpu_paired_interval_ms")),
                         _ms((f.get("default") or {}).get("p50")),
                         _n(f["raw_pulls_per_edit"]),
                         _n(f["library_pulls_per_verify"]) if f["library_pulls_per_verify"] is not None
@@ -200,6 +202,10 @@ def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
 
 def _interval(bounds: Sequence[float] | None) -> str:
     return "-" if not bounds else f"{bounds[0]:+.1f} to {bounds[1]:+.1f}"
+
+
+def _with_interval(median: float | None, bounds: Sequence[float] | None) -> str:
+    return "-" if median is None else f"{median:+.1f} ({_interval(bounds)})"
 
 
 def candidates_cpu_text(c: Mapping[str, Any]) -> str:
@@ -602,6 +608,11 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "apart (a small file and a large one), with its 95 % bootstrap interval "
              "(2,000 resamples of the pairs). Each cell runs its edit script "
              f"{FLOOR_ROUNDS} times over, every state still new. "
+             "`event loop CPU added`: the same paired median for the CPU time this process's "
+             "thread (the event loop both sides run on) spent during each side, the servers' "
+             "processes excluded: the library's own work per verify, which the servers' "
+             "variance between edits does not reach (what a side's server sends after its "
+             "answer is read during the next side, so both sides carry some of the other's). "
              "`with quick fixes p50`: a third side, the "
              "library as configured by default, which also asks the servers for quick fixes of "
              "what an edit introduced. Every side on every step, interleaved edit by edit, the "
