@@ -41,7 +41,9 @@ RACY_CTIME_NS = 100_000_000
 started), a chmod. Content can hide behind the ctime only where a rewrite also puts the
 mtime back, and only within a tick of the timestamps' clock (a jiffy on ext4, xfs, btrfs):
 a tenth of a second covers it, where `RACY_NS` would re-read every file of a replica for
-3 s after it starts."""
+3 s after it starts. It assumes timestamps finer than a second from this machine's clock: a
+ctime on a whole second (a file system that keeps seconds only: ext3, FAT, HFS+) gets
+`RACY_NS`; a network file system whose server's clock is off by more is not covered."""
 
 _NOT_FILES = (
     (stat.S_ISDIR, "a directory"),
@@ -401,6 +403,14 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+def _settled(info: os.stat_result, read_ns: int) -> bool:
+    """Whether a read at ``read_ns`` of a file that ``stat`` showed as ``info`` can be vouched
+    for by that stat later (`RACY_NS`, `RACY_CTIME_NS`)."""
+    ctime_window = RACY_NS if info.st_ctime_ns % 1_000_000_000 == 0 else RACY_CTIME_NS
+    return (read_ns - info.st_mtime_ns >= RACY_NS
+            and read_ns - info.st_ctime_ns >= ctime_window)
+
+
 def _signature(info: os.stat_result) -> tuple[int, ...]:
     """What identifies a file's content to ``stat``: device, inode, size, mtime and ctime
     (ctime cannot be set back, so a rewrite that restores the mtime still shows)."""
@@ -439,9 +449,7 @@ def read_document_as(path: Path, rel: str) -> tuple[str | None, tuple[int, ...] 
                         "fix the file or pass another path") from None
     if len(data) > limit:  # it grew since the stat
         raise EditError(_too_large(rel, len(data), limit))
-    settled = (read_ns - info.st_mtime_ns >= RACY_NS
-               and read_ns - info.st_ctime_ns >= RACY_CTIME_NS)
-    read_as = (*_signature(info), read_ns) if settled else None
+    read_as = (*_signature(info), read_ns) if _settled(info, read_ns) else None
     try:
         # newline="" semantics: keep \r\n as is, servers and the CLIs see the same bytes.
         return data.decode("utf-8"), read_as

@@ -136,6 +136,21 @@ def _probe() -> tuple[str | None, str | None]:
     return bwrap, None
 
 
+@functools.cache
+def _working_prlimit(bwrap: str) -> str | None:
+    """``prlimit`` if it starts the sandbox here (a ``prlimit`` on PATH that is not
+    util-linux's, or fails, leaves the limits to `Sandbox.preexec`)."""
+    found = shutil.which("prlimit")
+    if found is None:
+        return None
+    try:
+        proc = subprocess.run(Sandbox(bwrap, prlimit=found).wrap(["/bin/true"], {}, "probe"),
+                              capture_output=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return found if proc.returncode == 0 else None
+
+
 def sandbox_for(mode: SandboxMode) -> Sandbox:
     """The sandbox for ``mode``: ``"off"`` none; ``"auto"`` bwrap if it works here, else none
     with a notice; ``"require"`` bwrap or `ServerStartError`."""
@@ -143,7 +158,7 @@ def sandbox_for(mode: SandboxMode) -> Sandbox:
         return Sandbox(None)
     bwrap, why = _probe()
     if bwrap is not None:
-        return Sandbox(bwrap, prlimit=shutil.which("prlimit"))
+        return Sandbox(bwrap, prlimit=_working_prlimit(bwrap))
     if mode == "require":
         raise ServerStartError("sandbox", f"{why}; sandbox='require' refuses to run without one "
                                "(use sandbox='auto' to run unsandboxed with a notice)")

@@ -175,16 +175,17 @@ class Workspace:
             shown = self._shown.get(doc.path)
             if shown == doc.version:
                 continue
-            self._shown[doc.path] = doc.version
             if doc.has_overlay:
                 change = self.shadow.show(doc.path, None if doc.deleted else doc.overlay)
             elif shown is None and not os.path.lexists(self.store.abspath(doc.path)):
                 # First seen here and gone from disk since it was read: the shadow keeps the
                 # state the store still describes until the store learns of the deletion
                 # (its rescan, or a verify of the path), which then says what it broke.
+                self._shown[doc.path] = doc.version
                 continue
             else:
                 change = self.shadow.restore(doc.path)
+            self._shown[doc.path] = doc.version  # not before: a write that failed is retried
             if change is not None:
                 changes.append(change)
         changes = self.shadow.take_new_folders() + changes

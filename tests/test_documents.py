@@ -442,6 +442,22 @@ def test_a_moved_ctime_alone_is_judged_by_the_shorter_window(root: Path, reads: 
     assert fresh.rescan() == ["pkg/m.py"] and fresh.get("pkg/m.py").read_as is None
 
 
+def test_a_ctime_on_a_whole_second_keeps_the_long_window() -> None:
+    # A file system that keeps whole seconds cannot tell two changes within one apart.
+    from types import SimpleNamespace
+
+    from lspfeedback._documents import RACY_NS, _settled  # pyright: ignore[reportPrivateUsage]
+
+    now = 1_000 * 10**9 + 500_000_000
+    old_mtime = now - 10 * RACY_NS
+    fine = SimpleNamespace(st_mtime_ns=old_mtime, st_ctime_ns=now - 200_000_000 - 1)
+    coarse = SimpleNamespace(st_mtime_ns=old_mtime, st_ctime_ns=now - 500_000_000)
+    assert _settled(fine, now)  # type: ignore[arg-type]
+    assert not _settled(coarse, now)  # type: ignore[arg-type]
+    assert _settled(coarse, coarse.st_ctime_ns + RACY_NS)  # type: ignore[arg-type]
+    assert not _settled(SimpleNamespace(st_mtime_ns=now - 1, st_ctime_ns=old_mtime + 1), now)  # type: ignore[arg-type]
+
+
 def test_an_unreadable_or_missing_file_is_always_looked_at(store: DocumentStore, root: Path,
                                                            reads: list[str],
                                                            monkeypatch: pytest.MonkeyPatch) -> None:

@@ -193,3 +193,28 @@ def test_unknown_server_name_lists_the_known_ones(shop: Path) -> None:
     with pytest.raises(Exception, match="known servers: .*pyright"):
         Verifier(shop, servers=["nope"])
     assert get("ruff").name == "ruff"
+
+
+def test_a_shadow_write_that_fails_is_retried_by_the_next_call(
+        shop: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A full disk while the overlay is written: the call fails with the error, and the next
+    # call writes the overlay again rather than believing the shadow shows it.
+    from lspfeedback import _shadow
+
+    real = _shadow.ShadowRoot.show
+    failures = [OSError(28, "No space left on device")]
+
+    def show(self: _shadow.ShadowRoot, rel: str, text: str | None) -> object:
+        if failures:
+            raise failures.pop()
+        return real(self, rel, text)
+
+    monkeypatch.setattr(_shadow.ShadowRoot, "show", show)
+    text = "import os\n"
+    with Verifier(shop, servers=["ruff"], timeout=TIMEOUT, replicas=1) as v:
+        with pytest.raises(OSError, match="No space left"):
+            v.verify({"shop/cart.py": text})
+        report = v.verify({"shop/cart.py": text})
+        shadow = v.engine._primary.shadow  # pyright: ignore[reportPrivateUsage]
+        assert shadow.path("shop/cart.py").read_text() == text
+    assert any(d.code == "F401" for d in report.diagnostics if d.path == "shop/cart.py")

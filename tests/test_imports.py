@@ -252,6 +252,7 @@ _PIECES = st.sampled_from([
     "import os", "from a import b", "from a import (b,\n c)", "    import x  # import y",
     "x = 1; import z", "s = 'import'", "from . import (\n", "important = 2", "c_import)",
     "import", "\timport\tq", ")", "from  a  import  b", "# import in a comment", "",
+    "from a import (b,", "import c); import d", "from important import x",
 ])
 
 

@@ -293,10 +293,10 @@ class LspClient:
                 pass
 
     def _handle(self, message: dict[str, Any]) -> None:
-        method = message.get("method")
-        if method is None:  # an answer to one of our requests
+        if "method" not in message:  # an answer to one of our requests
             self.requests.answer(message)
             return
+        method = message["method"]
         protocol = self._client.protocol
         # pyright wraps every check in work-done progress: a create request and three
         # ``$/progress``. Through pygls's converter and dispatch they took 0.4 ms of the
