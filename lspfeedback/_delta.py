@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import bisect
 import difflib
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
+from itertools import pairwise
 
 from lspfeedback._lsp.positions import split_lines
 from lspfeedback._report import Diagnostic
@@ -47,11 +48,9 @@ def line_maps(old_text: str, new_text: str) -> tuple[dict[int, int], dict[int, i
     replaced: dict[int, int] = {}
     for tag, i1, i2, j1, j2 in _opcodes(a, b):
         target = unchanged if tag == "equal" else replaced
-        for k in range(min(i2 - i1, j2 - j1)):
-            i, j = i1 + k + 1, j1 + k + 1
-            if swapped:
-                i, j = j, i
-            target[i] = j
+        size = min(i2 - i1, j2 - j1)
+        olds, news = range(i1 + 1, i1 + size + 1), range(j1 + 1, j1 + size + 1)
+        target.update(zip(news, olds) if swapped else zip(olds, news))
     return unchanged, replaced
 
 
@@ -117,11 +116,21 @@ def _align(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int,
     anchors = _anchors(a, b, alo, mid_a, blo, mid_b) if (
         (mid_a - alo) * (mid_b - blo) > SMALL_BLOCK) else []
     if anchors:
+        # Anchors with nothing between them, or the same lines between them on both sides
+        # (what most gaps are: blank lines, a repeated `return`), make one equal block; only
+        # a gap that differs, with lines on both sides, can hold a replaced block.
+        run_a, run_b = alo, blo
         for i, j in anchors:
-            _align(a, b, alo, i, blo, j, out)
-            out.append(("equal", i, i + 1, j, j + 1))
+            if i - alo != j - blo or a[alo:i] != b[blo:j]:
+                if alo > run_a:
+                    out.append(("equal", run_a, alo, run_b, blo))
+                if alo < i and blo < j:
+                    _align(a, b, alo, i, blo, j, out)
+                run_a, run_b = i, j
             alo, blo = i + 1, j + 1
-        _align(a, b, alo, mid_a, blo, mid_b, out)
+        out.append(("equal", run_a, alo, run_b, blo))
+        if alo < mid_a and blo < mid_b:
+            _align(a, b, alo, mid_a, blo, mid_b, out)
     elif alo < mid_a or blo < mid_b:
         matcher = difflib.SequenceMatcher(None, a[alo:mid_a], b[blo:mid_b], autojunk=False)
         for tag, i1, i2, j1, j2 in matcher.get_opcodes():
@@ -135,16 +144,12 @@ def _anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int,
              bhi: int) -> list[tuple[int, int]]:
     """Pairs ``(i, j)`` of lines unique on both sides, ``a[i] == b[j]``, increasing in both:
     the longest such chain (the first one found, for determinism)."""
-    count_a: dict[str, int] = {}
-    for i in range(alo, ahi):
-        count_a[a[i]] = count_a.get(a[i], 0) + 1
-    count_b: dict[str, int] = {}
-    where_b: dict[str, int] = {}
-    for j in range(blo, bhi):
-        count_b[b[j]] = count_b.get(b[j], 0) + 1
-        where_b[b[j]] = j
-    pairs = [(i, where_b[a[i]]) for i in range(alo, ahi)
-             if count_a[a[i]] == 1 and count_b.get(a[i]) == 1]
+    count_a, count_b = Counter(a[alo:ahi]), Counter(b[blo:bhi])
+    where_b = dict(zip(b[blo:bhi], range(blo, bhi)))
+    pairs = [(i, where_b[line]) for i, line in enumerate(a[alo:ahi], alo)
+             if count_a[line] == 1 and count_b.get(line) == 1]
+    if all(p[1] < q[1] for p, q in pairwise(pairs)):
+        return pairs  # nothing moved: the whole list is the one longest chain
     # Longest increasing subsequence of the j's (patience sorting), kept as back links.
     tops: list[int] = []  # tops[k]: the pair ending the best run of length k + 1 so far
     top_js: list[int] = []  # its j (increasing in k)

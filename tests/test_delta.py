@@ -382,3 +382,75 @@ def test_the_common_head_and_tail_are_counted_as_line_by_line(a: list[str],
         tail += 1
     assert _common_head(a, b, alo, ahi, blo, bhi) == head
     assert _common_tail(a, b, alo, ahi, blo, bhi) == tail
+
+
+def _gap_by_gap(a: list[str], b: list[str]) -> dict[int, int]:
+    """The anchored alignment without merging anything: every gap between two anchors
+    aligned on its own (what `_align` did before it merged equal gaps), as an old → new map
+    of the equal lines (1-based)."""
+    out: dict[int, int] = {}
+
+    def align(alo: int, ahi: int, blo: int, bhi: int) -> None:
+        head = _delta._common_head(a, b, alo, ahi, blo, bhi)  # pyright: ignore[reportPrivateUsage]
+        out.update((alo + k + 1, blo + k + 1) for k in range(head))
+        alo, blo = alo + head, blo + head
+        tail = _delta._common_tail(a, b, alo, ahi, blo, bhi)  # pyright: ignore[reportPrivateUsage]
+        out.update((ahi - k + 1, bhi - k + 1) for k in range(1, tail + 1))
+        ahi, bhi = ahi - tail, bhi - tail
+        anchors = _delta._anchors(a, b, alo, ahi, blo, bhi)  # pyright: ignore[reportPrivateUsage]
+        if not anchors:
+            import difflib
+            m = difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
+            for tag, i1, i2, j1, _ in m.get_opcodes():
+                if tag == "equal":
+                    out.update((alo + i1 + k + 1, blo + j1 + k + 1) for k in range(i2 - i1))
+            return
+        for i, j in anchors:
+            align(alo, i, blo, j)
+            out[i + 1] = j + 1
+            alo, blo = i + 1, j + 1
+        align(alo, ahi, blo, bhi)
+
+    align(0, len(a), 0, len(b))
+    return out
+
+
+def test_equal_gaps_between_anchors_make_one_block() -> None:
+    # A long module: unique lines between repeated ones (blank lines, the same `return`).
+    # Edited in two places, it is five blocks, not one per gap between unique lines (each
+    # gap was a recursion: most of what comparing a large file's diagnostics cost).
+    body = [f"def f{i}(x: int) -> int:\n    return x\n\n" for i in range(500)]
+    old = "".join(body) + "# edit 1\n"
+    new_body = list(body)
+    new_body[200] = "def f200(x: int) -> str:\n    return x\n\n"
+    new = "".join(new_body) + "# edit 2\n"
+    a, b = old.split("\n"), new.split("\n")
+    opcodes = _delta._opcodes(a, b)  # pyright: ignore[reportPrivateUsage]
+    assert len(opcodes) <= 8, opcodes
+    unchanged, replaced = line_maps(old, new)
+    assert set(replaced) == {601, 1501} and len(unchanged) == len(a) - 2
+    assert unchanged == _gap_by_gap(a, b)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(["", "a", "b", "x = 1", "    return x"]), max_size=40),
+       st.lists(st.sampled_from(["", "a", "z", "    return x"]), max_size=5), st.data())
+def test_merged_gaps_map_the_lines_gap_by_gap_alignment_maps(
+        lines: list[str], inserted: list[str], data: st.DataObject) -> None:
+    old_lines = [line if k % 2 else f"u{k}" for k, line in enumerate(lines)]
+    new_lines = list(old_lines)
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(new_lines)))
+        new_lines[at:at + data.draw(st.integers(0, 2))] = inserted
+    saved = _delta.SMALL_BLOCK
+    _delta.SMALL_BLOCK = 0  # anchors everywhere
+    try:
+        old, new = "\n".join(old_lines), "\n".join(new_lines)
+        unchanged, _ = line_maps(old, new)
+        old_lines, new_lines = old.split("\n"), new.split("\n")  # as line_maps splits
+        swapped = new_lines < old_lines  # line_maps aligns in one orientation only
+        a, b = (new_lines, old_lines) if swapped else (old_lines, new_lines)
+        expected = _gap_by_gap(a, b) if a != b else {}  # the same text: no maps at all
+        assert unchanged == ({j: i for i, j in expected.items()} if swapped else expected)
+    finally:
+        _delta.SMALL_BLOCK = saved
