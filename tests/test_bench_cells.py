@@ -200,10 +200,11 @@ def test_floor_cell_interleaves_raw_and_library_on_the_real_ruff_server(tmp_path
     synth.generate(tmp_path / "p", 30, seed=1)
     root = tmp_path / "p"
     steps: list[EditStep] = make_script(root, ["synth/core/money.py"], seed=1, count=1)
-    cell = asyncio.run(cells.floor_cell(root, "ruff", steps, rounds=2))
+    cell = asyncio.run(cells.floor_cell(root, "ruff", steps, rounds=cells.Rounds(2, 2)))
     s = cell["summary"]
     # The script (a mistake and its fix) twice over.
     assert cell["mode"] == "pull" and s["samples"] == 4 and s["raw_first"] == 2
+    assert cell["rounds"] == 2 and s["added_paired_by_path"]["synth/core/money.py"]["samples"] == 4
     # Three sides rotated: raw, the library without quick fixes, the library by default.
     assert [p["raw_first"] for p in cell["pairs"]] == [True, False, False, True]
     assert s["raw"]["n"] == s["library"]["n"] == s["default"]["n"] == 4 and s["unknown"] == 0
@@ -334,3 +335,27 @@ def test_the_cpu_clock_counts_this_threads_work_not_its_waits() -> None:
     sum(i * i for i in range(300_000))
     worked = clock.lap()
     assert worked > waited  # 50 ms asleep cost the thread less CPU than the loop
+
+
+def test_rounds_go_on_until_the_paired_interval_is_narrow_or_the_most() -> None:
+    rounds = cells.Rounds(least=2, most=4, width_ms=3.0)
+    steady = [2.0, 2.1, 1.9, 2.0] * 5
+    noisy = [-80.0, 60.0, 5.0, -30.0, 90.0] * 4
+    assert not rounds.enough(1, steady)  # below the least, however steady
+    assert rounds.enough(2, steady)
+    assert not rounds.enough(2, noisy) and not rounds.enough(3, noisy)
+    assert rounds.enough(4, noisy)  # the most, however noisy
+    with pytest.raises(ValueError, match="least <= most"):
+        cells.Rounds(least=3, most=2)
+
+
+def test_the_summary_gives_each_edited_file_its_own_paired_median() -> None:
+    def pair(step: int, path: str, raw: float, lib: float) -> cells.Pair:
+        return cells.Pair(step, "fix", path, raw, lib, True, 1, 1, "clean", 1)
+
+    pairs = [pair(1, "small.py", 20, 22), pair(2, "big.py", 300, 315),
+             pair(3, "small.py", 21, 23), pair(4, "big.py", 280, 299)]
+    by_path = cells.summarize_pairs(pairs)["added_paired_by_path"]
+    assert list(by_path) == ["small.py", "big.py"]
+    assert by_path["small.py"]["p50"] == 2.0 and by_path["big.py"]["p50"] == 17.0
+    assert by_path["big.py"]["samples"] == 2 and by_path["big.py"]["interval"] == (15.0, 19.0)

@@ -46,10 +46,36 @@ Progress = Callable[[str], None]
 FLOOR_SERVERS = ("pyright", "ruff", "ty", "pyrefly")
 MULTI_SERVERS = ("ty", "ruff")
 MULTI_IMPORTERS = 20
-FLOOR_ROUNDS = 3
-"""The floor cells run their edit script this many times over (every state still new): a
-server whose own time varies by tens of ms between edits (pyright) needs 60 pairs, not 20,
-before the median of a difference of a few ms is told from noise."""
+
+
+@dataclass(frozen=True)
+class Rounds:
+    """How many times over a floor cell runs its edit script (every state still new): at
+    least ``least``; then, round by round, until the paired difference's 95 % interval is at
+    most ``width_ms`` wide, or ``most`` rounds. A server whose own time varies by tens of ms
+    between edits (pyright: ±80 ms on a large module) needs hundreds of pairs before the
+    median of a difference of a few ms is told from noise; a steady one is done at ``least``.
+    Stopping on the interval's width, never on its value, leaves the median unbiased."""
+
+    least: int = 3
+    most: int = 15
+    width_ms: float = 3.0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.least <= self.most:
+            raise ValueError(f"rounds: need 1 <= least <= most, not {self.least}, {self.most}")
+
+    def enough(self, done: int, paired: Sequence[float]) -> bool:
+        """After ``done`` rounds with these paired differences: stop?"""
+        if done < self.least:
+            return False
+        if done >= self.most:
+            return True
+        bounds = median_interval(paired)
+        return bounds is not None and bounds[1] - bounds[0] <= self.width_ms
+
+
+FLOOR_ROUNDS = Rounds()
 
 
 def rotation(sides: Sequence[T], step: int) -> list[T]:
@@ -133,6 +159,11 @@ class _CpuClock:
         return round(spent, 3)
 
 
+def _paired(pairs: Sequence[Pair]) -> list[float]:
+    """Each answered step's own difference, library - raw (ms)."""
+    return [p.library_ms - p.raw_ms for p in pairs if p.status != "unknown"]
+
+
 def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
     """p50/p95 of each side, the added median, pulls per verify, and how the order went.
 
@@ -141,10 +172,12 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
     one), where the difference of the two medians can land between the clusters;
     ``added_paired_interval_ms`` its 95 % bootstrap interval. ``added_cpu_paired_p50_ms``:
     the same for the event loop's CPU time per side (`_CpuClock`), which the servers' own
-    variance does not reach."""
+    variance does not reach. ``added_paired_by_path``: the paired median and interval of
+    each edited file's steps alone (a module the server takes 300 ms on varies far more than
+    one it takes 20 ms on)."""
     raw = [p.raw_ms for p in pairs]
     lib = [p.library_ms for p in pairs if p.status != "unknown"]
-    paired = [p.library_ms - p.raw_ms for p in pairs if p.status != "unknown"]
+    paired = _paired(pairs)
     cpu = [p.library_cpu_ms - p.raw_cpu_ms for p in pairs if p.status != "unknown"
            and p.library_cpu_ms is not None and p.raw_cpu_ms is not None]
     raw_s, lib_s = stats(raw), stats(lib)
@@ -158,6 +191,11 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
         "added_paired_interval_ms": median_interval(paired),
         "added_cpu_paired_p50_ms": stats(cpu)["p50"],
         "added_cpu_paired_interval_ms": median_interval(cpu),
+        "added_paired_by_path": {
+            path: {"samples": len(mine), "p50": stats(mine)["p50"],
+                   "interval": median_interval(mine)}
+            for path in dict.fromkeys(p.path for p in pairs)
+            if (mine := _paired([p for p in pairs if p.path == path]))},
         "raw_pulls_per_edit": round(sum(rp) / len(rp), 2) if rp else None,
         "library_pulls_per_verify": round(sum(lp) / len(lp), 2) if lp else None,
         "raw_first": sum(p.raw_first for p in pairs),
@@ -170,10 +208,10 @@ def summarize_pairs(pairs: Sequence[Pair]) -> dict[str, Any]:
 
 async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
                      progress: Progress | None = None,
-                     rounds: int = FLOOR_ROUNDS) -> dict[str, Any]:
+                     rounds: Rounds = FLOOR_ROUNDS) -> dict[str, Any]:
     """The raw client and the library (one server, ``max_dependents=0``) on the same
-    single-file edits (``steps`` ``rounds`` times over), interleaved; the summary and every
-    pair.
+    single-file edits (``steps`` as many times over as ``rounds`` asks), interleaved; the
+    summary and every pair.
 
     The same work on both sides: the raw client pulls the state before the edit where the
     library needs it as a baseline (`RawClient.change` ``baseline``), and the library asks
@@ -181,7 +219,8 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
     default (quick fixes asked), shows what they cost."""
     say = progress or (lambda _: None)
     paths = list(dict.fromkeys(s.path for s in steps))
-    steps = unique_states(list(steps) * rounds, f"floor {server}")
+    per_round = len(steps)
+    steps = unique_states(list(steps) * rounds.most, f"floor {server}")
     pairs: list[Pair] = []
     async with contextlib.AsyncExitStack() as stack:
         v = await stack.enter_async_context(AsyncVerifier(
@@ -200,6 +239,8 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             await raw.change(path, text + "\n# warm-up\n")
             await raw.change(path, text)
         for index, step in enumerate(steps):
+            if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs)):
+                break
             order = rotation(("raw", "library", "default"), index)
             raw_ms = lib_ms = default_ms = raw_cpu = lib_cpu = 0.0
             raw_pulls: int | None = None
@@ -229,19 +270,22 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             say(f"floor {server} {index + 1}/{len(steps)}: raw {raw_ms:.0f} ms, "
                 f"library {lib_ms:.0f} ms, with quick fixes {default_ms:.0f} ms")
     return {"server": server, "mode": "pull" if raw.pull else "push",
+            "rounds": len(pairs) // max(per_round, 1),
             "summary": summarize_pairs(pairs), "pairs": [asdict(p) for p in pairs]}
 
 
 async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
                      servers: Sequence[str] = MULTI_SERVERS, importers: int = MULTI_IMPORTERS,
                      progress: Progress | None = None,
-                     rounds: int = FLOOR_ROUNDS) -> dict[str, Any]:
+                     rounds: Rounds = FLOOR_ROUNDS) -> dict[str, Any]:
     """An edit of ``path`` checked with its ``importers`` nearest importers: the library
     (``servers``, ``max_dependents=importers``, no quick fixes) against one raw client per
     server that pulls the same files after each change (and before it, where the library
     needs a baseline: see `floor_cell`)."""
     say = progress or (lambda _: None)
-    steps = unique_states([s for s in steps if s.path == path] * rounds, "multi")
+    steps = [s for s in steps if s.path == path]
+    per_round = len(steps)
+    steps = unique_states(steps * rounds.most, "multi")
     pairs: list[Pair] = []
     async with contextlib.AsyncExitStack() as stack:
         v = await stack.enter_async_context(AsyncVerifier(
@@ -261,6 +305,8 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
         for warm_text in (text + "\n# warm-up\n", text):
             await asyncio.gather(*(c.change(path, warm_text, files) for c in clients))
         for index, step in enumerate(steps):
+            if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs)):
+                break
             order = rotation(("raw", "library"), index)
             raw_ms = lib_ms = 0.0
             raw_pulls = 0
@@ -291,6 +337,7 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
             say(f"multi-file {'+'.join(servers)} {index + 1}/{len(steps)}: raw {raw_ms:.0f} ms, "
                 f"library {lib_ms:.0f} ms")
     return {"servers": "+".join(servers), "path": path, "files": len(files),
+            "rounds": len(pairs) // max(per_round, 1),
             "summary": summarize_pairs(pairs), "pairs": [asdict(p) for p in pairs]}
 
 

@@ -170,7 +170,8 @@ def catch_rows(doc: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 FLOOR_COLUMNS = ("workload", "server", "files per edit", "raw answers by", "samples", "raw p50",
                  "raw p95", "library p50", "library p95", "added p50", "added p50, paired",
-                 "paired, 95 % interval", "event loop CPU added, paired (95 %)",
+                 "paired, 95 % interval", "paired, by edited file",
+                 "event loop CPU added, paired (95 %)",
                  "with quick fixes p50", "raw pulls per edit", "library pulls per verify")
 
 
@@ -191,6 +192,7 @@ def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                         "-" if f.get("added_paired_p50_ms") is None
                         else f"{f['added_paired_p50_ms']:+.1f}",
                         _interval(f.get("added_paired_interval_ms")),
+                        _by_path(f.get("added_paired_by_path") or {}),
                         _with_interval(f.get("added_cpu_paired_p50_ms"),
                                        f.get("added_cpu_paired_interval_ms")),
                         _ms((f.get("default") or {}).get("p50")),
@@ -198,6 +200,15 @@ def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
                         _n(f["library_pulls_per_verify"]) if f["library_pulls_per_verify"] is not None
                         else "not counted"])
     return out
+
+
+def _by_path(by_path: Mapping[str, Mapping[str, Any]]) -> str:
+    """``name +m (lo to hi)`` per edited file, by its base name; ``-`` for one file (the
+    cell's own median says it)."""
+    if len(by_path) < 2:
+        return "-"
+    return "; ".join(f"{Path(path).name} {_with_interval(v.get('p50'), v.get('interval'))}"
+                     for path, v in by_path.items())
 
 
 def _interval(bounds: Sequence[float] | None) -> str:
@@ -606,8 +617,13 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "`added p50` is the library's p50 minus the raw client's; `added p50, paired` the "
              "median of each step's own difference, robust where the edits' times cluster "
              "apart (a small file and a large one), with its 95 % bootstrap interval "
-             "(2,000 resamples of the pairs). Each cell runs its edit script "
-             f"{FLOOR_ROUNDS} times over, every state still new. "
+             "(2,000 resamples of the pairs). Each cell runs its edit script at least "
+             f"{FLOOR_ROUNDS.least} times over, every state still new, then round by round "
+             f"until that interval is at most {FLOOR_ROUNDS.width_ms:g} ms wide or "
+             f"{FLOOR_ROUNDS.most} rounds (`cells.Rounds`: stopped on the interval's width, "
+             "never its value); `paired, by edited file`: the same median for each file's "
+             "steps alone (a server's time, and its variance, differ between a small module "
+             "and a large one). "
              "`event loop CPU added`: the same paired median for the CPU time this process's "
              "thread (the event loop both sides run on) spent during each side, the servers' "
              "processes excluded: the library's own work per verify, which the servers' "

@@ -144,7 +144,7 @@ class Bench:
                  floor: Sequence[str], cold: bool = True, candidates: int = 0,
                  daemon: bool = False, tiers: Sequence[Tier] = (), multi: bool = False,
                  corpus: int = 0, memory: bool = False, tiers_cold: bool = True,
-                 floor_rounds: int = cells.FLOOR_ROUNDS,
+                 floor_rounds: cells.Rounds = cells.FLOOR_ROUNDS,
                  progress: Progress | None = None) -> None:
         self.w = workload
         self.seed, self.pairs = seed, pairs
@@ -159,7 +159,7 @@ class Bench:
         """Run the tiers' cold CLIs beside them on every step."""
         self.multi = multi
         self.floor_rounds = floor_rounds
-        """Times the floor and multi-file cells run their script over (`cells.FLOOR_ROUNDS`)."""
+        """How many times over the floor and multi-file cells run their script (`cells.Rounds`)."""
         self.corpus = corpus
         self.memory = memory
         """Start-up, leaf edits and RSS with the library in a process of its own (the
