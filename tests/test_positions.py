@@ -63,6 +63,22 @@ def test_split_lines_breaks_on_lf_crlf_and_cr(text: str, lines: list[str]) -> No
     assert split_lines(text) == lines
 
 
+@given(st.text(st.sampled_from(["a", "é", "\n", "\r", "\u2028", " "]), max_size=40))
+def test_split_lines_are_the_lsp_breaks_with_or_without_a_carriage_return(text: str) -> None:
+    # A text without \r is split by str.split; with one, by the pattern: the same lines as
+    # a plain walk over the three LSP breaks, either way.
+    lines, line, i = [], "", 0
+    while i < len(text):
+        if text[i] in "\r\n":
+            lines.append(line)
+            line = ""
+            i += 2 if text[i:i + 2] == "\r\n" else 1
+        else:
+            line += text[i]
+            i += 1
+    assert split_lines(text) == [*lines, line]
+
+
 @pytest.mark.parametrize("char", ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"])
 def test_split_lines_ignores_breaks_that_only_str_splitlines_knows(char: str) -> None:
     text = f"a{char}b"
