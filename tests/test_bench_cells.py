@@ -200,14 +200,15 @@ def test_floor_cell_interleaves_raw_and_library_on_the_real_ruff_server(tmp_path
     synth.generate(tmp_path / "p", 30, seed=1)
     root = tmp_path / "p"
     steps: list[EditStep] = make_script(root, ["synth/core/money.py"], seed=1, count=1)
-    cell = asyncio.run(cells.floor_cell(root, "ruff", steps, rounds=cells.Rounds(2, 2)))
+    cell = asyncio.run(cells.floor_cell(root, "ruff", steps, rounds=cells.Rounds(3, 3)))
     s = cell["summary"]
-    # The script (a mistake and its fix) twice over.
-    assert cell["mode"] == "pull" and s["samples"] == 4 and s["raw_first"] == 2
-    assert cell["rounds"] == 2 and s["added_paired_by_path"]["synth/core/money.py"]["samples"] == 4
-    # Three sides rotated: raw, the library without quick fixes, the library by default.
-    assert [p["raw_first"] for p in cell["pairs"]] == [True, False, False, True]
-    assert s["raw"]["n"] == s["library"]["n"] == s["default"]["n"] == 4 and s["unknown"] == 0
+    # The script (a mistake and its fix) three times over.
+    assert cell["mode"] == "pull" and s["samples"] == 6 and s["raw_first"] == 2
+    assert cell["rounds"] == 3 and s["added_paired_by_path"]["synth/core/money.py"]["samples"] == 6
+    # Three sides rotated (raw, the library without quick fixes, the library by default):
+    # over the three rounds each step runs raw first once.
+    assert [p["raw_first"] for p in cell["pairs"]] == [True, False, False, False, False, True]
+    assert s["raw"]["n"] == s["library"]["n"] == s["default"]["n"] == 6 and s["unknown"] == 0
     assert all(p["default_ms"] > 0 for p in cell["pairs"])
     # One pull per edit: one file edited, so never a baseline to pull first, and no retries.
     assert s["raw_pulls_per_edit"] == 1
@@ -338,15 +339,32 @@ def test_the_cpu_clock_counts_this_threads_work_not_its_waits() -> None:
 
 
 def test_rounds_go_on_until_the_paired_interval_is_narrow_or_the_most() -> None:
-    rounds = cells.Rounds(least=2, most=4, width_ms=3.0)
+    rounds = cells.Rounds(least=2, most=5, width_ms=3.0)
     steady = [2.0, 2.1, 1.9, 2.0] * 5
     noisy = [-80.0, 60.0, 5.0, -30.0, 90.0] * 4
     assert not rounds.enough(1, steady)  # below the least, however steady
     assert rounds.enough(2, steady)
-    assert not rounds.enough(2, noisy) and not rounds.enough(3, noisy)
-    assert rounds.enough(4, noisy)  # the most, however noisy
+    assert not rounds.enough(3, steady, sides=2)  # an order not run as often as the other
+    assert rounds.enough(4, steady, sides=2)
+    assert not rounds.enough(2, noisy) and not rounds.enough(4, noisy)
+    assert rounds.enough(5, noisy, sides=2)  # the most, however noisy
     with pytest.raises(ValueError, match="least <= most"):
         cells.Rounds(least=3, most=2)
+
+
+@pytest.mark.parametrize(("sides", "per_round"), [(2, 2), (2, 20), (3, 2), (3, 20), (3, 21)])
+def test_every_step_runs_in_every_side_order_over_as_many_rounds_as_sides(
+        sides: int, per_round: int) -> None:
+    names = [f"side {k}" for k in range(sides)]
+    orders: dict[int, set[tuple[str, ...]]] = {}
+    for index in range(per_round * sides):
+        order = tuple(cells.round_order(names, index, per_round))
+        assert sorted(order) == names
+        orders.setdefault(index % per_round, set()).add(order)
+    assert all(len(seen) == sides for seen in orders.values())
+    # A plain rotation by index gives a step one order only when per_round is a multiple.
+    plain = {tuple(cells.rotation(names, i)) for i in range(0, per_round * sides, per_round)}
+    assert (len(plain) == 1) == (per_round % sides == 0)
 
 
 def test_the_summary_gives_each_edited_file_its_own_paired_median() -> None:

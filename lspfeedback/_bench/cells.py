@@ -51,26 +51,30 @@ MULTI_IMPORTERS = 20
 @dataclass(frozen=True)
 class Rounds:
     """How many times over a floor cell runs its edit script (every state still new): at
-    least ``least``; then, round by round, until the paired difference's 95 % interval is at
-    most ``width_ms`` wide, or ``most`` rounds. A server whose own time varies by tens of ms
-    between edits (pyright: ±80 ms on a large module) needs hundreds of pairs before the
-    median of a difference of a few ms is told from noise; a steady one is done at ``least``.
-    Stopping on the interval's width, never on its value, leaves the median unbiased."""
+    least ``least``; then on until the paired difference's 95 % interval is at most
+    ``width_ms`` wide, or ``most`` rounds. A server whose own time varies by hundreds of ms
+    between edits of one module (pyright: 156-579 ms on httpx's ``_models.py``) needs
+    hundreds of pairs before the median of a difference of a few ms is told from noise (and
+    may never get there: it then runs ``most``); a steady one is done at ``least``. Stopping
+    on the interval's width, never on its value, leaves the median unbiased; stopping only
+    after a multiple of the number of sides keeps every step's side order balanced (see
+    `round_order`), as ``least`` and ``most``, multiples of 2 and 3, do."""
 
-    least: int = 3
-    most: int = 15
+    least: int = 6
+    most: int = 18
     width_ms: float = 3.0
 
     def __post_init__(self) -> None:
         if not 1 <= self.least <= self.most:
             raise ValueError(f"rounds: need 1 <= least <= most, not {self.least}, {self.most}")
 
-    def enough(self, done: int, paired: Sequence[float]) -> bool:
-        """After ``done`` rounds with these paired differences: stop?"""
-        if done < self.least:
-            return False
+    def enough(self, done: int, paired: Sequence[float], sides: int = 1) -> bool:
+        """After ``done`` rounds with these paired differences, of a cell of ``sides`` sides:
+        stop? Before ``most``, only after a multiple of ``sides`` rounds."""
         if done >= self.most:
             return True
+        if done < self.least or done % sides:
+            return False
         bounds = median_interval(paired)
         return bounds is not None and bounds[1] - bounds[0] <= self.width_ms
 
@@ -83,6 +87,15 @@ def rotation(sides: Sequence[T], step: int) -> list[T]:
     side runs first, second, ... equally often."""
     n = len(sides)
     return [sides[(step + k) % n] for k in range(n)] if n else []
+
+
+def round_order(sides: Sequence[T], index: int, per_round: int) -> list[T]:
+    """The sides' order at ``index`` of a script of ``per_round`` steps run round after round:
+    step ``s`` of round ``r`` is rotated by ``s + r``, so within a round the sides take turns
+    first, and over ``len(sides)`` rounds every step has run in every position once (a plain
+    rotation by ``index`` gives a step the same order every round when ``per_round`` is a
+    multiple of the number of sides)."""
+    return rotation(sides, index % per_round + index // per_round)
 
 
 def unique_states(steps: Sequence[EditStep], tag: str) -> list[EditStep]:
@@ -239,9 +252,11 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             await raw.change(path, text + "\n# warm-up\n")
             await raw.change(path, text)
         for index, step in enumerate(steps):
-            if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs)):
+            sides = ("raw", "library", "default")
+            if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs),
+                                                        len(sides)):
                 break
-            order = rotation(("raw", "library", "default"), index)
+            order = round_order(sides, index, per_round)
             raw_ms = lib_ms = default_ms = raw_cpu = lib_cpu = 0.0
             raw_pulls: int | None = None
             lib_pulls: int | None = None
@@ -267,7 +282,7 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             pairs.append(Pair(index + 1, step.kind, step.path, raw_ms, lib_ms,
                               order[0] == "raw", raw_pulls, lib_pulls, report.status,
                               len(report.checked_files), default_ms, raw_cpu, lib_cpu))
-            say(f"floor {server} {index + 1}/{len(steps)}: raw {raw_ms:.0f} ms, "
+            say(f"floor {server} {index + 1} (of up to {len(steps)}): raw {raw_ms:.0f} ms, "
                 f"library {lib_ms:.0f} ms, with quick fixes {default_ms:.0f} ms")
     return {"server": server, "mode": "pull" if raw.pull else "push",
             "rounds": len(pairs) // max(per_round, 1),
@@ -305,9 +320,11 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
         for warm_text in (text + "\n# warm-up\n", text):
             await asyncio.gather(*(c.change(path, warm_text, files) for c in clients))
         for index, step in enumerate(steps):
-            if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs)):
+            sides = ("raw", "library")
+            if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs),
+                                                        len(sides)):
                 break
-            order = rotation(("raw", "library"), index)
+            order = round_order(sides, index, per_round)
             raw_ms = lib_ms = 0.0
             raw_pulls = 0
             lib_pulls: int | None = None
@@ -334,7 +351,8 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
             pairs.append(Pair(index + 1, step.kind, path, raw_ms, lib_ms, order[0] == "raw",
                               raw_pulls, lib_pulls, report.status, len(report.checked_files),
                               raw_cpu_ms=raw_cpu, library_cpu_ms=lib_cpu))
-            say(f"multi-file {'+'.join(servers)} {index + 1}/{len(steps)}: raw {raw_ms:.0f} ms, "
+            say(f"multi-file {'+'.join(servers)} {index + 1} (of up to {len(steps)}): "
+                f"raw {raw_ms:.0f} ms, "
                 f"library {lib_ms:.0f} ms")
     return {"servers": "+".join(servers), "path": path, "files": len(files),
             "rounds": len(pairs) // max(per_round, 1),

@@ -92,7 +92,8 @@ def plan(args: argparse.Namespace) -> list[tuple[workloads.Workload, dict[str, A
     if args.quick:
         w = workloads.synthetic(100, args.seed)
         return [(w, {"pairs": args.pairs or QUICK_PAIRS, "backends": args.backends or [],
-                     "floor": ["ruff", "ty"], "floor_rounds": Rounds(1, 1), "tiers": TIERS, "multi": True,
+                     "floor": ["ruff", "ty"], "floor_rounds": Rounds(1, 1), "tiers": TIERS,
+                     "multi": True,
                      "candidates": 1, "daemon": True, "corpus": 1, "memory": True})]
     roots = args.root or []
     projects = args.project or ([] if roots else list(workloads.DEFAULT_PROJECTS))

@@ -202,6 +202,18 @@ def floor_rows(doc: Mapping[str, Any]) -> list[list[str]]:
     return out
 
 
+def rounds_text(doc: Mapping[str, Any]) -> str:
+    """``server N`` for every floor and multi-file cell of the run: the rounds it ran."""
+    out = []
+    for w in doc["workloads"].values():
+        cells = w.get("cells", {})
+        out += [f"{server} {cell.get('rounds', '-')}" for server, cell in
+                cells.get("floor", {}).items()]
+        if "multi" in cells:
+            out.append(f"{cells['multi']['servers']} {cells['multi'].get('rounds', '-')}")
+    return ", ".join(out) or "-"
+
+
 def _by_path(by_path: Mapping[str, Mapping[str, Any]]) -> str:
     """``name +m (lo to hi)`` per edited file, by its base name; ``-`` for one file (the
     cell's own median says it)."""
@@ -617,13 +629,15 @@ def markdown(doc: Mapping[str, Any], plot_name: str | None) -> str:
              "`added p50` is the library's p50 minus the raw client's; `added p50, paired` the "
              "median of each step's own difference, robust where the edits' times cluster "
              "apart (a small file and a large one), with its 95 % bootstrap interval "
-             "(2,000 resamples of the pairs). Each cell runs its edit script at least "
-             f"{FLOOR_ROUNDS.least} times over, every state still new, then round by round "
-             f"until that interval is at most {FLOOR_ROUNDS.width_ms:g} ms wide or "
-             f"{FLOOR_ROUNDS.most} rounds (`cells.Rounds`: stopped on the interval's width, "
-             "never its value); `paired, by edited file`: the same median for each file's "
-             "steps alone (a server's time, and its variance, differ between a small module "
-             "and a large one). "
+             "(2,000 resamples of the pairs). Each cell runs its edit script round after "
+             "round, every state still new, until that interval is narrow enough or a most "
+             f"is reached (`cells.Rounds`, by default at least {FLOOR_ROUNDS.least} and at "
+             f"most {FLOOR_ROUNDS.most} rounds, narrow: {FLOOR_ROUNDS.width_ms:g} ms; "
+             "stopped on the interval's width, never its value, and only when every step "
+             f"has run in every side order equally often); rounds run here: {rounds_text(doc)}. "
+             "`paired, by edited file`: the same median for each file's steps alone (a "
+             "server's time, and its variance, differ between a small module and a large "
+             "one). "
              "`event loop CPU added`: the same paired median for the CPU time this process's "
              "thread (the event loop both sides run on) spent during each side, the servers' "
              "processes excluded: the library's own work per verify, which the servers' "
