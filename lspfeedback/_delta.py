@@ -132,12 +132,18 @@ def _align(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int,
         if alo < mid_a and blo < mid_b:
             _align(a, b, alo, mid_a, blo, mid_b, out)
     elif alo < mid_a or blo < mid_b:
-        matcher = difflib.SequenceMatcher(None, a[alo:mid_a], b[blo:mid_b], autojunk=False)
-        for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-            if tag in ("equal", "replace"):
-                out.append((tag, alo + i1, alo + i2, blo + j1, blo + j2))
+        _by_difflib(a, b, alo, mid_a, blo, mid_b, out)
     if tail:
         out.append(("equal", mid_a, ahi, mid_b, bhi))
+
+
+def _by_difflib(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int,
+                out: list[_Opcode]) -> None:
+    """difflib's equal and replaced blocks of a block small enough for it."""
+    matcher = difflib.SequenceMatcher(None, a[alo:ahi], b[blo:bhi], autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("equal", "replace"):
+            out.append((tag, alo + i1, alo + i2, blo + j1, blo + j2))
 
 
 def _anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int,
@@ -150,7 +156,12 @@ def _anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int,
              if count_a[line] == 1 and count_b.get(line) == 1]
     if all(p[1] < q[1] for p, q in pairwise(pairs)):
         return pairs  # nothing moved: the whole list is the one longest chain
-    # Longest increasing subsequence of the j's (patience sorting), kept as back links.
+    return _longest_chain(pairs)
+
+
+def _longest_chain(pairs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The longest run of ``pairs`` (in their order) whose j's increase: patience sorting,
+    the first such run found."""
     tops: list[int] = []  # tops[k]: the pair ending the best run of length k + 1 so far
     top_js: list[int] = []  # its j (increasing in k)
     back: list[int] = []

@@ -389,8 +389,6 @@ def _old_line_maps(old_text: str, new_text: str) -> tuple[dict[int, int], dict[i
     """`line_maps` as it was before equal gaps were merged (6d3b388): every gap between two
     anchors aligned on its own, the anchors by the same patience chain. The reference the
     merged alignment must equal, map for map."""
-    import bisect
-    import difflib
 
     def anchors(a: list[str], b: list[str], alo: int, ahi: int, blo: int,
                 bhi: int) -> list[tuple[int, int]]:
@@ -404,23 +402,7 @@ def _old_line_maps(old_text: str, new_text: str) -> tuple[dict[int, int], dict[i
             where_b[b[j]] = j
         pairs = [(i, where_b[a[i]]) for i in range(alo, ahi)
                  if count_a[a[i]] == 1 and count_b.get(a[i]) == 1]
-        tops: list[int] = []
-        top_js: list[int] = []
-        back: list[int] = []
-        for n, (_, j) in enumerate(pairs):
-            k = bisect.bisect_left(top_js, j)
-            back.append(tops[k - 1] if k else -1)
-            if k == len(tops):
-                tops.append(n)
-                top_js.append(j)
-            else:
-                tops[k], top_js[k] = n, j
-        chain: list[tuple[int, int]] = []
-        n = tops[-1] if tops else -1
-        while n >= 0:
-            chain.append(pairs[n])
-            n = back[n]
-        return chain[::-1]
+        return _delta._longest_chain(pairs)  # pyright: ignore[reportPrivateUsage]
 
     def align(a: list[str], b: list[str], alo: int, ahi: int, blo: int, bhi: int,
               out: list[tuple[str, int, int, int, int]]) -> None:
@@ -443,10 +425,7 @@ def _old_line_maps(old_text: str, new_text: str) -> tuple[dict[int, int], dict[i
                 alo, blo = i + 1, j + 1
             align(a, b, alo, mid_a, blo, mid_b, out)
         elif alo < mid_a or blo < mid_b:
-            m = difflib.SequenceMatcher(None, a[alo:mid_a], b[blo:mid_b], autojunk=False)
-            for tag, i1, i2, j1, j2 in m.get_opcodes():
-                if tag in ("equal", "replace"):
-                    out.append((tag, alo + i1, alo + i2, blo + j1, blo + j2))
+            _delta._by_difflib(a, b, alo, mid_a, blo, mid_b, out)  # pyright: ignore[reportPrivateUsage]
         if tail:
             out.append(("equal", mid_a, ahi, mid_b, bhi))
 
