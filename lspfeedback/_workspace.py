@@ -258,11 +258,7 @@ class Workspace:
         await self.ensure_shadow()
         sessions = ([self.session_for(n) for n in servers] if servers is not None
                     else list(self.sessions.values()))
-        if len(sessions) == 1:  # no task to start: the step's messages leave a turn sooner
-            await self._check_one(sessions[0], targets, deadline, check)
-        else:
-            await asyncio.gather(*(self._check_one(s, targets, deadline, check)
-                                   for s in sessions))
+        await asyncio.gather(*(self._check_one(s, targets, deadline, check) for s in sessions))
         return check
 
     async def _check_one(self, session: ServerSession, targets: list[str], deadline: Deadline,
@@ -352,10 +348,7 @@ def _its_files(session: ServerSession, targets: list[str]) -> list[str]:
 async def _all(work: Iterable[Coroutine[Any, Any, FileResult]]) -> list[FileResult]:
     """Every result, or the first error once every wait has ended (each ends by the same
     deadline, or at once when the server dies): no wait is left running behind the call."""
-    waits = list(work)
-    if len(waits) == 1:  # awaited here, not in a task: its pull is written this turn
-        return [await waits[0]]
-    results = await asyncio.gather(*waits, return_exceptions=True)
+    results = await asyncio.gather(*work, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             raise result
