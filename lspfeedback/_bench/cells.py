@@ -26,7 +26,7 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -96,6 +96,19 @@ def round_order(sides: Sequence[T], index: int, per_round: int) -> list[T]:
     rotation by ``index`` gives a step the same order every round when ``per_round`` is a
     multiple of the number of sides)."""
     return rotation(sides, index % per_round + index // per_round)
+
+
+def _scheduled(script: Sequence[EditStep], rounds: Rounds, tag: str, sides: Sequence[T],
+              pairs: Sequence[Pair]) -> Iterator[tuple[int, EditStep, list[T]]]:
+    """``(index, step, side order)`` for each step to run: ``script`` round after round, every
+    state new (`unique_states`), each step's sides in `round_order`, until ``rounds`` has
+    enough of ``pairs`` (the cell's pairs so far, which the caller appends to)."""
+    per_round = len(script)
+    for index, step in enumerate(unique_states(list(script) * rounds.most, tag)):
+        if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs),
+                                                    len(sides)):
+            return
+        yield index, step, round_order(sides, index, per_round)
 
 
 def unique_states(steps: Sequence[EditStep], tag: str) -> list[EditStep]:
@@ -232,8 +245,6 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
     default (quick fixes asked), shows what they cost."""
     say = progress or (lambda _: None)
     paths = list(dict.fromkeys(s.path for s in steps))
-    per_round = len(steps)
-    steps = unique_states(list(steps) * rounds.most, f"floor {server}")
     pairs: list[Pair] = []
     async with contextlib.AsyncExitStack() as stack:
         v = await stack.enter_async_context(AsyncVerifier(
@@ -251,12 +262,9 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             text = (work / path).read_bytes().decode("utf-8")
             await raw.change(path, text + "\n# warm-up\n")
             await raw.change(path, text)
-        for index, step in enumerate(steps):
-            sides = ("raw", "library", "default")
-            if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs),
-                                                        len(sides)):
-                break
-            order = round_order(sides, index, per_round)
+        most = len(steps) * rounds.most
+        for index, step, order in _scheduled(steps, rounds, f"floor {server}",
+                                            ("raw", "library", "default"), pairs):
             raw_ms = lib_ms = default_ms = raw_cpu = lib_cpu = 0.0
             raw_pulls: int | None = None
             lib_pulls: int | None = None
@@ -282,10 +290,10 @@ async def floor_cell(work: Path, server: str, steps: Sequence[EditStep],
             pairs.append(Pair(index + 1, step.kind, step.path, raw_ms, lib_ms,
                               order[0] == "raw", raw_pulls, lib_pulls, report.status,
                               len(report.checked_files), default_ms, raw_cpu, lib_cpu))
-            say(f"floor {server} {index + 1} (of up to {len(steps)}): raw {raw_ms:.0f} ms, "
+            say(f"floor {server} {index + 1} (of up to {most}): raw {raw_ms:.0f} ms, "
                 f"library {lib_ms:.0f} ms, with quick fixes {default_ms:.0f} ms")
     return {"server": server, "mode": "pull" if raw.pull else "push",
-            "rounds": len(pairs) // max(per_round, 1),
+            "rounds": len(pairs) // max(len(steps), 1),
             "summary": summarize_pairs(pairs), "pairs": [asdict(p) for p in pairs]}
 
 
@@ -299,8 +307,6 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
     needs a baseline: see `floor_cell`)."""
     say = progress or (lambda _: None)
     steps = [s for s in steps if s.path == path]
-    per_round = len(steps)
-    steps = unique_states(steps * rounds.most, "multi")
     pairs: list[Pair] = []
     async with contextlib.AsyncExitStack() as stack:
         v = await stack.enter_async_context(AsyncVerifier(
@@ -319,12 +325,8 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
         await asyncio.gather(*(c.start() for c in clients))
         for warm_text in (text + "\n# warm-up\n", text):
             await asyncio.gather(*(c.change(path, warm_text, files) for c in clients))
-        for index, step in enumerate(steps):
-            sides = ("raw", "library")
-            if index % per_round == 0 and rounds.enough(index // per_round, _paired(pairs),
-                                                        len(sides)):
-                break
-            order = round_order(sides, index, per_round)
+        most = len(steps) * rounds.most
+        for index, step, order in _scheduled(steps, rounds, "multi", ("raw", "library"), pairs):
             raw_ms = lib_ms = 0.0
             raw_pulls = 0
             lib_pulls: int | None = None
@@ -351,11 +353,10 @@ async def multi_cell(work: Path, path: str, steps: Sequence[EditStep],
             pairs.append(Pair(index + 1, step.kind, path, raw_ms, lib_ms, order[0] == "raw",
                               raw_pulls, lib_pulls, report.status, len(report.checked_files),
                               raw_cpu_ms=raw_cpu, library_cpu_ms=lib_cpu))
-            say(f"multi-file {'+'.join(servers)} {index + 1} (of up to {len(steps)}): "
-                f"raw {raw_ms:.0f} ms, "
-                f"library {lib_ms:.0f} ms")
+            say(f"multi-file {'+'.join(servers)} {index + 1} (of up to {most}): "
+                f"raw {raw_ms:.0f} ms, library {lib_ms:.0f} ms")
     return {"servers": "+".join(servers), "path": path, "files": len(files),
-            "rounds": len(pairs) // max(per_round, 1),
+            "rounds": len(pairs) // max(len(steps), 1),
             "summary": summarize_pairs(pairs), "pairs": [asdict(p) for p in pairs]}
 
 
