@@ -245,6 +245,8 @@ def compare(
 def _compare_file(before: list[Diagnostic], after: list[Diagnostic], old_text: str,
                   new_text: str) -> tuple[list[Diagnostic], list[Diagnostic]]:
     """``(introduced, resolved)`` for one file: the passes of the module's docstring."""
+    if old_text == new_text and before == after:
+        return [], []  # what the identity pass would find: most importers, on most edits
     if old_text == new_text:
         # Identity: same line and column (the column tells copies on one line apart).
         before, after = _match(before, after, lambda o: (_key(o), o.line, o.column),

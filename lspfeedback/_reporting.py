@@ -52,8 +52,8 @@ def assemble(ws: Workspace, plan: Plan, old_texts: Mapping[str, str], before: Ch
     old = {rel: old_texts.get(rel, new_texts[rel]) for rel in targets}
     current = after.diagnostics()
     one_sided = frozenset(u.server for u in [*before.unknown, *after.unknown])
-    introduced, resolved = compare(before.diagnostics(one_sided), after.diagnostics(one_sided),
-                                   old, new_texts)
+    compared = after.diagnostics(one_sided) if one_sided else current
+    introduced, resolved = compare(before.diagnostics(one_sided), compared, old, new_texts)
     if verdict is None:
         verdict = Verdict(list(after.unknown) + [
             Unknown(u.server, f"baseline: {u.reason}") for u in before.unknown])

@@ -170,3 +170,90 @@ def test_a_created_module_and_its_importer_through_both_tiers_as_verify_answers(
     assert [(d.path, d.source) for d in final.introduced if d.severity == "error"] == [
         ("shop/cart.py", "pyright")]
     assert any(d.path == "shop/cart.py" for d in preview.introduced)
+
+
+def test_the_fast_tier_checks_what_it_holds_ahead_so_the_next_baseline_is_cached(
+        shop: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While pyright checks an edit, ty checks the documents it holds in the edited state:
+    the next call's baseline (that state) is then answered from the cache, and its preview
+    is the one a fresh baseline gives."""
+    from lspfeedback import _progressive
+    from lspfeedback._deadline import Deadline
+
+    twin = tmp_path / "twin" / "shop"
+    shutil.copytree(shop, twin)
+    cart = (shop / "shop/cart.py").read_text()
+
+    async def run(root: Path, ahead: bool) -> tuple[Report, int, int]:
+        async with AsyncVerifier(root, timeout=TIMEOUT) as v:
+            ws = v._primary  # pyright: ignore[reportPrivateUsage]
+            pricing = (root / PRICING).read_text()
+            async for _ in v.verify_progressive({PRICING: pricing + "\n# one\n"}):
+                pass  # ty now holds pricing.py and its importers
+            async for _ in v.verify_progressive({"shop/cart.py": cart + "\n# two\n"}):
+                pass  # a new state: pricing.py's targets are not cached in it
+            ty = ws.session_for("ty")
+            if ahead:  # completed here: in the call it races pyright's check
+                tiers = _progressive.Tiers(("ruff", "ty"), ("pyright",), {"pyright": ("ty",)})
+                await _progressive.baselines_ahead(ws, tiers, Deadline(TIMEOUT))
+                key = ws.store.state_key()
+                assert all("ty" in ws.cached_servers([rel], key) for rel in ty.held_paths())
+            pulls = ty.pulls
+            stream = v.verify_progressive(_breaking_edit(root))
+            preview = await anext(stream)
+            pulled = ty.pulls - pulls  # at the preview: the later race does not count
+            await stream.aclose()
+            return preview, pulled, len(preview.checked_files)
+
+    monkeypatch.setattr(_progressive, "baselines_ahead", _nothing_ahead)
+    fresh, fresh_pulls, files = asyncio.run(run(twin, ahead=False))
+    monkeypatch.undo()
+    cached, cached_pulls, _ = asyncio.run(run(shop, ahead=True))
+    # Without the checks ahead, ty pulls pricing.py's targets twice (the baseline, the edit);
+    # with them once: the baseline came from the cache.
+    assert fresh_pulls > files and cached_pulls == files
+    assert _facts(cached) == _facts(fresh)
+    assert [(d.path, d.source) for d in cached.introduced] == [("shop/cart.py", "ty")]
+
+
+async def _nothing_ahead(*_: object) -> None:
+    return None
+
+
+def test_work_ahead_never_outlives_the_check_it_runs_beside() -> None:
+    from lspfeedback._progressive import while_checking
+    from lspfeedback._workspace import Check
+
+    async def run() -> None:
+        done = Check(timings_ms={"pyright": 1.0})
+        never = asyncio.Event()
+        events: list[str] = []
+
+        async def slow_ahead() -> None:
+            try:
+                await never.wait()
+            except asyncio.CancelledError:
+                events.append("cancelled")
+                raise
+
+        async def quick_ahead() -> None:
+            events.append("ahead done")
+
+        async def check() -> Check:
+            await asyncio.sleep(0)
+            return done
+
+        # Still running when the check ends: cancelled, and over before the call returns.
+        assert await while_checking(check(), slow_ahead()) is done
+        assert events == ["cancelled"]
+        # Done first: the check's answer all the same.
+        assert await while_checking(check(), quick_ahead()) is done
+        assert events == ["cancelled", "ahead done"]
+
+        async def broken_ahead() -> None:
+            raise KeyError("a fault of the library's own")
+
+        with pytest.raises(KeyError):
+            await while_checking(check(), broken_ahead())
+
+    asyncio.run(run())
