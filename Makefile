@@ -32,7 +32,7 @@ demo: $(DEMO_STAMP)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-# The full benchmark (about 20-25 minutes on 2 cores): writes docs/benchmarks.{md,json,png}.
+# The full benchmark (41-49 minutes on 2 cores in the runs of 2026-12-01 and -02): writes docs/benchmarks.{md,json,png}.
 # It keeps the sections other commands write (fidelity, loop, TypeScript, chaos, check-wall,
 # fleet): the loop section alone takes ~26 minutes (`lspfeedback bench --only loop`).
 bench: $(STAMP)

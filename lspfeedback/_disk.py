@@ -20,7 +20,7 @@ from lspfeedback._failover import account, lineup_of
 from lspfeedback._fixes import with_fixes
 from lspfeedback._imports import ImportGraphs, Plan
 from lspfeedback._replicas import ReplicaPool
-from lspfeedback._report import Diagnostic, Report
+from lspfeedback._report import Diagnostic, Report, in_order
 from lspfeedback._reporting import assemble
 from lspfeedback._workspace import Check, Workspace
 
@@ -74,7 +74,7 @@ class DiskSync:
         introduced, _ = compare(ws.cached_diagnostics(checkable, key, both),
                                 now.diagnostics(frozenset(now.results) - both),
                                 old_texts, {rel: ws.store.get(rel).text for rel in checkable})
-        return External(tuple(changed), tuple(sorted(introduced)))
+        return External(tuple(changed), tuple(sorted(introduced, key=in_order)))
 
     def written(self, ws: Workspace, rels: list[str]) -> None:
         """``ws`` wrote ``rels`` to disk itself."""

@@ -133,11 +133,17 @@ async def baselines_ahead(ws: Workspace, tiers: Tiers, deadline: Deadline) -> No
     The baseline is the preview's own cost: on django an edit of a module with 100 importers
     is preceded by an edit elsewhere, and ty checks the importers in that state first, tens
     of ms on the preview's path (docs/servers.md). A file-local server (a linter) is left
-    out: its results for other files keep their cache keys across an edit."""
-    names = [n for n in tiers.fast if not ws.session_for(n).spec.file_local]
+    out: its results for other files keep their cache keys across an edit, and so is a
+    server not running (work ahead never starts one)."""
+    running = {s.name for s in ws.running()}
+    names = [n for n in tiers.fast
+             if n in running and not ws.session_for(n).spec.file_local]
     held = list(dict.fromkeys(p for n in names for p in ws.session_for(n).held_paths()))
     if names and held:
-        await ws.check(held, deadline, names)  # its check is only for the cache
+        # Its check is only for the cache. A second past the call's deadline: it is
+        # cancelled with the thorough check, never timed out, so a slow answer here never
+        # counts against the server (`Supervisor.missed_deadline`).
+        await ws.check(held, Deadline(deadline.remaining() + 1.0), names)
 
 
 async def while_checking(check: Awaitable[Check], ahead: Awaitable[None]) -> Check:
