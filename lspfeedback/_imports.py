@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 from lsprotocol import types
 
 from lspfeedback._deadline import Deadline
+from lspfeedback._lsp.writer import batch_of
 from lspfeedback._sandbox import Sandbox
 
 if TYPE_CHECKING:
@@ -221,6 +222,9 @@ class ImportGraph:
     async def _refresh_dirty(self, reading: list[str]) -> None:
         """Read the edges of the changed files until none is left (``reading``: the batch
         under way). A batch that fails is put back, and the loop ends (`error` says why)."""
+        # Spawning ruff blocks the event loop for 2-6 ms: not before the messages of the
+        # step that noted the change (its didChange and pulls) have left (docs/servers.md).
+        await batch_of(asyncio.get_running_loop()).step_written()
         while self._dirty:
             batch = [rel for rel in sorted(self._dirty) if self._imports_changed(rel)]
             self._dirty.clear()

@@ -391,3 +391,43 @@ def test_the_writers_of_one_loop_flush_in_the_same_turn() -> None:
         return order
 
     assert asyncio.run(run()) == ["ty:a", "ruff:b"]
+
+
+def test_background_work_waits_for_the_messages_of_the_step_that_started_it() -> None:
+    """`WriteBatch.step_written`: a task started before a check writes (the import graph's
+    background read, whose ruff spawn blocks the loop) goes on only after the check's
+    messages have left; with nothing written it goes on after its few turns."""
+    from lspfeedback._lsp import writer as writer_module
+
+    async def run() -> list[str]:
+        loop = asyncio.get_running_loop()
+        order: list[str] = []
+
+        class Pipe:
+            def write(self, data: bytes) -> None:
+                order.append(f"written {data.decode()}")
+
+            def close(self) -> None:
+                pass
+
+        w = writer_module.BatchedWriter(Pipe(), loop)
+        batch = writer_module.batch_of(loop)
+
+        async def background() -> None:
+            await batch.step_written()
+            order.append("background")
+
+        task = asyncio.ensure_future(background())  # started first, as on a shadow change
+
+        async def check() -> None:  # the check's tasks run a turn later
+            w.write(b"change;")
+            await asyncio.sleep(0)
+            w.write(b"pull;")
+
+        await asyncio.gather(check())
+        await task
+        # Nothing held: it does not wait for writes that never come.
+        await asyncio.wait_for(batch.step_written(), 1.0)
+        return order
+
+    assert asyncio.run(run()) == ["written change;pull;", "background"]
