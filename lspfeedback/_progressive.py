@@ -135,15 +135,14 @@ async def baselines_ahead(ws: Workspace, tiers: Tiers, deadline: Deadline) -> No
     of ms on the preview's path (docs/servers.md). A file-local server (a linter) is left
     out: its results for other files keep their cache keys across an edit, and so is a
     server not running (work ahead never starts one)."""
-    running = {s.name for s in ws.running()}
-    names = [n for n in tiers.fast
-             if n in running and not ws.session_for(n).spec.file_local]
-    held = list(dict.fromkeys(p for n in names for p in ws.session_for(n).held_paths()))
-    if names and held:
-        # Its check is only for the cache. A second past the call's deadline: it is
-        # cancelled with the thorough check, never timed out, so a slow answer here never
-        # counts against the server (`Supervisor.missed_deadline`).
-        await ws.check(held, Deadline(deadline.remaining() + 1.0), names)
+    sessions = [s for s in ws.running() if s.name in tiers.fast and not s.spec.file_local]
+    # Its checks are only for the cache, each server of what it holds (none is made to open
+    # another's files). A second past the call's deadline: they are cancelled with the
+    # thorough check, never timed out, so a slow answer here never counts against the
+    # server (`Supervisor.missed_deadline`).
+    ahead = Deadline(deadline.remaining() + 1.0)
+    await asyncio.gather(*(ws.check(s.held_paths(), ahead, [s.name]) for s in sessions
+                           if s.held_paths()))
 
 
 async def while_checking(check: Awaitable[Check], ahead: Awaitable[None]) -> Check:

@@ -49,25 +49,20 @@ class WriteBatch:
         self._turns = 0
         self._flushed: asyncio.Future[None] | None = None
 
-    async def quiet(self) -> None:
-        """Return once what is held now has been written (at once when nothing is):
-        background work started in a step (a subprocess spawn blocks the loop for ms) waits
-        until the step's messages have left. One batch only: a stream of writes that never
-        pauses does not keep it waiting."""
-        if self._scheduled:
-            if self._flushed is None or self._flushed.done():
-                self._flushed = self._loop.create_future()
-            await asyncio.shield(self._flushed)
-
     async def step_written(self, turns: int = 2) -> None:
-        """Return once the messages of the current step have been written. Their tasks may
-        first run a turn or two later, so up to ``turns`` turns are given to them to start
-        writing (then, with nothing written, it returns)."""
+        """Return once the messages of the current step have been written: background work
+        started in a step (a subprocess spawn blocks the loop for ms) waits until they have
+        left. Their tasks may first run a turn or two later, so up to ``turns`` turns are
+        given to them to start writing (with nothing written then, it returns). One batch
+        only: a stream of writes that never pauses does not keep it waiting."""
         for _ in range(turns):
             if self._scheduled:
                 break
             await asyncio.sleep(0)  # one turn of the loop, not a wait for time
-        await self.quiet()
+        if self._scheduled:
+            if self._flushed is None or self._flushed.done():
+                self._flushed = self._loop.create_future()
+            await asyncio.shield(self._flushed)
 
     def wrote(self, writer: BatchedWriter) -> None:
         self._holding[id(writer)] = writer
